@@ -1,0 +1,174 @@
+"""The operation vocabulary: one frozen attrs value per hypervisor event.
+
+Every op is executable in every state: one that does not apply (a guest register write while the
+vcpu is in the host, a KVM_RUN on a vcpu that is already running) is recorded as a no-op.  Ops
+are plain values; ``fuzz.trace`` turns them into JSON and back, ``model.system`` executes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+
+from hvfuzz.model.regs import GUEST_TIMER_SYSREGS, REG_INDEX
+
+#: Registers a guest can write while it runs (GPRs, SP, PC, PSTATE, SPSRs, FP, EL1 sysregs and
+#: the timer registers it writes in hardware).
+GUEST_REGS: tuple[str, ...] = (
+    "x0", "x1", "x2", "x30", "sp", "pc", "pstate", "spsr_abt", "spsr_irq", "v0", "v1", "fpsr",
+    "SCTLR_EL1", "ESR_EL1", "SPSR_EL1", "ELR_EL1", "VBAR_EL1", "FAR_EL1", "TPIDR_EL1",
+    "CONTEXTIDR_EL1", "MDSCR_EL1", "TCR_EL1", "PAR_EL1", "PMOVSSET_EL0",
+) + GUEST_TIMER_SYSREGS
+#: Registers userspace reaches with KVM_GET/SET_ONE_REG (everything the guest has, plus CNTVOFF).
+#: Sysregs the host emulates on a trap (ACTLR_EL1 via HCR_EL2.TACR, PMU registers via MDCR_EL2).
+TRAPPED_SYSREGS: tuple[str, ...] = ("ACTLR_EL1", "PMCR_EL0", "PMSELR_EL0")
+ONE_REGS: tuple[str, ...] = GUEST_REGS + TRAPPED_SYSREGS + ("CNTVOFF_EL2",)
+
+#: Exit kinds.  ``irq``, ``el1_serror``, ``il`` are ARM_EXCEPTION_* codes; the ``trap_*`` kinds
+#: are ARM_EXCEPTION_TRAP with the handler the host runs for it.
+EXIT_KINDS: tuple[str, ...] = (
+    "irq", "el1_serror", "il",
+    "trap_mmio_read", "trap_mmio_write", "trap_sysreg_read", "trap_sysreg_write",
+    "trap_mmio_user",
+)
+
+
+def _reg_in(names: tuple[str, ...]) -> Any:
+    return attrs.validators.in_(frozenset(names))
+
+
+_u64 = attrs.validators.and_(
+    attrs.validators.instance_of(int), attrs.validators.ge(0), attrs.validators.le((1 << 64) - 1)
+)
+_idx = attrs.validators.and_(attrs.validators.instance_of(int), attrs.validators.ge(0))
+_bool = attrs.validators.instance_of(bool)
+
+
+@attrs.frozen
+class Op:
+    """Base of every operation.  ``vcpu`` is the vcpu (thread) it concerns."""
+
+    vcpu: int = attrs.field(validator=_idx)
+    #: the ``op`` key in JSON
+    name: ClassVar[str] = "Op"
+
+
+@attrs.frozen
+class KvmRun(Op):
+    """Userspace enters KVM_RUN on physical CPU ``pcpu``: the first time
+    ``kvm_arch_vcpu_run_pid_change``, then ``kvm_handle_mmio_return`` for a completed userspace
+    MMIO and ``vcpu_load`` (``kvm_arch_vcpu_load``).  Stops at the top of the run loop
+    (preemptible)."""
+
+    pcpu: int = attrs.field(default=0, validator=_idx)
+    name: ClassVar[str] = "KvmRun"
+
+
+@attrs.frozen
+class GuestEnter(Op):
+    """The run loop enters the guest: vgic flush, ``__kvm_vcpu_run`` (``flush_hyp_vcpu`` under
+    pKVM, ``__kvm_adjust_pc``, world switch).  The guest-entry oracle looks at what it resumes
+    with."""
+
+    name: ClassVar[str] = "GuestEnter"
+
+
+@attrs.frozen
+class GuestExit(Op):
+    """The guest exits with ``kind`` (ARM_EXCEPTION_* code; ``trap_*`` are TRAP exits with the
+    handler they reach), optionally with ARM_EXIT_WITH_SERROR_BIT.  Runs the exit path up to
+    ``handle_exit_early`` and the preempt_enable after it.  ``rt`` is the transfer register of a
+    trapped access, ``reg`` the trapped sysreg, ``value`` the MMIO read data."""
+
+    kind: str = attrs.field(default="irq", validator=attrs.validators.in_(frozenset(EXIT_KINDS)))
+    serror_pending: bool = attrs.field(default=False, validator=_bool)
+    rt: int = attrs.field(default=0, validator=attrs.validators.and_(_idx, attrs.validators.le(30)))
+    reg: str = attrs.field(default="ACTLR_EL1", validator=_reg_in(TRAPPED_SYSREGS))
+    value: int = attrs.field(default=0, validator=_u64)
+    name: ClassVar[str] = "GuestExit"
+
+
+@attrs.frozen
+class HandleExit(Op):
+    """The preemptible half of the exit: ``vcpu_mode_is_bad_32bit`` and ``handle_exit``; when it
+    returns to userspace, ``__kvm_adjust_pc`` and ``vcpu_put``."""
+
+    name: ClassVar[str] = "HandleExit"
+
+
+@attrs.frozen
+class ExitToUser(Op):
+    """A signal is pending: the run loop's ``xfer_to_guest_mode_handle_work`` returns -EINTR
+    (KVM_EXIT_INTR), ``__kvm_adjust_pc`` and ``vcpu_put``."""
+
+    name: ClassVar[str] = "ExitToUser"
+
+
+@attrs.frozen
+class SchedOut(Op):
+    """The vcpu thread is preempted at a preemptible point of the run loop: the preempt notifier
+    calls ``kvm_arch_vcpu_put``."""
+
+    name: ClassVar[str] = "SchedOut"
+
+
+@attrs.frozen
+class SchedIn(Op):
+    """A preempted vcpu thread is scheduled in on ``pcpu`` (migration if it differs): the preempt
+    notifier calls ``kvm_arch_vcpu_load``."""
+
+    pcpu: int = attrs.field(default=0, validator=_idx)
+    name: ClassVar[str] = "SchedIn"
+
+
+@attrs.frozen
+class GuestWriteReg(Op):
+    """The running guest writes ``reg`` (in hardware; saved into whichever context it runs on)."""
+
+    reg: str = attrs.field(default="x0", validator=_reg_in(GUEST_REGS))
+    value: int = attrs.field(default=0, validator=_u64)
+    name: ClassVar[str] = "GuestWriteReg"
+
+
+@attrs.frozen
+class UserGetReg(Op):
+    """KVM_GET_ONE_REG from userspace (the vcpu is outside KVM_RUN)."""
+
+    reg: str = attrs.field(default="x0", validator=_reg_in(ONE_REGS))
+    name: ClassVar[str] = "UserGetReg"
+
+
+@attrs.frozen
+class UserSetReg(Op):
+    """KVM_SET_ONE_REG from userspace (the vcpu is outside KVM_RUN)."""
+
+    reg: str = attrs.field(default="x0", validator=_reg_in(ONE_REGS))
+    value: int = attrs.field(default=0, validator=_u64)
+    name: ClassVar[str] = "UserSetReg"
+
+
+@attrs.frozen
+class HostInjectSError(Op):
+    """KVM_SET_VCPU_EVENTS with ``serror_pending`` and ``serror_esr``: ``kvm_inject_serror_esr``
+    (emulated exception entry writing ESR_EL1 if SErrors are unmasked, else VSESR_EL2 and
+    HCR_EL2.VSE)."""
+
+    esr: int = attrs.field(default=0, validator=attrs.validators.and_(_idx, attrs.validators.le((1 << 24) - 1)))
+    name: ClassVar[str] = "HostInjectSError"
+
+
+@attrs.frozen
+class UserGetVcpuEvents(Op):
+    """KVM_GET_VCPU_EVENTS: reports ``serror_pending`` (HCR_EL2.VSE) and ``serror_esr``."""
+
+    name: ClassVar[str] = "UserGetVcpuEvents"
+
+
+OP_CLASSES: tuple[type[Op], ...] = (
+    KvmRun, GuestEnter, GuestExit, HandleExit, ExitToUser, SchedOut, SchedIn, GuestWriteReg,
+    UserGetReg, UserSetReg, HostInjectSError, UserGetVcpuEvents,
+)
+OPS_BY_NAME: dict[str, type[Op]] = {cls.name: cls for cls in OP_CLASSES}
+
+assert all(r in REG_INDEX for r in ONE_REGS)

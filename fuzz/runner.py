@@ -1,0 +1,130 @@
+"""The only place traces execute.  ``run(trace) -> Verdict``.
+
+The variant named in the trace's config runs side by side with the reference semantics; after
+every op the differential oracle compares what each let the host and guest see, and the
+invariants are checked on both.  Drivers (Hypothesis, CLI), replay, shrinking, export and
+benchmarks all go through ``Execution``/``run``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from hvfuzz.fuzz.ops import Op
+from hvfuzz.fuzz.trace import Config, Trace
+from hvfuzz.model.system import System
+from hvfuzz.model.variants import VARIANTS
+from hvfuzz.oracles.arch_regs import reference_system
+from hvfuzz.oracles.checks import Failure, check_invariants, compare
+
+
+@attrs.frozen
+class Verdict:
+    """Pass, or the first failing oracle with the step index (0-based) and a one-line reason."""
+
+    ok: bool
+    oracle: str | None = None
+    step: int | None = None
+    reason: str = ""
+    variant_saw: Any = None
+    reference_saw: Any = None
+
+    @property
+    def signature(self) -> str:
+        return "pass" if self.ok else f"{self.oracle}"
+
+    def to_json(self) -> dict[str, Any]:
+        if self.ok:
+            return {"status": "pass"}
+        return {"status": "fail", "oracle": self.oracle, "step": self.step, "reason": self.reason,
+                "variant_saw": self.variant_saw, "reference_saw": self.reference_saw}
+
+
+PASS = Verdict(ok=True)
+
+
+def build_system(config: Config, variant: str | None = None) -> System:
+    v = VARIANTS[variant or config.variant]
+    return System(config.vcpus, config.pcpus, config.protected, v.policy)
+
+
+class Execution:
+    """A trace being executed op by op (the Hypothesis machine drives one incrementally)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.sut = build_system(config)
+        self.ref = reference_system(config.vcpus, config.pcpus, config.protected)
+        self.steps = 0
+        self.ops_applied = 0
+
+    def step(self, op: Op) -> Verdict | None:
+        i = self.steps
+        self.steps += 1
+        s_obs = self.sut.apply(op)
+        r_obs = self.ref.apply(op)
+        self.ops_applied += r_obs[0][3]
+        f = compare(s_obs, r_obs) or check_invariants(self.sut) or check_invariants(self.ref)
+        return None if f is None else _verdict(f, i)
+
+
+def _verdict(f: Failure, step: int) -> Verdict:
+    return Verdict(False, f.oracle, step, f.reason, f.variant_saw, f.reference_saw)
+
+
+def run(trace: Trace) -> Verdict:
+    ex = Execution(trace.config)
+    for op in trace.ops:
+        v = ex.step(op)
+        if v is not None:
+            return v
+    return PASS
+
+
+@attrs.frozen
+class StepRecord:
+    """One row of a timeline: the op, whether it applied, and each vcpu's protocol state after."""
+
+    index: int
+    op: Op
+    applied: bool
+    vcpus: tuple[dict[str, Any], ...]
+    observations: tuple[tuple[str, int, str, Any], ...]
+
+
+def run_recorded(trace: Trace) -> tuple[Verdict, list[StepRecord]]:
+    """``run`` plus a record per step for timelines (slower; for replay and export)."""
+    ex = Execution(trace.config)
+    rows: list[StepRecord] = []
+    verdict = PASS
+    for i, op in enumerate(trace.ops):
+        v = ex.step(op)
+        sut = ex.sut
+        rows.append(StepRecord(
+            i, op, bool(sut._obs[0][3]),
+            tuple(_vcpu_state(ex, n) for n in range(trace.config.vcpus)),
+            tuple(o for o in sut._obs[1:] if o[0] != "guest-entry"),
+        ))
+        if v is not None:
+            verdict = v
+            break
+    return verdict, rows
+
+
+def _vcpu_state(ex: Execution, n: int) -> dict[str, Any]:
+    """Protocol state of vcpu ``n`` and which copy holds the architectural (reference) state."""
+    from hvfuzz.model.regs import GUEST_TIMER_INDICES
+
+    d = ex.sut.vcpu_summary(n)
+    if ex.sut.pkvm:
+        truth = list(ex.ref.vcpus[n].arch.ctxt)
+        skip = set(GUEST_TIMER_INDICES)
+
+        def current(ctxt: list[int]) -> bool:
+            return all(a == b for i, (a, b) in enumerate(zip(ctxt, truth)) if i not in skip)
+
+        d["host_copy"] = "current" if current(ex.sut.vcpus[n].arch.ctxt) else "stale"
+        d["hyp_copy"] = "current" if current(ex.sut.hyp[n].vcpu.ctxt) else "stale"
+    return d

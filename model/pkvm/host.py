@@ -1,0 +1,273 @@
+"""Host (EL1) side of the run loop: arch/arm64/kvm/arm.c, handle_exit.c, inject_fault.c,
+arch_timer.c, mmio.c, guest.c, as far as they read or write the vcpu context.
+
+The functions take the ``System`` (``model/system.py``) and a host vcpu.  Under pKVM they call
+the EL2 functions of ``hyp_main`` as the kernel's hypercalls do; without pKVM (the ``reference``
+semantics) the guest runs on the host vcpu itself and no copy exists.
+
+Every place where the host *reads* the context records an observation (``System.observe``):
+those are the points where the differential oracle compares implementations.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hvfuzz.model.pkvm import hyp_main
+from hvfuzz.model.pkvm.state import (
+    EXCEPT_AA64_EL1_SERR,
+    INCREMENT_PC,
+    PENDING_EXCEPTION,
+    PKVM_HOST_STATE_DIRTY,
+    Fault,
+    HostVcpu,
+    Phase,
+)
+from hvfuzz.model.regs import (
+    ESR_ELx_EC_SERROR,
+    ESR_ELx_EC_SHIFT,
+    ESR_ELx_ISS_MASK,
+    ESR_ELx_ISV,
+    HCR_VSE,
+    IDX_PC,
+    IDX_PSTATE,
+    MASK64,
+    PSR_A_BIT,
+    PSR_MODE32_BIT,
+    PSR_MODE_EL0t,
+    PSR_MODE_MASK,
+    SCTLR_ELx_EE,
+    TIMER_INDICES,
+    sysreg_index,
+)
+
+if TYPE_CHECKING:
+    from hvfuzz.model.system import System
+
+IDX_SCTLR = sysreg_index("SCTLR_EL1")
+IDX_ESR = sysreg_index("ESR_EL1")
+#: sysregs whose trapped writes KVM stores (ACTLR_EL1 writes are ignored: access_actlr)
+_STORED_ON_WRITE = frozenset({"PMCR_EL0", "PMSELR_EL0"})
+
+
+# --- vcpu load / put (arm.c) --------------------------------------------------------------------
+def kvm_arch_vcpu_load(s: System, v: HostVcpu, pcpu: int) -> None:
+    """``kvm_arch_vcpu_load``: ``__pkvm_vcpu_load`` then ``kvm_timer_vcpu_load`` (restore the
+    timer registers from the host context into the CPU)."""
+    cpu = s.pcpus[pcpu]
+    v.pcpu = pcpu
+    cpu.thread = v.idx
+    if s.pkvm:
+        hyp_main.handle___pkvm_vcpu_load(s.hyp[v.idx], cpu, v.idx)
+    cpu.hw_timer[:] = [v.arch.ctxt[i] for i in TIMER_INDICES]  # kvm_timer_vcpu_load
+
+
+def kvm_arch_vcpu_put(s: System, v: HostVcpu) -> None:
+    """``kvm_arch_vcpu_put``: ``__pkvm_vcpu_put``; seed: set PKVM_HOST_STATE_DIRTY for a
+    non-protected VM ("__pkvm_vcpu_put implies a sync of the state"); then
+    ``kvm_timer_vcpu_put`` (save the CPU's timer registers into the host context)."""
+    assert v.pcpu is not None
+    cpu = s.pcpus[v.pcpu]
+    if s.pkvm:
+        p = s.policy
+        hyp_main.handle___pkvm_vcpu_put(p, s.hyp[v.idx], cpu, v.arch, s.protected)
+        if p.lazy and not s.protected and p.dirty_at_put:
+            v.arch.iflags |= PKVM_HOST_STATE_DIRTY
+    for i, val in zip(TIMER_INDICES, cpu.hw_timer):  # kvm_timer_vcpu_put
+        v.arch.ctxt[i] = val
+    cpu.thread = None
+    v.pcpu = None
+
+
+def kvm_arch_vcpu_run_pid_change(s: System, v: HostVcpu) -> None:
+    """``kvm_arch_vcpu_run_pid_change`` (first KVM_RUN): seed: "Start with the vcpu in a dirty
+    state" for a non-protected VM, then ``pkvm_create_hyp_vm`` (the hyp vcpu starts empty and
+    gets the host's state from the first flush)."""
+    v.has_run_once = True
+    if s.pkvm and s.policy.lazy and not s.protected and s.policy.dirty_at_first_run:
+        v.arch.iflags |= PKVM_HOST_STATE_DIRTY
+
+
+# --- KVM_RUN (arm.c: kvm_arch_vcpu_ioctl_run) ----------------------------------------------------
+def kvm_handle_mmio_return(s: System, v: HostVcpu) -> None:
+    """``kvm_handle_mmio_return``: complete a userspace MMIO read at the start of KVM_RUN
+    (before vcpu_load): write the data to Rt and ``kvm_incr_pc``."""
+    if v.mmio_needed is None:
+        return
+    rt, data = v.mmio_needed
+    v.mmio_needed = None
+    if not v.arch.iflags & PENDING_EXCEPTION:  # e735a5da6442: don't retire an aborted access
+        if kvm_vcpu_is_be(s, v):
+            data = _bswap64(data)
+        v.arch.ctxt[rt] = data
+        v.arch.iflags |= INCREMENT_PC
+
+
+def kvm_arch_vcpu_ioctl_run_enter(s: System, v: HostVcpu, pcpu: int) -> None:
+    """Entry of KVM_RUN up to the top of the run loop."""
+    if not v.has_run_once:
+        kvm_arch_vcpu_run_pid_change(s, v)
+    kvm_handle_mmio_return(s, v)
+    kvm_arch_vcpu_load(s, v, pcpu)  # vcpu_load
+    v.phase = Phase.P0
+
+
+def kvm_arch_vcpu_ioctl_run_exit(s: System, v: HostVcpu) -> None:
+    """Return from KVM_RUN: commit pending PC/exception flags with ``__kvm_adjust_pc`` (upstream
+    ``handle___kvm_adjust_pc`` adjusts the host vcpu struct it is handed), then vcpu_put."""
+    if v.arch.iflags & (PENDING_EXCEPTION | INCREMENT_PC):
+        hyp_main.kvm_adjust_pc(v.arch)
+    if v.pcpu is not None:
+        kvm_arch_vcpu_put(s, v)
+    v.phase = Phase.OUT
+
+
+def kvm_vcpu_run_guest(s: System, v: HostVcpu) -> None:
+    """The run loop's entry into the guest: ``__kvm_vcpu_run`` — under pKVM
+    ``handle___kvm_vcpu_run`` (``flush_hyp_vcpu``, then EL2's ``__kvm_vcpu_run`` on the hyp vcpu,
+    which starts with ``__adjust_pc``) — and the world switch, where the CPU takes a pending
+    virtual SError if the guest has SErrors unmasked."""
+    run = s.running_arch(v.idx)
+    if s.pkvm:
+        hyp_main.flush_hyp_vcpu(s.policy, s.hyp[v.idx], v.arch, s.protected)
+    hyp_main.kvm_adjust_pc(run)
+    hyp_main.take_pending_vserror(run)
+    v.phase = Phase.GUEST
+    s.observe_guest_entry(v)
+
+
+def guest_exit(s: System, v: HostVcpu, fault: Fault) -> None:
+    """The exit half of the run loop up to preempt_enable: ``sync_hyp_vcpu`` (at EL2),
+    ``trace_kvm_exit`` (reads PC), ``handle_exit_early``."""
+    run = s.running_arch(v.idx)
+    run.fault = fault
+    if s.pkvm:
+        hyp = s.hyp[v.idx]
+        hyp.exit_code = fault.kind
+        hyp_main.sync_hyp_vcpu(s.policy, hyp, v.arch, s.protected)
+    s.observe(v.idx, "exit-pc", "trace_kvm_exit: *vcpu_pc", v.arch.ctxt[IDX_PC])
+    handle_exit_early(s, v)
+    v.phase = Phase.P1
+
+
+# --- handle_exit.c -------------------------------------------------------------------------------
+def handle_exit_pkvm_state(s: System, v: HostVcpu) -> None:
+    """``handle_exit_pkvm_state`` (seed): sync the context back when the host will read (trap)
+    or write (SError) it and set DIRTY; clear DIRTY on every other exit."""
+    if not s.pkvm or s.protected or not s.policy.lazy:
+        return
+    p, f = s.policy, v.arch.fault
+    if f.kind.startswith("trap") or (p.sync_on_serror and (f.kind == "el1_serror" or f.serror_pending)):
+        hyp_main.handle___pkvm_vcpu_sync_state(p, s.hyp[v.idx], v.arch, s.protected)
+        if p.dirty_after_exit_sync:
+            v.arch.iflags |= PKVM_HOST_STATE_DIRTY
+    else:
+        v.arch.iflags &= ~PKVM_HOST_STATE_DIRTY
+
+
+def handle_exit_early(s: System, v: HostVcpu) -> None:
+    """``handle_exit_early`` (preemption off): seed's ``handle_exit_pkvm_state`` first; then an
+    SError-pending exit injects a virtual SError (no RAS: ``kvm_inject_serror``) and returns; an
+    EL1_SERROR exit goes to ``kvm_handle_guest_serror``, which (no RAS) injects one too."""
+    handle_exit_pkvm_state(s, v)
+    f = v.arch.fault
+    if f.serror_pending or f.kind == "el1_serror":
+        kvm_inject_serror_esr(s, v, ESR_ELx_ISV)
+
+
+def serror_is_masked(s: System, v: HostVcpu) -> bool:
+    """``serror_is_masked``: PSTATE.A of the host's view of the vcpu (SCTLR2.NMEA not modelled)."""
+    pstate = v.arch.ctxt[IDX_PSTATE]
+    s.observe(v.idx, "run-loop-pstate", "serror_is_masked: PSTATE", pstate)
+    return bool(pstate & PSR_A_BIT)
+
+
+def kvm_inject_serror_esr(s: System, v: HostVcpu, esr: int) -> None:
+    """``kvm_inject_serror_esr``: SErrors unmasked -> emulate the exception entry
+    (``pend_serror_exception`` + write ESR_EL1 with EC=SError); masked -> VSESR_EL2 = ISS and
+    ``HCR_EL2.VSE``, which the CPU delivers once the guest unmasks."""
+    a = v.arch
+    if not serror_is_masked(s, v):
+        a.iflags = (a.iflags & ~(3 << 2)) | PENDING_EXCEPTION | EXCEPT_AA64_EL1_SERR
+        a.iflags &= ~INCREMENT_PC
+        a.ctxt[IDX_ESR] = (esr & ESR_ELx_ISS_MASK) | (ESR_ELx_EC_SERROR << ESR_ELx_EC_SHIFT)
+    else:
+        a.vsesr_el2 = esr & ESR_ELx_ISS_MASK
+        a.hcr_el2 |= HCR_VSE
+
+
+def vcpu_mode_is_bad_32bit(s: System, v: HostVcpu) -> bool:
+    """``vcpu_mode_is_bad_32bit``: an AArch32 PSTATE on a vcpu without 32-bit support."""
+    pstate = v.arch.ctxt[IDX_PSTATE]
+    s.observe(v.idx, "run-loop-pstate", "vcpu_mode_is_bad_32bit: PSTATE", pstate)
+    return bool(pstate & PSR_MODE32_BIT)
+
+
+def kvm_vcpu_is_be(s: System, v: HostVcpu) -> bool:
+    """``kvm_vcpu_is_be``: for AArch64 at EL1, SCTLR_EL1.EE (EL0: SCTLR_EL1.E0E; modelled as EE)."""
+    sctlr = v.arch.ctxt[IDX_SCTLR]
+    s.observe(v.idx, "trap-read", "kvm_vcpu_is_be: SCTLR_EL1", sctlr)
+    return bool(sctlr & SCTLR_ELx_EE)
+
+
+def vcpu_get_reg(s: System, v: HostVcpu, rt: int, why: str) -> int:
+    """``vcpu_get_reg``: the host reads a guest GPR (x31 reads as zero)."""
+    val = 0 if rt == 31 else v.arch.ctxt[rt]
+    s.observe(v.idx, "trap-read", f"{why}: x{rt}", val)
+    return val
+
+
+def handle_exit(s: System, v: HostVcpu) -> int:
+    """``handle_exit`` for the pending exit.  >0: back into the guest; <=0: to userspace."""
+    f = v.arch.fault
+    if vcpu_mode_is_bad_32bit(s, v):
+        v.initialized = False  # clears VCPU_INITIALIZED; KVM_EXIT_FAIL_ENTRY
+        return -1
+    if f.serror_pending:
+        return 1  # "If the guest survives it will re-execute the original instruction"
+    kind = f.kind
+    if kind in ("irq", "el1_serror"):
+        return 1
+    if kind == "il":
+        return -1  # KVM_EXIT_FAIL_ENTRY, -EINVAL
+    a = v.arch
+    if kind == "trap_mmio_read":  # io_mem_abort -> in-kernel device -> kvm_handle_mmio_return
+        data = f.value
+        if kvm_vcpu_is_be(s, v):
+            data = _bswap64(data)
+        a.ctxt[f.rt] = data
+        a.iflags |= INCREMENT_PC  # kvm_incr_pc
+        return 1
+    if kind == "trap_mmio_write":
+        data = vcpu_get_reg(s, v, f.rt, "io_mem_abort write data")
+        kvm_vcpu_is_be(s, v)
+        del data  # handed to the device
+        a.iflags |= INCREMENT_PC
+        return 1
+    if kind == "trap_sysreg_read":  # kvm_handle_sys_reg -> access_* -> vcpu_read_sys_reg
+        a.ctxt[f.rt] = a.ctxt[sysreg_index(f.reg)]
+        a.iflags |= INCREMENT_PC
+        return 1
+    if kind == "trap_sysreg_write":
+        val = vcpu_get_reg(s, v, f.rt, f"kvm_handle_sys_reg write {f.reg}")
+        if f.reg in _STORED_ON_WRITE:
+            a.ctxt[sysreg_index(f.reg)] = val
+        a.iflags |= INCREMENT_PC
+        return 1
+    if kind == "trap_mmio_user":  # no in-kernel device: KVM_EXIT_MMIO, completed by next KVM_RUN
+        v.mmio_needed = (f.rt, f.value)
+        return 0
+    raise AssertionError(f"unhandled exit kind {kind}")
+
+
+# --- userspace ioctls on a vcpu outside KVM_RUN (guest.c) ----------------------------------------
+def kvm_arm_set_reg(s: System, v: HostVcpu, idx: int, value: int) -> bool:
+    """KVM_SET_ONE_REG: writes the host context (``set_core_reg`` rejects an invalid PSTATE mode)."""
+    if idx == IDX_PSTATE and (value & PSR_MODE32_BIT or (value & PSR_MODE_MASK) not in (PSR_MODE_EL0t, 4, 5)):
+        return False
+    v.arch.ctxt[idx] = value & MASK64
+    return True
+
+
+def _bswap64(x: int) -> int:
+    return int.from_bytes((x & MASK64).to_bytes(8, "little"), "big")

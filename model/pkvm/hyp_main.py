@@ -1,0 +1,160 @@
+"""EL2 side of pKVM: arch/arm64/kvm/hyp/nvhe/hyp-main.c (and the bits of switch.c /
+adjust_pc.h that act on the vcpu the guest runs on).
+
+Each function names the kernel function it mirrors.  ``policy`` selects the tree (Stage A, the
+seed patch, the later kvmarm tree) or a deviation.
+"""
+
+from __future__ import annotations
+
+from hvfuzz.model.pkvm.policy import SyncPolicy
+from hvfuzz.model.pkvm.state import (
+    INCREMENT_PC,
+    PENDING_EXCEPTION,
+    PKVM_HOST_STATE_DIRTY,
+    HypVcpu,
+    Pcpu,
+    VcpuArch,
+)
+from hvfuzz.model.regs import (
+    ESR_ELx_EC_SERROR,
+    ESR_ELx_EC_SHIFT,
+    HCR_TWE,
+    HCR_TWI,
+    HCR_VSE,
+    IDX_FPCR,
+    IDX_PC,
+    IDX_PSTATE,
+    IDX_SPSR0,
+    IDX_SYSREGS,
+    IDX_V0,
+    MASK64,
+    PSR_A_BIT,
+    TIMER_INDICES,
+    TIMER_RANGE_INDICES,
+    enter_serror_exception,
+)
+
+#: The host-owned hcr_el2 bits flush_hyp_vcpu takes for a non-protected guest (HYP-LATE's
+#: PKVM_HCR_EL2_HOST_NPVM as far as the notes could establish it: trap bits and VSE).
+HCR_HOST_MASK = HCR_TWI | HCR_TWE | HCR_VSE
+
+_REGS_AND_SPSR = slice(0, IDX_V0)  # regs (x0..x30, sp, pc, pstate) + spsr_abt/und/irq/fiq
+_FP = slice(IDX_V0, IDX_FPCR + 1)  # fp_regs
+_SYSREGS_FROM_1 = slice(IDX_SYSREGS + 1, None)  # sys_regs[1 .. NR_SYS_REGS)
+assert IDX_SPSR0 + 4 == IDX_V0
+
+
+def copy_vcpu_state(policy: SyncPolicy, src: VcpuArch, dst: VcpuArch) -> None:
+    """``__copy_vcpu_state(from, to)`` (seed v3): ``regs``, the four SPSRs, ``fp_regs`` and
+    ``sys_regs[1..NR_SYS_REGS)`` except the timer registers, skipped by name (or, with
+    ``timer_skip="range"``, the numeric range CNTVOFF_EL2..CNTP_CTL_EL0 of HYP-2022/ANDROID)."""
+    s, d = src.ctxt, dst.ctxt
+    skip = TIMER_INDICES if policy.timer_skip == "by_name" else TIMER_RANGE_INDICES
+    kept = [d[i] for i in skip]
+    d[_REGS_AND_SPSR] = s[_REGS_AND_SPSR]
+    if policy.copy_fp:
+        d[_FP] = s[_FP]
+    d[_SYSREGS_FROM_1] = s[_SYSREGS_FROM_1]
+    for i, v in zip(skip, kept):
+        d[i] = v
+
+
+def flush_hyp_vcpu(policy: SyncPolicy, hyp: HypVcpu, host: VcpuArch, protected: bool) -> None:
+    """``flush_hyp_vcpu``: host vcpu -> hyp vcpu before every run.
+
+    Stage A and protected guests: ``hyp.ctxt = host.ctxt`` (whole).  Lazy sync, non-protected:
+    ``flush_hyp_vcpu_state`` only if PKVM_HOST_STATE_DIRTY.  Then iflags, hcr_el2 (per
+    ``policy.hcr_flush``), vsesr_el2, and ``__hyp_running_vcpu = NULL``."""
+    h = hyp.vcpu
+    if protected or not policy.lazy:
+        h.ctxt[:] = host.ctxt
+        h.hyp_running_vcpu = host.hyp_running_vcpu
+    elif (host.iflags & PKVM_HOST_STATE_DIRTY) or not policy.flush_respects_dirty:
+        copy_vcpu_state(policy, host, h)  # flush_hyp_vcpu_state
+    # __hyp_running_vcpu must be NULL in a guest context.
+    h.hyp_running_vcpu = None
+    h.iflags = host.iflags
+    if policy.hcr_flush == "whole":
+        h.hcr_el2 = host.hcr_el2
+    else:
+        mask = HCR_HOST_MASK if policy.hcr_flush == "mask" else HCR_HOST_MASK & ~HCR_VSE
+        h.hcr_el2 = (h.hcr_el2 & ~mask) | (host.hcr_el2 & mask)
+    h.vsesr_el2 = host.vsesr_el2
+
+
+def sync_hyp_vcpu(policy: SyncPolicy, hyp: HypVcpu, host: VcpuArch, protected: bool) -> None:
+    """``sync_hyp_vcpu``: hyp vcpu -> host vcpu after every run.
+
+    Stage A and protected guests: ``host.ctxt = hyp.ctxt`` (whole).  Lazy sync, non-protected:
+    only PC and PSTATE ("PC feeds trace_kvm_exit(), PSTATE vcpu_mode_is_bad_32bit").  Then
+    ``host.fault``, ``host.iflags``, and hcr_el2 per ``policy.hcr_sync``."""
+    h = hyp.vcpu
+    if protected or not policy.lazy:
+        host.ctxt[:] = h.ctxt
+    else:
+        host.ctxt[IDX_PC] = h.ctxt[IDX_PC]
+        if policy.copy_pstate_on_exit:
+            host.ctxt[IDX_PSTATE] = h.ctxt[IDX_PSTATE]
+    host.fault = h.fault
+    host.iflags = h.iflags
+    if policy.hcr_sync == "whole":
+        host.hcr_el2 = h.hcr_el2
+    elif policy.hcr_sync == "vse":
+        host.hcr_el2 = (host.hcr_el2 & ~HCR_VSE) | (h.hcr_el2 & HCR_VSE)
+
+
+def handle___pkvm_vcpu_load(hyp: HypVcpu, pcpu: Pcpu, vcpu_idx: int) -> None:
+    """``handle___pkvm_vcpu_load`` / ``pkvm_load_hyp_vcpu``: make ``hyp`` the loaded vcpu of this
+    CPU, refusing one already loaded elsewhere."""
+    if hyp.loaded_on is not None or pcpu.loaded_hyp_vcpu is not None:
+        return
+    hyp.loaded_on = pcpu.idx
+    pcpu.loaded_hyp_vcpu = vcpu_idx
+
+
+def handle___pkvm_vcpu_put(
+    policy: SyncPolicy, hyp: HypVcpu, pcpu: Pcpu, host: VcpuArch, protected: bool
+) -> None:
+    """``handle___pkvm_vcpu_put``: for a non-protected guest whose host state is not DIRTY,
+    ``sync_hyp_vcpu_state`` (hyp -> host), then ``pkvm_put_hyp_vcpu``."""
+    if pcpu.loaded_hyp_vcpu is None or hyp.loaded_on != pcpu.idx:
+        return
+    if policy.lazy and not protected:
+        if not (host.iflags & PKVM_HOST_STATE_DIRTY) or not policy.put_respects_dirty:
+            copy_vcpu_state(policy, hyp.vcpu, host)
+    hyp.loaded_on = None
+    pcpu.loaded_hyp_vcpu = None
+
+
+def handle___pkvm_vcpu_sync_state(
+    policy: SyncPolicy, hyp: HypVcpu | None, host: VcpuArch, protected: bool
+) -> None:
+    """``handle___pkvm_vcpu_sync_state``: hyp -> host copy of the loaded non-protected vcpu."""
+    if hyp is None or hyp.loaded_on is None or protected:
+        return
+    copy_vcpu_state(policy, hyp.vcpu, host)
+
+
+def kvm_adjust_pc(vcpu: VcpuArch) -> None:
+    """``__kvm_adjust_pc`` (hyp/include/hyp/adjust_pc.h): commit a pending exception
+    (``kvm_inject_exception`` -> ``enter_exception64``) or a pending PC increment
+    (``kvm_skip_instr``) on the vcpu struct it is given."""
+    if vcpu.iflags & PENDING_EXCEPTION:
+        enter_serror_exception(vcpu.ctxt, None)  # the only exception the model pends
+        vcpu.iflags &= ~(PENDING_EXCEPTION | (3 << 2))
+    elif vcpu.iflags & INCREMENT_PC:
+        vcpu.ctxt[IDX_PC] = (vcpu.ctxt[IDX_PC] + 4) & MASK64
+        vcpu.iflags &= ~INCREMENT_PC
+
+
+def take_pending_vserror(vcpu: VcpuArch) -> bool:
+    """What the CPU does with HCR_EL2.VSE set when the guest's PSTATE.A is clear: take the virtual
+    SError (ESR_EL1 from VSESR_EL2) and clear HCR_EL2.VSE (the exit path reads it back,
+    ``___deactivate_traps``).  Returns whether it was taken."""
+    if vcpu.hcr_el2 & HCR_VSE and not vcpu.ctxt[IDX_PSTATE] & PSR_A_BIT:
+        esr = (ESR_ELx_EC_SERROR << ESR_ELx_EC_SHIFT) | vcpu.vsesr_el2
+        enter_serror_exception(vcpu.ctxt, esr)
+        vcpu.hcr_el2 &= ~HCR_VSE
+        return True
+    return False

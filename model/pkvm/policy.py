@@ -1,0 +1,46 @@
+"""How a pKVM tree moves the vcpu state between host and hyp: one frozen value per tree.
+
+Every knob is a place where the trees (Stage A, the seed patch, the later kvmarm tree) differ, or
+where a historical bug or a plausible mistake deviates.  ``model/variants.py`` names the
+combinations; a user models their own design by making a new ``SyncPolicy`` (or subclassing the
+functions in ``hyp_main``).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+HCR_FLUSH = ("whole", "mask", "mask_no_vse")
+HCR_SYNC = ("whole", "none", "vse")
+TIMER_SKIP = ("by_name", "range")
+
+
+@attrs.frozen
+class SyncPolicy:
+    #: False: Stage A, the full ``ctxt`` copy on every world switch (HYP-66).
+    #: True: the lazy sync of the seed patch (PKVM_HOST_STATE_DIRTY, __pkvm_vcpu_sync_state).
+    lazy: bool = True
+    #: flush_hyp_vcpu's hcr_el2: "whole" (hyp = host, the tree the seed applies to), "mask"
+    #: (HYP-LATE: only TWI|TWE|VSE from the host), "mask_no_vse" (mask without VSE).
+    hcr_flush: str = attrs.field(default="mask", validator=attrs.validators.in_(HCR_FLUSH))
+    #: sync_hyp_vcpu's hcr_el2: "whole" (Stage A), "none" (seed v3 removed the line),
+    #: "vse" (HYP-LATE reflects only VSE, which hardware clears when the guest takes it).
+    hcr_sync: str = attrs.field(default="vse", validator=attrs.validators.in_(HCR_SYNC))
+    #: __copy_vcpu_state's timer exclusion: "by_name" (seed v3), "range" (HYP-2022/ANDROID).
+    timer_skip: str = attrs.field(default="by_name", validator=attrs.validators.in_(TIMER_SKIP))
+    #: __copy_vcpu_state copies fp_regs (the 2022 version did not).
+    copy_fp: bool = True
+    #: sync_hyp_vcpu copies PSTATE back on every exit (v1 copied only PC).
+    copy_pstate_on_exit: bool = True
+    #: handle_exit_pkvm_state also syncs for EL1_SERROR / SError-pending exits (v1: traps only).
+    sync_on_serror: bool = True
+    #: handle_exit_pkvm_state sets DIRTY after __pkvm_vcpu_sync_state.
+    dirty_after_exit_sync: bool = True
+    #: kvm_arch_vcpu_put sets DIRTY after __pkvm_vcpu_put.
+    dirty_at_put: bool = True
+    #: kvm_arch_vcpu_run_pid_change sets DIRTY before pkvm_create_hyp_vm.
+    dirty_at_first_run: bool = True
+    #: flush_hyp_vcpu copies host->hyp only if DIRTY (False: on every entry).
+    flush_respects_dirty: bool = True
+    #: __pkvm_vcpu_put copies hyp->host only if DIRTY is clear (False: always).
+    put_respects_dirty: bool = True

@@ -1,0 +1,105 @@
+"""The objects of the pKVM vcpu-state protocol: host vcpu, hyp vcpu, physical CPUs, vcpu threads.
+
+Field names follow ``struct kvm_vcpu_arch`` / ``struct pkvm_hyp_vcpu``.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from hvfuzz.model.regs import GUEST_TIMER_INDICES, TIMER_INDICES, reset_context
+
+# iflags bits (kvm_host.h).  PKVM_HOST_STATE_DIRTY is BIT(4) of iflags, as in the seed patch.
+INCREMENT_PC = 1 << 1
+PENDING_EXCEPTION = 1 << 0
+EXCEPT_AA64_EL1_SERR = 3 << 2  # EXCEPT_MASK (GENMASK(3, 1)) value for an EL1 SError; see note
+PKVM_HOST_STATE_DIRTY = 1 << 4
+# Note: the kernel packs the exception target into GENMASK(3,1) together with INCREMENT_PC
+# (they are never both meaningful).  The model keeps PENDING_EXCEPTION in bit 0 and the
+# exception kind in bits 2-3 so that the two can be told apart in a timeline.
+
+
+class Phase(enum.Enum):
+    """Where a vcpu thread is."""
+
+    OUT = "userspace"  # outside KVM_RUN
+    P0 = "run-loop"  # top of the run loop (preemptible): next is guest entry
+    GUEST = "guest"  # the guest runs
+    P1 = "exit-handling"  # after handle_exit_early (preemptible): next is handle_exit
+
+
+@attrs.define(slots=True)
+class Fault:
+    """``struct kvm_vcpu_fault_info`` reduced to what the handlers decode: the exit kind and the
+    syndrome fields of a trapped access."""
+
+    kind: str = "irq"
+    serror_pending: bool = False
+    rt: int = 0
+    reg: str = ""
+    value: int = 0
+
+
+@attrs.define(slots=True)
+class VcpuArch:
+    """What the host vcpu and the hyp vcpu both have: ``arch.ctxt``, ``arch.iflags``,
+    ``arch.hcr_el2``, ``arch.vsesr_el2``, ``arch.fault``."""
+
+    ctxt: list[int]
+    iflags: int = 0
+    hcr_el2: int = 0
+    vsesr_el2: int = 0
+    fault: Fault = attrs.Factory(Fault)
+    #: ``ctxt.__hyp_running_vcpu``: must be NULL in a guest context.
+    hyp_running_vcpu: int | None = None
+
+
+@attrs.define(slots=True)
+class HypVcpu:
+    """``struct pkvm_hyp_vcpu``: EL2's private vcpu (the guest runs on ``vcpu``)."""
+
+    vcpu: VcpuArch
+    #: the physical CPU it is loaded on (``pkvm_load_hyp_vcpu``), or None
+    loaded_on: int | None = None
+    exit_code: str = "irq"
+
+
+@attrs.define(slots=True)
+class HostVcpu:
+    """``struct kvm_vcpu`` on the host side, plus the vcpu thread's place in the run loop."""
+
+    idx: int
+    arch: VcpuArch
+    phase: Phase = Phase.OUT
+    #: the physical CPU the thread is scheduled on while in KVM_RUN (None: preempted / out)
+    pcpu: int | None = None
+    #: kvm_arch_vcpu_run_pid_change has run
+    has_run_once: bool = False
+    #: VCPU_INITIALIZED (cleared by vcpu_mode_is_bad_32bit)
+    initialized: bool = True
+    #: a userspace MMIO read in flight: (rt, data) completed by the next KVM_RUN
+    mmio_needed: tuple[int, int] | None = None
+
+
+@attrs.define(slots=True)
+class Pcpu:
+    """A physical CPU: which vcpu thread runs on it, the hyp's loaded vcpu, and the EL1 timer
+    registers live in hardware (CNTVOFF_EL2, CNTV_CVAL/CTL, CNTP_CVAL/CTL)."""
+
+    idx: int
+    thread: int | None = None
+    loaded_hyp_vcpu: int | None = None
+    hw_timer: list[int] = attrs.Factory(lambda: [0] * len(TIMER_INDICES))
+
+
+def new_vcpu_arch(vcpu_idx: int) -> VcpuArch:
+    return VcpuArch(ctxt=reset_context(mpidr=(1 << 31) | vcpu_idx))
+
+
+__all__ = [
+    "INCREMENT_PC", "PENDING_EXCEPTION", "EXCEPT_AA64_EL1_SERR", "PKVM_HOST_STATE_DIRTY",
+    "Phase", "Fault", "VcpuArch", "HypVcpu", "HostVcpu", "Pcpu", "new_vcpu_arch",
+    "GUEST_TIMER_INDICES", "TIMER_INDICES",
+]

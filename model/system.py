@@ -1,0 +1,204 @@
+"""``System``: the executable model of one VM — vcpu threads on physical CPUs, the host vcpus,
+under pKVM the hyp vcpus, and the EL1 timer state in the CPUs — executing ``Op`` values.
+
+``apply(op)`` runs one op and returns what it let anyone see: a list of observations
+``(oracle, vcpu, what, value)``.  The first observation of every op says whether it applied
+(an op that does not apply in the current state is a recorded no-op).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hvfuzz.fuzz import ops as O
+from hvfuzz.model.pkvm import host as H
+from hvfuzz.model.pkvm.hyp_main import take_pending_vserror
+from hvfuzz.model.pkvm.policy import SyncPolicy
+from hvfuzz.model.pkvm.state import (
+    PKVM_HOST_STATE_DIRTY,
+    Fault,
+    HostVcpu,
+    HypVcpu,
+    Pcpu,
+    Phase,
+    VcpuArch,
+    new_vcpu_arch,
+)
+from hvfuzz.model.regs import (
+    CTXT_LEN,
+    GUEST_TIMER_INDICES,
+    HCR_VSE,
+    IDX_PSTATE,
+    MASK64,
+    REG_INDEX,
+    TIMER_INDICES,
+)
+
+Observation = tuple[str, int, str, Any]
+_TIMER_SLOT = {idx: n for n, idx in enumerate(TIMER_INDICES)}
+
+
+class System:
+    """One VM under one implementation.  ``policy`` None: the single-copy reference (the guest
+    runs on the host vcpu, as without pKVM); otherwise pKVM with that sync policy."""
+
+    def __init__(self, vcpus: int, pcpus: int, protected: bool, policy: SyncPolicy | None) -> None:
+        self.policy: SyncPolicy = policy or SyncPolicy()
+        self.pkvm = policy is not None
+        self.protected = protected
+        self.vcpus = [HostVcpu(idx=i, arch=new_vcpu_arch(i)) for i in range(vcpus)]
+        self.pcpus = [Pcpu(idx=i) for i in range(pcpus)]
+        self.hyp: list[HypVcpu] = (
+            [HypVcpu(vcpu=VcpuArch(ctxt=[0] * CTXT_LEN)) for _ in range(vcpus)] if self.pkvm else []
+        )
+        self._obs: list[Observation] = []
+        self._dispatch = {
+            O.KvmRun: self._kvm_run, O.GuestEnter: self._guest_enter, O.GuestExit: self._guest_exit,
+            O.HandleExit: self._handle_exit, O.ExitToUser: self._exit_to_user,
+            O.SchedOut: self._sched_out, O.SchedIn: self._sched_in,
+            O.GuestWriteReg: self._guest_write_reg, O.UserGetReg: self._user_get_reg,
+            O.UserSetReg: self._user_set_reg, O.HostInjectSError: self._host_inject_serror,
+            O.UserGetVcpuEvents: self._user_get_vcpu_events,
+        }
+
+    # --- observations ---------------------------------------------------------------------------
+    def observe(self, vcpu: int, oracle: str, what: str, value: Any) -> None:
+        self._obs.append((oracle, vcpu, what, value))
+
+    def running_arch(self, vcpu: int) -> VcpuArch:
+        """The vcpu struct the guest runs on: the hyp vcpu under pKVM, else the host vcpu."""
+        return self.hyp[vcpu].vcpu if self.pkvm else self.vcpus[vcpu].arch
+
+    def guest_view(self, vcpu: int) -> tuple[int, ...]:
+        """What the guest sees of its state: the context it runs on, the timer registers as the
+        CPU holds them, and ISR_EL1.A (a virtual SError pending)."""
+        v = self.vcpus[vcpu]
+        run = self.running_arch(vcpu)
+        view = list(run.ctxt)
+        if v.pcpu is not None:
+            hw = self.pcpus[v.pcpu].hw_timer
+            for i in GUEST_TIMER_INDICES:
+                view[i] = hw[_TIMER_SLOT[i]]
+        view.append(1 if run.hcr_el2 & HCR_VSE else 0)
+        return tuple(view)
+
+    def observe_guest_entry(self, v: HostVcpu) -> None:
+        self.observe(v.idx, "guest-entry", "context the guest resumes with", self.guest_view(v.idx))
+
+    # --- executing ops ---------------------------------------------------------------------------
+    def apply(self, op: O.Op) -> list[Observation]:
+        self._obs = []
+        applied = op.vcpu < len(self.vcpus) and self._dispatch[type(op)](op)
+        self._obs.insert(0, ("applicability", op.vcpu, "op applied", bool(applied)))
+        return self._obs
+
+    def _pcpu_free(self, pcpu: int) -> bool:
+        return pcpu < len(self.pcpus) and self.pcpus[pcpu].thread is None
+
+    def _kvm_run(self, op: O.KvmRun) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.OUT or not v.initialized or not self._pcpu_free(op.pcpu):
+            return False
+        H.kvm_arch_vcpu_ioctl_run_enter(self, v, op.pcpu)
+        return True
+
+    def _guest_enter(self, op: O.GuestEnter) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.P0 or v.pcpu is None:
+            return False
+        H.kvm_vcpu_run_guest(self, v)
+        return True
+
+    def _guest_exit(self, op: O.GuestExit) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.GUEST:
+            return False
+        H.guest_exit(self, v, Fault(op.kind, op.serror_pending, op.rt, op.reg, op.value))
+        return True
+
+    def _handle_exit(self, op: O.HandleExit) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.P1 or v.pcpu is None:
+            return False
+        if H.handle_exit(self, v) > 0:
+            v.phase = Phase.P0
+        else:
+            H.kvm_arch_vcpu_ioctl_run_exit(self, v)
+        return True
+
+    def _exit_to_user(self, op: O.ExitToUser) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.P0 or v.pcpu is None:
+            return False
+        H.kvm_arch_vcpu_ioctl_run_exit(self, v)
+        return True
+
+    def _sched_out(self, op: O.SchedOut) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase not in (Phase.P0, Phase.P1) or v.pcpu is None:
+            return False
+        H.kvm_arch_vcpu_put(self, v)
+        return True
+
+    def _sched_in(self, op: O.SchedIn) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase not in (Phase.P0, Phase.P1) or v.pcpu is not None or not self._pcpu_free(op.pcpu):
+            return False
+        H.kvm_arch_vcpu_load(self, v, op.pcpu)
+        return True
+
+    def _guest_write_reg(self, op: O.GuestWriteReg) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.GUEST or v.pcpu is None:
+            return False
+        idx = REG_INDEX[op.reg]
+        if idx in _TIMER_SLOT:
+            self.pcpus[v.pcpu].hw_timer[_TIMER_SLOT[idx]] = op.value
+            return True
+        run = self.running_arch(op.vcpu)
+        run.ctxt[idx] = op.value & MASK64
+        if idx == IDX_PSTATE:
+            take_pending_vserror(run)
+        return True
+
+    def _user_get_reg(self, op: O.UserGetReg) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.OUT:
+            return False
+        self.observe(op.vcpu, "one-reg", f"KVM_GET_ONE_REG {op.reg}", v.arch.ctxt[REG_INDEX[op.reg]])
+        return True
+
+    def _user_set_reg(self, op: O.UserSetReg) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.OUT:
+            return False
+        return H.kvm_arm_set_reg(self, v, REG_INDEX[op.reg], op.value)
+
+    def _host_inject_serror(self, op: O.HostInjectSError) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.OUT:
+            return False
+        H.kvm_inject_serror_esr(self, v, op.esr)
+        return True
+
+    def _user_get_vcpu_events(self, op: O.UserGetVcpuEvents) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.OUT:
+            return False
+        pending = bool(v.arch.hcr_el2 & HCR_VSE)
+        self.observe(op.vcpu, "vcpu-events", "KVM_GET_VCPU_EVENTS serror_pending, serror_esr",
+                     (pending, v.arch.vsesr_el2 if pending else 0))
+        return True
+
+    # --- for timelines ---------------------------------------------------------------------------
+    def vcpu_summary(self, vcpu: int) -> dict[str, Any]:
+        v = self.vcpus[vcpu]
+        d: dict[str, Any] = {"phase": v.phase.value, "pcpu": v.pcpu}
+        if self.pkvm:
+            d["dirty"] = bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY)
+            d["hyp_loaded_on"] = self.hyp[vcpu].loaded_on
+            d["host_vse"] = bool(v.arch.hcr_el2 & HCR_VSE)
+            d["hyp_vse"] = bool(self.hyp[vcpu].vcpu.hcr_el2 & HCR_VSE)
+        else:
+            d["vse"] = bool(v.arch.hcr_el2 & HCR_VSE)
+        return d

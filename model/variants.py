@@ -1,0 +1,103 @@
+"""The named systems: references, correct designs, the seed as written, and bug variants.
+
+A variant is one choice per component.  For this slice the only component is the pKVM vcpu-state
+sync (``SyncPolicy``); ``reference`` is the single-copy semantics of ``oracles/arch_regs.py``.
+Each bug variant is a correct system with exactly one deviation, with its source.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from hvfuzz.model.pkvm.policy import SyncPolicy
+
+KINDS = ("reference", "correct", "seed", "bug")
+
+
+@attrs.frozen
+class Variant:
+    name: str
+    kind: str = attrs.field(validator=attrs.validators.in_(KINDS))
+    component: str
+    description: str
+    source: str
+    #: None: the single-copy reference (no pKVM copy at all)
+    policy: SyncPolicy | None = None
+
+
+EAGER = SyncPolicy(lazy=False, hcr_flush="whole", hcr_sync="whole")
+LAZY_V3 = SyncPolicy(lazy=True, hcr_flush="whole", hcr_sync="none")
+LAZY = SyncPolicy(lazy=True, hcr_flush="mask", hcr_sync="vse")
+
+_HYP66 = "gregkh/linux arch/arm64/kvm/hyp/nvhe/hyp-main.c @2c5e72b9fbf8 (6.6 pKVM, Stage A)"
+_SEED = "seed: [PATCH v3 8/8] KVM: arm64: Implement lazy vCPU state sync for non-protected guests"
+_LATE = "kvmarm/kvmarm arch/arm64/kvm/hyp/nvhe/hyp-main.c @354d3c964091 (later tree)"
+
+
+def _bug(name: str, description: str, source: str, **deviation: object) -> Variant:
+    return Variant(name, "bug", "pkvm", description, source, attrs.evolve(LAZY, **deviation))
+
+
+_ALL = (
+    Variant("reference", "reference", "pkvm",
+            "one copy of the vcpu context: the guest runs on the host vcpu (what the architecture "
+            "promises host and guest see)", "architecture; KVM without pKVM", None),
+    Variant("eager", "correct", "pkvm",
+            "pKVM Stage A: whole ctxt and hcr_el2 copied host->hyp at every entry and back at "
+            "every exit", _HYP66, EAGER),
+    Variant("lazy-v3", "seed", "pkvm",
+            "the seed patch as written: lazy ctxt sync, hcr_el2 copy-back removed, flush of "
+            "hcr_el2 unchanged from the tree it applies to", _SEED, LAZY_V3),
+    Variant("lazy", "correct", "pkvm",
+            "the seed patch with the later tree's VSE handling: flush takes TWI|TWE|VSE from "
+            "the host, sync reflects only VSE back", _SEED + "; " + _LATE, LAZY),
+    _bug("lazy-pc-only", "sync_hyp_vcpu copies only PC back on exit, not PSTATE: the run loop's "
+         "PSTATE checks see a stale value", "lazy-sync v1 (v1/v2 review thread, kernel-model.md "
+         "§5 #16)", copy_pstate_on_exit=False),
+    _bug("lazy-serror-nosync", "handle_exit_pkvm_state syncs only on TRAP: an SError injected "
+         "on an SError exit writes a stale host copy and is lost (DIRTY cleared)",
+         "lazy-sync v1, fixed in v2 (kernel-model.md §5 #17)", sync_on_serror=False),
+    _bug("lazy-timer-range", "__copy_vcpu_state skips the numeric range CNTVOFF_EL2..CNTP_CTL_EL0 "
+         "of the sparse enum vcpu_sysreg: SCTLR_EL1, ESR_EL1, SPSR_EL1, MDSCR_EL1, ... never "
+         "sync", "HYP-2022 (Message-ID 20220519134204.5379-53-will@kernel.org) and the "
+         "Android pKVM tree (kernel-model.md §5 #15)", timer_skip="range"),
+    _bug("lazy-vse-not-flushed", "flush_hyp_vcpu's hcr_el2 mask lacks VSE: a masked virtual "
+         "SError injected by the host is never delivered", "kernel-model.md §1.7.1 / §5 #14a",
+         hcr_flush="mask_no_vse"),
+    _bug("lazy-vse-not-reflected", "flush takes VSE from the host but sync does not reflect it "
+         "back: the host keeps VSE set after delivery and re-arms the vSError on every entry",
+         "kernel-model.md §1.7.1 / §5 #14b", hcr_sync="none"),
+    _bug("lazy-no-fp", "__copy_vcpu_state leaves out fp_regs: FP/SIMD registers written by "
+         "userspace or the guest never cross", "HYP-2022 copy (no fp_regs), kernel-model.md "
+         "§1.3", copy_fp=False),
+    _bug("lazy-no-dirty-at-put", "kvm_arch_vcpu_put does not set PKVM_HOST_STATE_DIRTY: host "
+         "writes between runs (KVM_SET_ONE_REG, SError injection) are never flushed",
+         "plausible mistake", dirty_at_put=False),
+    _bug("lazy-no-dirty-at-first-run", "kvm_arch_vcpu_run_pid_change does not set "
+         "PKVM_HOST_STATE_DIRTY: the first entry runs the guest on an empty hyp context",
+         "plausible mistake", dirty_at_first_run=False),
+    _bug("lazy-flush-ignores-dirty", "flush_hyp_vcpu copies host->hyp on every entry: after an "
+         "IRQ exit the stale host copy overwrites the guest's registers", "plausible mistake",
+         flush_respects_dirty=False),
+    _bug("lazy-put-ignores-dirty", "__pkvm_vcpu_put copies hyp->host even when DIRTY: a "
+         "preemption after trap handling overwrites the handler's writes (MMIO data, sysreg "
+         "emulation)", "plausible mistake", put_respects_dirty=False),
+    _bug("lazy-trap-sync-no-dirty", "handle_exit_pkvm_state syncs on a trap but does not set "
+         "DIRTY: the trap handler's writes are not flushed at the next entry",
+         "plausible mistake", dirty_after_exit_sync=False),
+    Variant("eager-vse-not-flushed", "bug", "pkvm",
+            "Stage A with flush taking only the trap bits (TWI|TWE) of hcr_el2 from the host: a "
+            "masked virtual SError is never delivered", "kernel-model.md §1.2 (2026 upstream "
+            "narrowed host->hyp hcr_el2 to trap bits; exact text not retrieved)",
+            attrs.evolve(EAGER, hcr_flush="mask_no_vse")),
+)
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in _ALL}
+
+
+def correct_variants() -> list[Variant]:
+    return [v for v in _ALL if v.kind == "correct"]
+
+
+def bug_variants() -> list[Variant]:
+    return [v for v in _ALL if v.kind == "bug"]
