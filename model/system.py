@@ -26,7 +26,6 @@ from hvfuzz.model.pkvm.state import (
 )
 from hvfuzz.model.regs import (
     CTXT_LEN,
-    GUEST_TIMER_INDICES,
     HCR_VSE,
     IDX_PSTATE,
     MASK64,
@@ -71,14 +70,15 @@ class System:
 
     def guest_view(self, vcpu: int) -> tuple[int, ...]:
         """What the guest sees of its state: the context it runs on, the timer registers as the
-        CPU holds them, and ISR_EL1.A (a virtual SError pending)."""
+        CPU holds them (for a vcpu not on a CPU: the context's), and ISR_EL1.A (a virtual SError
+        pending)."""
         v = self.vcpus[vcpu]
         run = self.running_arch(vcpu)
         view = list(run.ctxt)
         if v.pcpu is not None:
             hw = self.pcpus[v.pcpu].hw_timer
-            for i in GUEST_TIMER_INDICES:
-                view[i] = hw[_TIMER_SLOT[i]]
+            for i, slot in _TIMER_SLOT.items():  # CNTVOFF_EL2 shows in the guest's CNTVCT_EL0
+                view[i] = hw[slot]
         view.append(1 if run.hcr_el2 & HCR_VSE else 0)
         return tuple(view)
 

@@ -1,0 +1,117 @@
+"""One shrinker for every finding (Hypothesis, imported traces, corpus): reduce a failing trace
+while it keeps the same failure signature (the oracle that fails).
+
+Passes, repeated until nothing changes: delete chunks of ops (ddmin-style, halving chunk sizes
+down to single ops), simplify op fields towards their defaults (values to 0/1, registers to the
+first of their list, exit kinds to ``irq``, no SError-pending), then shrink the VM (fewer vcpus
+and pcpus when no op uses them; non-protected).  Every candidate is judged by ``runner.run``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import attrs
+
+from hvfuzz.fuzz import ops as O
+from hvfuzz.fuzz.runner import Verdict, run
+from hvfuzz.fuzz.trace import Trace
+
+Predicate = Callable[[Trace], bool]
+
+
+def same_failure(oracle: str) -> Predicate:
+    def pred(t: Trace) -> bool:
+        v = run(t)
+        return not v.ok and v.oracle == oracle
+
+    return pred
+
+
+def shrink(trace: Trace, verdict: Verdict | None = None, max_runs: int = 20000) -> Trace:
+    """The smallest trace this can find that fails with the same oracle as ``trace``."""
+    verdict = verdict or run(trace)
+    if verdict.ok:
+        return trace
+    assert verdict.oracle is not None and verdict.step is not None
+    pred = same_failure(verdict.oracle)
+    budget = [max_runs]
+
+    def test(t: Trace) -> bool:
+        if budget[0] <= 0:
+            return False
+        budget[0] -= 1
+        return pred(t)
+
+    best = trace.replace_ops(trace.ops[: verdict.step + 1])  # nothing after the failure matters
+    while True:
+        before = best
+        best = _delete_chunks(best, test)
+        best = _simplify_fields(best, test)
+        best = _shrink_config(best, test)
+        if best == before or budget[0] <= 0:
+            return best
+
+
+def _delete_chunks(t: Trace, test: Predicate) -> Trace:
+    n = len(t.ops)
+    size = max(1, n // 2)
+    while size >= 1:
+        i = 0
+        while i < len(t.ops):
+            cand = t.replace_ops(t.ops[:i] + t.ops[i + size:])
+            if cand.ops != t.ops and test(cand):
+                t = cand
+            else:
+                i += size
+        size //= 2
+    return t
+
+
+_SIMPLER: dict[str, tuple[object, ...]] = {
+    "value": (0, 1),
+    "esr": (0, 1),
+    "kind": ("irq", "trap_mmio_read"),
+    "serror_pending": (False,),
+    "rt": (0,),
+    "pcpu": (0,),
+    "reg": ("x0", "ACTLR_EL1"),
+    "vcpu": (0,),
+}
+
+
+def _candidates(op: O.Op) -> Iterator[O.Op]:
+    for f in attrs.fields(type(op)):
+        for simpler in _SIMPLER.get(f.name, ()):
+            if getattr(op, f.name) == simpler:
+                break
+            try:
+                yield attrs.evolve(op, **{f.name: simpler})
+            except (TypeError, ValueError):
+                continue
+
+
+def _simplify_fields(t: Trace, test: Predicate) -> Trace:
+    for i in range(len(t.ops)):
+        for cand_op in _candidates(t.ops[i]):
+            cand = t.replace_ops(t.ops[:i] + (cand_op,) + t.ops[i + 1:])
+            if test(cand):
+                t = cand
+                break
+    return t
+
+
+def _shrink_config(t: Trace, test: Predicate) -> Trace:
+    c = t.config
+    used_vcpus = max((op.vcpu for op in t.ops), default=0) + 1
+    used_pcpus = max((getattr(op, "pcpu", 0) for op in t.ops), default=0) + 1
+    for cand_cfg in (
+        attrs.evolve(c, protected=False),
+        attrs.evolve(c, vcpus=used_vcpus),
+        attrs.evolve(c, pcpus=used_pcpus),
+    ):
+        if cand_cfg != c:
+            cand = Trace(cand_cfg, t.ops)
+            if test(cand):
+                t, c = cand, cand_cfg
+    return t
