@@ -76,7 +76,6 @@ _SIMPLER: dict[str, tuple[object, ...]] = {
     "rt": (0,),
     "pcpu": (0,),
     "reg": ("x0", "ACTLR_EL1"),
-    "vcpu": (0,),
 }
 
 
@@ -101,15 +100,30 @@ def _simplify_fields(t: Trace, test: Predicate) -> Trace:
     return t
 
 
+def _renumber(t: Trace, test: Predicate) -> Trace:
+    """Rename the vcpus (and pCPUs) the trace uses to 0, 1, ... in order of first use."""
+    for field in ("vcpu", "pcpu"):
+        order: dict[int, int] = {}
+        for op in t.ops:
+            if hasattr(op, field):
+                order.setdefault(getattr(op, field), len(order))
+        if all(k == v for k, v in order.items()):
+            continue
+        ops = tuple(attrs.evolve(op, **{field: order[getattr(op, field)]}) if hasattr(op, field) else op
+                    for op in t.ops)
+        cand = t.replace_ops(ops)
+        if test(cand):
+            t = cand
+    return t
+
+
 def _shrink_config(t: Trace, test: Predicate) -> Trace:
+    t = _renumber(t, test)
     c = t.config
     used_vcpus = max((op.vcpu for op in t.ops), default=0) + 1
     used_pcpus = max((getattr(op, "pcpu", 0) for op in t.ops), default=0) + 1
-    for cand_cfg in (
-        attrs.evolve(c, protected=False),
-        attrs.evolve(c, vcpus=used_vcpus),
-        attrs.evolve(c, pcpus=used_pcpus),
-    ):
+    for change in ({"protected": False}, {"vcpus": used_vcpus}, {"pcpus": used_pcpus}):
+        cand_cfg = attrs.evolve(c, **change)
         if cand_cfg != c:
             cand = Trace(cand_cfg, t.ops)
             if test(cand):

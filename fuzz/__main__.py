@@ -1,0 +1,5 @@
+import sys
+
+from hvfuzz.fuzz.cli import main
+
+sys.exit(main())

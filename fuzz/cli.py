@@ -1,0 +1,174 @@
+"""``hvfuzz``: fuzz | replay | shrink | variants.
+
+Exit codes (a contract every later command keeps): 0 no property violated, 1 a property was
+violated (a repro was written / the trace reproduces it), 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+from typing import NoReturn
+
+from hvfuzz.fuzz.trace import TraceError
+
+EXIT_OK, EXIT_VIOLATION, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"hvfuzz: error: {message} (see hvfuzz --help)", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _out(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def cmd_variants(args: argparse.Namespace) -> int:
+    from hvfuzz.model.variants import VARIANTS
+
+    if args.json:
+        rows = [{"name": v.name, "kind": v.kind, "component": v.component,
+                 "description": v.description, "source": v.source} for v in VARIANTS.values()]
+        _out(json.dumps(rows, indent=1))
+        return EXIT_OK
+    width = max(len(n) for n in VARIANTS)
+    for v in VARIANTS.values():
+        _out(f"{v.name:<{width}}  {v.kind:<9}  {v.component:<5}  {v.description}  [source: {v.source}]")
+    return EXIT_OK
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    from hvfuzz.fuzz.export import write_repro
+    from hvfuzz.fuzz.session import fuzz_variant
+    from hvfuzz.fuzz.strategies import SessionStats
+    from hvfuzz.model.variants import VARIANTS, correct_variants
+
+    if args.variant is not None and args.variant not in VARIANTS:
+        raise TraceError(f"unknown variant {args.variant!r} (see 'hvfuzz variants')")
+    names = [args.variant] if args.variant else [v.name for v in correct_variants()]
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    budget = f"{args.seconds:g} s" if args.max_examples is None else f"{args.max_examples} examples"
+    _out(f"hvfuzz fuzz: {', '.join(names)} against the reference; seed {seed}; budget {budget}"
+         + (" per variant" if len(names) > 1 and args.max_examples is not None else ""))
+
+    def progress(variant: str, st: SessionStats) -> None:
+        import time
+
+        dt = time.monotonic() - st.started
+        _out(f"  [{dt:6.1f}s] {variant}: {st.examples} examples, {st.ops} ops, {st.ops / max(dt, 1e-9):.0f} ops/s")
+
+    status = EXIT_OK
+    for i, name in enumerate(names):
+        seconds = None
+        if args.max_examples is None:
+            seconds = args.seconds / len(names)
+        res = fuzz_variant(name, seed=seed + i, seconds=seconds, max_examples=args.max_examples,
+                           progress=progress)
+        rate = res.ops / max(res.seconds, 1e-9)
+        _out(f"  {name}: {res.examples} examples, {res.ops} ops in {res.seconds:.1f} s ({rate:.0f} ops/s)")
+        if res.finding is None:
+            _out(f"  {name}: no property violated")
+            continue
+        f = res.finding
+        meta = {"found_by": "hvfuzz fuzz (hypothesis)", "seed": seed + i,
+                "examples": res.examples, "length_before_shrink": f.original_length}
+        path = write_repro(args.findings, f.trace, f.verdict, meta)
+        _out(f"  {name}: VIOLATION of {f.verdict.oracle} at step {f.verdict.step}: {f.verdict.reason}")
+        _out(f"  repro ({len(f.trace.ops)} ops, shrunk from {f.original_length}): {path}")
+        _out(f"  replay: hvfuzz replay {path}")
+        status = EXIT_VIOLATION
+    if status == EXIT_OK:
+        _out("no property violated")
+    return status
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import attrs
+
+    from hvfuzz.fuzz.export import load_repro, timeline_text
+    from hvfuzz.fuzz.runner import run_recorded
+    from hvfuzz.model.variants import VARIANTS
+
+    trace, recorded = load_repro(args.file)
+    if args.variant:
+        if args.variant not in VARIANTS:
+            raise TraceError(f"unknown variant {args.variant!r} (see 'hvfuzz variants')")
+        trace = attrs.evolve(trace, config=attrs.evolve(trace.config, variant=args.variant))
+    verdict, rows = run_recorded(trace)
+    if not args.quiet:
+        _out(timeline_text(trace, verdict, rows))
+    if recorded is not None and not args.variant:
+        want = recorded.get("oracle") if recorded.get("status") == "fail" else None
+        got = verdict.oracle
+        same = (want == got) and (recorded["status"] == ("pass" if verdict.ok else "fail"))
+        _out(f"recorded verdict: {recorded['status']}{' ' + want if want else ''}; "
+             f"{'reproduced' if same else 'NOT reproduced: now ' + ('pass' if verdict.ok else 'fail ' + str(got))}")
+    if verdict.ok:
+        _out("no property violated")
+        return EXIT_OK
+    _out(f"oracle {verdict.oracle} violated at step {verdict.step}")
+    return EXIT_VIOLATION
+
+
+def cmd_shrink(args: argparse.Namespace) -> int:
+    from hvfuzz.fuzz.export import load_repro, write_repro
+    from hvfuzz.fuzz.runner import run
+    from hvfuzz.fuzz.shrink import shrink
+
+    trace, _ = load_repro(args.file)
+    verdict = run(trace)
+    if verdict.ok:
+        _out("the trace violates nothing: nothing to shrink")
+        return EXIT_OK
+    small = shrink(trace, verdict)
+    path = write_repro(args.findings, small, run(small), {"found_by": f"hvfuzz shrink {args.file}"})
+    _out(f"{len(trace.ops)} -> {len(small.ops)} ops, oracle {verdict.oracle}: {path}")
+    return EXIT_VIOLATION
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="hvfuzz", description="Property-based fuzzer for hypervisor logic (pKVM, vgic).")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    f = sub.add_parser("fuzz", help="fuzz a variant (default: every correct variant) against the reference")
+    f.add_argument("--variant", help="variant to fuzz (see 'hvfuzz variants')")
+    f.add_argument("--seconds", type=float, default=60.0, help="time budget (default 60, split over variants)")
+    f.add_argument("--max-examples", type=int, help="example budget per variant instead of seconds (deterministic)")
+    f.add_argument("--seed", type=int, help="seed (default: random, printed)")
+    f.add_argument("--findings", default="findings", help="directory for repro files (default findings/)")
+    f.set_defaults(func=cmd_fuzz)
+    r = sub.add_parser("replay", help="replay a trace or repro file and print its timeline")
+    r.add_argument("file")
+    r.add_argument("--variant", help="replay against this variant instead of the recorded one")
+    r.add_argument("--quiet", action="store_true", help="no timeline, only the verdict")
+    r.set_defaults(func=cmd_replay)
+    s = sub.add_parser("shrink", help="shrink a failing trace (same oracle) and write it as a repro")
+    s.add_argument("file")
+    s.add_argument("--findings", default="findings")
+    s.set_defaults(func=cmd_shrink)
+    v = sub.add_parser("variants", help="list the variants")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=cmd_variants)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except TraceError as e:
+        print(f"hvfuzz: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("hvfuzz: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os._exit(EXIT_OK)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

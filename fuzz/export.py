@@ -1,0 +1,120 @@
+"""Repro files (versioned JSON, written atomically) and the text timeline of a replay."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from typing import Any
+
+from hvfuzz.fuzz.runner import StepRecord, Verdict
+from hvfuzz.fuzz.trace import (
+    Trace,
+    TraceError,
+    load_json_file,
+    op_to_json,
+    trace_from_json,
+    trace_to_json,
+)
+
+
+def repro_to_json(trace: Trace, verdict: Verdict, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    d = trace_to_json(trace)
+    d["verdict"] = verdict.to_json()
+    if meta:
+        d["meta"] = meta
+    return d
+
+
+def dumps_repro(d: dict[str, Any]) -> str:
+    """JSON with one op per line, so a repro reads (and diffs) as a list of events."""
+    lines = ["{"]
+    items = list(d.items())
+    for n, (k, v) in enumerate(items):
+        comma = "," if n < len(items) - 1 else ""
+        if k == "ops":
+            lines.append(' "ops": [')
+            lines += [f"  {json.dumps(op)}{',' if i < len(v) - 1 else ''}" for i, op in enumerate(v)]
+            lines.append(f" ]{comma}")
+        else:
+            lines.append(f" {json.dumps(k)}: {json.dumps(v)}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def signature(trace: Trace, verdict: Verdict) -> str:
+    """Short hash naming a finding: variant, oracle, and the ops."""
+    d = trace_to_json(trace)
+    key = json.dumps([trace.config.variant, verdict.oracle, d["config"], d["ops"]], sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def write_repro(directory: str, trace: Trace, verdict: Verdict, meta: dict[str, Any] | None = None) -> str:
+    """Write the repro atomically (temp file + rename in the same directory); return its path."""
+    os.makedirs(directory, exist_ok=True)
+    name = f"{trace.config.variant}-{verdict.oracle or 'pass'}-{signature(trace, verdict)}.json"
+    path = os.path.join(directory, name)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(dumps_repro(repro_to_json(trace, verdict, meta)))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_repro(path: str) -> tuple[Trace, dict[str, Any] | None]:
+    """A trace file or a repro file: the trace and the recorded verdict (if any)."""
+    d = load_json_file(path)
+    trace = trace_from_json(d)
+    verdict = d.get("verdict")
+    if verdict is not None and (not isinstance(verdict, dict) or verdict.get("status") not in ("pass", "fail")):
+        raise TraceError(f"{path}: 'verdict' must be an object with status 'pass' or 'fail'")
+    return trace, verdict
+
+
+def _op_text(rec: StepRecord) -> str:
+    op = rec.op
+    fields = {k: v for k, v in op_to_json(op).items() if k not in ("op", "vcpu")}
+    args = ", ".join(f"{k}={hex(v) if isinstance(v, int) and not isinstance(v, bool) and v > 9 else v}"
+                     for k, v in fields.items())
+    return f"{op.name}({args})" if args else op.name
+
+
+def _vcpu_cell(d: dict[str, Any]) -> str:
+    where = d["phase"] + (f"@cpu{d['pcpu']}" if d["pcpu"] is not None else "")
+    if "dirty" in d:
+        return (f"{where} DIRTY={int(d['dirty'])} host={d['host_copy']} hyp={d['hyp_copy']}"
+                f"{' VSE(h/y)=%d/%d' % (d['host_vse'], d['hyp_vse']) if d['host_vse'] or d['hyp_vse'] else ''}")
+    return where + (" VSE" if d.get("vse") else "")
+
+
+def timeline_text(trace: Trace, verdict: Verdict, rows: list[StepRecord]) -> str:
+    """One row per op: the op (on its vcpu's lane), then each vcpu's protocol state after it:
+    run-loop phase and CPU, PKVM_HOST_STATE_DIRTY, whether the host and hyp copies hold the
+    architectural (reference) state, pending vSError.  The failing step shows both sides."""
+    c = trace.config
+    out = [f"variant {c.variant}: {c.vcpus} vcpu(s) on {c.pcpus} pCPU(s), "
+           f"{'protected' if c.protected else 'non-protected'} VM"]
+    for rec in rows:
+        mark = ">>" if not verdict.ok and rec.index == verdict.step else "  "
+        noop = "" if rec.applied else "  (no-op)"
+        out.append(f"{mark}{rec.index:3d}  vcpu{rec.op.vcpu}: {_op_text(rec)}{noop}")
+        for n, d in enumerate(rec.vcpus):
+            out.append(f"        vcpu{n}: {_vcpu_cell(d)}")
+        for oracle, vcpu, what, value in rec.observations:
+            shown = hex(value) if isinstance(value, int) and not isinstance(value, bool) else value
+            out.append(f"        saw  [{oracle}] vcpu{vcpu} {what} = {shown}")
+    if verdict.ok:
+        out.append("PASS: no oracle violated")
+    else:
+        out.append(f"FAIL at step {verdict.step}: oracle {verdict.oracle}: {verdict.reason}")
+        out.append(f"  variant saw:   {verdict.variant_saw}")
+        out.append(f"  reference saw: {verdict.reference_saw}")
+    return "\n".join(out)

@@ -1,0 +1,86 @@
+"""A fuzz session: Hypothesis generates traces for one variant in seeded batches until a budget
+(seconds or examples) is spent or an oracle fails; a failure is shrunk by ``fuzz.shrink``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import attrs
+from hypothesis import seed as hypothesis_seed
+from hypothesis.stateful import get_state_machine_test
+
+from hvfuzz.fuzz.profiles import session_settings
+from hvfuzz.fuzz.runner import Verdict
+from hvfuzz.fuzz.shrink import shrink
+from hvfuzz.fuzz.strategies import OracleViolation, SessionStats, make_machine
+from hvfuzz.fuzz.trace import Trace
+
+
+@attrs.frozen
+class Finding:
+    trace: Trace  # shrunk
+    verdict: Verdict  # of the shrunk trace
+    original_length: int
+
+
+@attrs.frozen
+class SessionResult:
+    variant: str
+    seed: int
+    examples: int
+    ops: int
+    seconds: float
+    finding: Finding | None
+
+
+def fuzz_variant(
+    variant: str,
+    *,
+    seed: int,
+    seconds: float | None = None,
+    max_examples: int | None = None,
+    batch_examples: int = 100,
+    progress: Callable[[str, SessionStats], None] | None = None,
+) -> SessionResult:
+    """Fuzz ``variant`` against the reference until ``seconds`` or ``max_examples`` is spent.
+    Deterministic for a given seed and example budget."""
+    if seconds is None and max_examples is None:
+        raise ValueError("give a budget: seconds or max_examples")
+    stats = SessionStats()
+    failures: list[tuple[Trace, Verdict]] = []
+    deadline = None if seconds is None else stats.started + seconds
+
+    def report(st: SessionStats) -> None:
+        now = time.monotonic()
+        if progress is not None and now - st.last_report >= 2.0:
+            st.last_report = now
+            progress(variant, st)
+
+    machine = make_machine(variant, on_failure=lambda t, v: failures.append((t, v)), stats=stats,
+                           progress=report)
+    batch = 0
+    while not failures:
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        n = batch_examples
+        if max_examples is not None:
+            n = min(n, max_examples - stats.examples)
+            if n <= 0:
+                break
+        test = get_state_machine_test(machine, settings=session_settings(n))
+        hypothesis_seed(seed * 1_000_003 + batch)(test)
+        try:
+            test()
+        except OracleViolation:
+            pass
+        batch += 1
+    elapsed = time.monotonic() - stats.started
+    finding = None
+    if failures:
+        trace, verdict = failures[0]
+        small = shrink(trace, verdict)
+        from hvfuzz.fuzz.runner import run
+
+        finding = Finding(small, run(small), len(trace.ops))
+    return SessionResult(variant, seed, stats.examples, stats.ops, elapsed, finding)
