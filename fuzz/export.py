@@ -90,8 +90,8 @@ def _op_text(rec: StepRecord) -> str:
 def _vcpu_cell(d: dict[str, Any]) -> str:
     where = d["phase"] + (f"@cpu{d['pcpu']}" if d["pcpu"] is not None else "")
     if "dirty" in d:
-        return (f"{where} DIRTY={int(d['dirty'])} host={d['host_copy']} hyp={d['hyp_copy']}"
-                f"{' VSE(h/y)=%d/%d' % (d['host_vse'], d['hyp_vse']) if d['host_vse'] or d['hyp_vse'] else ''}")
+        vse = f" VSE(host/hyp)={int(d['host_vse'])}/{int(d['hyp_vse'])}" if d["host_vse"] or d["hyp_vse"] else ""
+        return f"{where} DIRTY={int(d['dirty'])} host={d['host_copy']} hyp={d['hyp_copy']}{vse}"
     return where + (" VSE" if d.get("vse") else "")
 
 

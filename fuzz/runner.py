@@ -123,7 +123,7 @@ def _vcpu_state(ex: Execution, n: int) -> dict[str, Any]:
         skip = set(GUEST_TIMER_INDICES)
 
         def current(ctxt: list[int]) -> bool:
-            return all(a == b for i, (a, b) in enumerate(zip(ctxt, truth)) if i not in skip)
+            return all(a == b for i, (a, b) in enumerate(zip(ctxt, truth, strict=True)) if i not in skip)
 
         d["host_copy"] = "current" if current(ex.sut.vcpus[n].arch.ctxt) else "stale"
         d["hyp_copy"] = "current" if current(ex.sut.hyp[n].vcpu.ctxt) else "stale"

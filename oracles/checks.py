@@ -25,7 +25,7 @@ class Failure:
 def _view_diff(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[dict[str, str], dict[str, str]]:
     da: dict[str, str] = {}
     db: dict[str, str] = {}
-    for i, (x, y) in enumerate(zip(a, b)):
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
         if x != y:
             name = INDEX_NAME.get(i, "ISR_EL1.A" if i == CTXT_LEN else f"ctxt[{i}]")
             da[name], db[name] = hex(x), hex(y)

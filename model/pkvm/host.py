@@ -24,20 +24,20 @@ from hvfuzz.model.pkvm.state import (
     Phase,
 )
 from hvfuzz.model.regs import (
-    ESR_ELx_EC_SERROR,
-    ESR_ELx_EC_SHIFT,
-    ESR_ELx_ISS_MASK,
-    ESR_ELx_ISV,
     HCR_VSE,
     IDX_PC,
     IDX_PSTATE,
     MASK64,
     PSR_A_BIT,
     PSR_MODE32_BIT,
-    PSR_MODE_EL0t,
     PSR_MODE_MASK,
-    SCTLR_ELx_EE,
     TIMER_INDICES,
+    ESR_ELx_EC_SERROR,
+    ESR_ELx_EC_SHIFT,
+    ESR_ELx_ISS_MASK,
+    ESR_ELx_ISV,
+    PSR_MODE_EL0t,
+    SCTLR_ELx_EE,
     sysreg_index,
 )
 
@@ -73,7 +73,7 @@ def kvm_arch_vcpu_put(s: System, v: HostVcpu) -> None:
         hyp_main.handle___pkvm_vcpu_put(p, s.hyp[v.idx], cpu, v.arch, s.protected)
         if p.lazy and not s.protected and p.dirty_at_put:
             v.arch.iflags |= PKVM_HOST_STATE_DIRTY
-    for i, val in zip(TIMER_INDICES, cpu.hw_timer):  # kvm_timer_vcpu_put
+    for i, val in zip(TIMER_INDICES, cpu.hw_timer, strict=True):  # kvm_timer_vcpu_put
         v.arch.ctxt[i] = val
     cpu.thread = None
     v.pcpu = None

@@ -17,8 +17,6 @@ from hvfuzz.model.pkvm.state import (
     VcpuArch,
 )
 from hvfuzz.model.regs import (
-    ESR_ELx_EC_SERROR,
-    ESR_ELx_EC_SHIFT,
     HCR_TWE,
     HCR_TWI,
     HCR_VSE,
@@ -32,6 +30,8 @@ from hvfuzz.model.regs import (
     PSR_A_BIT,
     TIMER_INDICES,
     TIMER_RANGE_INDICES,
+    ESR_ELx_EC_SERROR,
+    ESR_ELx_EC_SHIFT,
     enter_serror_exception,
 )
 
@@ -56,7 +56,7 @@ def copy_vcpu_state(policy: SyncPolicy, src: VcpuArch, dst: VcpuArch) -> None:
     if policy.copy_fp:
         d[_FP] = s[_FP]
     d[_SYSREGS_FROM_1] = s[_SYSREGS_FROM_1]
-    for i, v in zip(skip, kept):
+    for i, v in zip(skip, kept, strict=True):
         d[i] = v
 
 

@@ -1,0 +1,3 @@
+from hvfuzz.fuzz import profiles
+
+profiles.load()

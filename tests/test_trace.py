@@ -1,0 +1,37 @@
+import pytest
+
+from hvfuzz.fuzz import ops as O
+from hvfuzz.fuzz.trace import Config, Trace, TraceError, trace_from_json, trace_to_json
+
+
+def sample() -> Trace:
+    return Trace(Config(variant="lazy", vcpus=2, pcpus=2), (
+        O.KvmRun(0, 1), O.GuestEnter(0), O.GuestWriteReg(0, "pstate", 5),
+        O.GuestExit(0, "trap_sysreg_read", True, 3, "PMCR_EL0", 0), O.HandleExit(0), O.SchedOut(0),
+        O.SchedIn(0, 0), O.ExitToUser(0), O.UserSetReg(1, "v0", 2), O.UserGetReg(1, "CNTVOFF_EL2"),
+        O.HostInjectSError(1, 7), O.UserGetVcpuEvents(1),
+    ))
+
+
+def test_round_trip_covers_every_op():
+    t = sample()
+    assert {type(op) for op in t.ops} == set(O.OP_CLASSES)
+    assert trace_from_json(trace_to_json(t)) == t
+
+
+@pytest.mark.parametrize(("doc", "msg"), [
+    ({}, "missing 'schema'"),
+    ({"schema": 99, "config": {}, "ops": []}, "unsupported schema version"),
+    ({"schema": 1, "config": {"variant": "nope"}, "ops": []}, "unknown variant"),
+    ({"schema": 1, "config": {}, "ops": [{"op": "Frobnicate", "vcpu": 0}]}, "unknown op"),
+    ({"schema": 1, "config": {}, "ops": [{"op": "GuestWriteReg", "vcpu": 0, "reg": "x99"}]}, "bad field"),
+    ({"schema": 1, "config": {"vcpus": 1}, "ops": [{"op": "GuestEnter", "vcpu": 3}]}, "vcpu 3"),
+    ({"schema": 1, "config": {}, "ops": [{"op": "GuestEnter", "vcpu": 0, "x": 1}]}, "unknown field"),
+    ({"schema": 1, "config": {"vcpus": 9}, "ops": []}, "config: bad value"),
+    ({"schema": 1, "config": {}, "ops": {}}, "'ops' must be a list"),
+    ([], "must be a JSON object"),
+])
+def test_bad_input_is_one_clear_error(doc, msg):
+    with pytest.raises(TraceError) as e:
+        trace_from_json(doc)
+    assert msg in str(e.value) and "\n" not in str(e.value) and len(str(e.value)) < 200
