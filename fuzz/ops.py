@@ -165,9 +165,18 @@ class UserGetVcpuEvents(Op):
     name: ClassVar[str] = "UserGetVcpuEvents"
 
 
+@attrs.frozen
+class UserSetGuestDebug(Op):
+    """KVM_SET_GUEST_DEBUG from userspace: enable (KVM_GUESTDBG_ENABLE|SINGLESTEP) or disable
+    single-stepping the guest.  Takes effect at the next vcpu load (``kvm_vcpu_load_debug``)."""
+
+    single_step: bool = attrs.field(default=True, validator=_bool)
+    name: ClassVar[str] = "UserSetGuestDebug"
+
+
 OP_CLASSES: tuple[type[Op], ...] = (
     KvmRun, GuestEnter, GuestExit, HandleExit, ExitToUser, SchedOut, SchedIn, GuestWriteReg,
-    UserGetReg, UserSetReg, HostInjectSError, UserGetVcpuEvents,
+    UserGetReg, UserSetReg, HostInjectSError, UserGetVcpuEvents, UserSetGuestDebug,
 )
 OPS_BY_NAME: dict[str, type[Op]] = {cls.name: cls for cls in OP_CLASSES}
 

@@ -44,7 +44,7 @@ EXIT_KINDS = st.sampled_from(O.EXIT_KINDS)
 SERROR_PENDING = st.sampled_from([False, False, False, True])
 GPR = st.sampled_from([0, 1, 2, 30])
 TRAPPED = st.sampled_from(O.TRAPPED_SYSREGS)
-USER_OPS = ("set_reg", "get_reg", "inject_serror", "get_vcpu_events")
+USER_OPS = ("set_reg", "get_reg", "inject_serror", "get_vcpu_events", "set_guest_debug")
 #: Small VMs more often; protected VMs (full copy, no lazy sync) now and then.
 PROTECTED = st.sampled_from([False, False, False, False, True])
 
@@ -198,8 +198,10 @@ def make_machine(
                 self._do(O.UserSetReg(v, reg, data.draw(PSTATES if reg == "pstate" else VALUES)))
             elif what == "inject_serror":
                 self._do(O.HostInjectSError(v, data.draw(st.sampled_from([1, 0x10, 0]), label="esr")))
-            else:
+            elif what == "get_vcpu_events":
                 self._do(O.UserGetVcpuEvents(v))
+            else:
+                self._do(O.UserSetGuestDebug(v, data.draw(st.booleans(), label="single_step")))
 
     HvMachine.__name__ = HvMachine.__qualname__ = f"HvMachine[{variant}]"
     return HvMachine

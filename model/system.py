@@ -12,6 +12,7 @@ from typing import Any
 
 from hvfuzz.fuzz import ops as O
 from hvfuzz.model.pkvm import host as H
+from hvfuzz.model.pkvm.host import IDX_MDSCR
 from hvfuzz.model.pkvm.hyp_main import take_pending_vserror
 from hvfuzz.model.pkvm.policy import SyncPolicy
 from hvfuzz.model.pkvm.state import (
@@ -58,6 +59,7 @@ class System:
             O.GuestWriteReg: self._guest_write_reg, O.UserGetReg: self._user_get_reg,
             O.UserSetReg: self._user_set_reg, O.HostInjectSError: self._host_inject_serror,
             O.UserGetVcpuEvents: self._user_get_vcpu_events,
+            O.UserSetGuestDebug: self._user_set_guest_debug,
         }
 
     # --- observations ---------------------------------------------------------------------------
@@ -80,6 +82,8 @@ class System:
             for i, slot in _TIMER_SLOT.items():  # CNTVOFF_EL2 shows in the guest's CNTVCT_EL0
                 view[i] = hw[slot]
         view.append(1 if run.hcr_el2 & HCR_VSE else 0)
+        # MDSCR_EL1 as the CPU holds it: the host's external_mdscr_el1 while it owns debug
+        view.append(run.external_mdscr_el1 if run.debug_owner == "host" else run.ctxt[IDX_MDSCR])
         return tuple(view)
 
     def observe_guest_entry(self, v: HostVcpu) -> None:
@@ -189,6 +193,12 @@ class System:
         self.observe(op.vcpu, "vcpu-events", "KVM_GET_VCPU_EVENTS serror_pending, serror_esr",
                      (pending, v.arch.vsesr_el2 if pending else 0))
         return True
+
+    def _user_set_guest_debug(self, op: O.UserSetGuestDebug) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.OUT:
+            return False
+        return H.kvm_arch_vcpu_ioctl_set_guest_debug(self, v, op.single_step)
 
     # --- for timelines ---------------------------------------------------------------------------
     def vcpu_summary(self, vcpu: int) -> dict[str, Any]:

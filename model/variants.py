@@ -85,6 +85,11 @@ _ALL = (
     _bug("lazy-trap-sync-no-dirty", "handle_exit_pkvm_state syncs on a trap but does not set "
          "DIRTY: the trap handler's writes are not flushed at the next entry",
          "plausible mistake", dirty_after_exit_sync=False),
+    _bug("lazy-no-external-mdscr", "flush_debug_state takes debug_owner but not "
+         "external_mdscr_el1: a vcpu single-stepped by userspace runs with a stale MDSCR_EL1, so "
+         "host-owned debugging of a non-protected guest does nothing", "119a9a23fbae \"Flush "
+         "external_mdscr_el1 to the pKVM hyp vCPU\" (kernel-model.md §5 #19)",
+         flush_external_mdscr=False),
     Variant("eager-vse-not-flushed", "bug", "pkvm",
             "Stage A with flush taking only the trap bits (TWI|TWE) of hcr_el2 from the host: a "
             "masked virtual SError is never delivered", "kernel-model.md §1.2 (2026 upstream "

@@ -22,12 +22,16 @@ class Failure:
     reference_saw: Any = None
 
 
+#: entries of ``System.guest_view`` after the context
+_EXTRA_VIEW = {0: "ISR_EL1.A", 1: "MDSCR_EL1 (in the CPU)"}
+
+
 def _view_diff(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[dict[str, str], dict[str, str]]:
     da: dict[str, str] = {}
     db: dict[str, str] = {}
     for i, (x, y) in enumerate(zip(a, b, strict=True)):
         if x != y:
-            name = INDEX_NAME.get(i, "ISR_EL1.A" if i == CTXT_LEN else f"ctxt[{i}]")
+            name = INDEX_NAME.get(i) or _EXTRA_VIEW.get(i - CTXT_LEN, f"ctxt[{i}]")
             da[name], db[name] = hex(x), hex(y)
     return da, db
 

@@ -30,6 +30,7 @@ EXPECTED = {
     "mmio-read-then-migration": {"lazy-put-ignores-dirty": "guest-entry"},
     "pstate-change-then-irq-exit": {"lazy-pc-only": "run-loop-pstate"},
     "sctlr-then-mmio-read": {},
+    "single-step-then-release": {"lazy-no-external-mdscr": "guest-entry"},
     "serror-pending-exit-unmasked": {"lazy-serror-nosync": "guest-entry"},
     "set-fp-before-first-run": {"lazy-no-fp": "guest-entry"},
     "set-reg-after-irq-exit": {"lazy-no-dirty-at-put": "guest-entry"},

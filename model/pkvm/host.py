@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 
 IDX_SCTLR = sysreg_index("SCTLR_EL1")
 IDX_ESR = sysreg_index("ESR_EL1")
+IDX_MDSCR = sysreg_index("MDSCR_EL1")
+MDSCR_EL1_SS = 1 << 0
+MDSCR_EL1_KDE = 1 << 13
+MDSCR_EL1_MDE = 1 << 15
 #: sysregs whose trapped writes KVM stores (ACTLR_EL1 writes are ignored: access_actlr)
 _STORED_ON_WRITE = frozenset({"PMCR_EL0", "PMSELR_EL0"})
 
@@ -60,6 +64,20 @@ def kvm_arch_vcpu_load(s: System, v: HostVcpu, pcpu: int) -> None:
     if s.pkvm:
         hyp_main.handle___pkvm_vcpu_load(s.hyp[v.idx], cpu, v.idx)
     cpu.hw_timer[:] = [v.arch.ctxt[i] for i in TIMER_INDICES]  # kvm_timer_vcpu_load
+    kvm_vcpu_load_debug(s, v)
+
+
+def kvm_vcpu_load_debug(s: System, v: HostVcpu) -> None:
+    """``kvm_vcpu_load_debug`` (debug.c): userspace debugging -> the host owns debug and
+    ``setup_external_mdscr`` builds the MDSCR_EL1 to run with (the guest's, plus SS for
+    single-step and KDE); otherwise the guest owns it if its MDSCR_EL1 enables debug."""
+    a = v.arch
+    mdscr = a.ctxt[IDX_MDSCR]
+    if v.guest_debug:
+        a.debug_owner = "host"
+        a.external_mdscr_el1 = mdscr | MDSCR_EL1_SS | MDSCR_EL1_KDE
+    else:
+        a.debug_owner = "guest" if mdscr & (MDSCR_EL1_KDE | MDSCR_EL1_MDE) else "free"
 
 
 def kvm_arch_vcpu_put(s: System, v: HostVcpu) -> None:
@@ -266,6 +284,15 @@ def kvm_arm_set_reg(s: System, v: HostVcpu, idx: int, value: int) -> bool:
     if idx == IDX_PSTATE and (value & PSR_MODE32_BIT or (value & PSR_MODE_MASK) not in (PSR_MODE_EL0t, 4, 5)):
         return False
     v.arch.ctxt[idx] = value & MASK64
+    return True
+
+
+def kvm_arch_vcpu_ioctl_set_guest_debug(s: System, v: HostVcpu, single_step: bool) -> bool:
+    """KVM_SET_GUEST_DEBUG: ``vcpu->guest_debug``; takes effect at the next vcpu load.  Refused
+    (-EINVAL) for a protected VM, whose debug state the host may not control."""
+    if s.protected:
+        return False
+    v.guest_debug = single_step
     return True
 
 

@@ -60,13 +60,26 @@ def copy_vcpu_state(policy: SyncPolicy, src: VcpuArch, dst: VcpuArch) -> None:
         d[i] = v
 
 
+def flush_debug_state(policy: SyncPolicy, hyp: HypVcpu, host: VcpuArch) -> None:
+    """``flush_debug_state`` (non-protected): take the host's ``debug_owner``; when the host owns
+    debug, the MDSCR_EL1 the CPU must run with, ``external_mdscr_el1`` ("Flush
+    external_mdscr_el1 to the pKVM hyp vCPU", 119a9a23fbae)."""
+    h = hyp.vcpu
+    h.debug_owner = host.debug_owner
+    if host.debug_owner == "host" and policy.flush_external_mdscr:
+        h.external_mdscr_el1 = host.external_mdscr_el1
+
+
 def flush_hyp_vcpu(policy: SyncPolicy, hyp: HypVcpu, host: VcpuArch, protected: bool) -> None:
     """``flush_hyp_vcpu``: host vcpu -> hyp vcpu before every run.
 
     Stage A and protected guests: ``hyp.ctxt = host.ctxt`` (whole).  Lazy sync, non-protected:
-    ``flush_hyp_vcpu_state`` only if PKVM_HOST_STATE_DIRTY.  Then iflags, hcr_el2 (per
+    ``flush_hyp_vcpu_state`` only if PKVM_HOST_STATE_DIRTY (non-protected guests first get
+    ``flush_debug_state``).  Then iflags, hcr_el2 (per
     ``policy.hcr_flush``), vsesr_el2, and ``__hyp_running_vcpu = NULL``."""
     h = hyp.vcpu
+    if not protected:
+        flush_debug_state(policy, hyp, host)
     if protected or not policy.lazy:
         h.ctxt[:] = host.ctxt
         h.hyp_running_vcpu = host.hyp_running_vcpu

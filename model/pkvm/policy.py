@@ -44,3 +44,5 @@ class SyncPolicy:
     flush_respects_dirty: bool = True
     #: __pkvm_vcpu_put copies hyp->host only if DIRTY is clear (False: always).
     put_respects_dirty: bool = True
+    #: flush_debug_state copies external_mdscr_el1 when the host owns debug (119a9a23fbae).
+    flush_external_mdscr: bool = True

@@ -54,6 +54,10 @@ class VcpuArch:
     fault: Fault = attrs.Factory(Fault)
     #: ``ctxt.__hyp_running_vcpu``: must be NULL in a guest context.
     hyp_running_vcpu: int | None = None
+    #: ``debug_owner`` (VCPU_DEBUG_FREE / _GUEST_OWNED / _HOST_OWNED) and ``external_mdscr_el1``,
+    #: the MDSCR_EL1 the CPU runs the guest with while the host owns debug (debug.c)
+    debug_owner: str = "free"
+    external_mdscr_el1: int = 0
 
 
 @attrs.define(slots=True)
@@ -79,6 +83,8 @@ class HostVcpu:
     has_run_once: bool = False
     #: VCPU_INITIALIZED (cleared by vcpu_mode_is_bad_32bit)
     initialized: bool = True
+    #: KVM_SET_GUEST_DEBUG with KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP
+    guest_debug: bool = False
     #: a userspace MMIO read in flight: (rt, data) completed by the next KVM_RUN
     mmio_needed: tuple[int, int] | None = None
 
