@@ -166,6 +166,17 @@ class UserGetVcpuEvents(Op):
 
 
 @attrs.frozen
+class HostPmuOverflow(Op):
+    """An emulated PMU counter of the vcpu overflows: the host's perf overflow handler
+    (``kvm_pmu_perf_overflow``) sets the counter's bit in PMOVSSET_EL0 of the vcpu context from
+    interrupt context, whatever the vcpu thread is doing.  Only where the variant offers PMU
+    emulation (``Variant.pmu_emulation``); a no-op elsewhere."""
+
+    counter: int = attrs.field(default=0, validator=attrs.validators.and_(_idx, attrs.validators.le(30)))
+    name: ClassVar[str] = "HostPmuOverflow"
+
+
+@attrs.frozen
 class UserSetGuestDebug(Op):
     """KVM_SET_GUEST_DEBUG from userspace: enable (KVM_GUESTDBG_ENABLE|SINGLESTEP) or disable
     single-stepping the guest.  Takes effect at the next vcpu load (``kvm_vcpu_load_debug``)."""
@@ -177,6 +188,7 @@ class UserSetGuestDebug(Op):
 OP_CLASSES: tuple[type[Op], ...] = (
     KvmRun, GuestEnter, GuestExit, HandleExit, ExitToUser, SchedOut, SchedIn, GuestWriteReg,
     UserGetReg, UserSetReg, HostInjectSError, UserGetVcpuEvents, UserSetGuestDebug,
+    HostPmuOverflow,
 )
 OPS_BY_NAME: dict[str, type[Op]] = {cls.name: cls for cls in OP_CLASSES}
 

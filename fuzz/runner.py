@@ -47,7 +47,7 @@ PASS = Verdict(ok=True)
 
 def build_system(config: Config, variant: str | None = None) -> System:
     v = VARIANTS[variant or config.variant]
-    return System(config.vcpus, config.pcpus, config.protected, v.policy)
+    return System(config.vcpus, config.pcpus, config.protected, v.policy, v.pmu_emulation)
 
 
 class Execution:
@@ -56,7 +56,8 @@ class Execution:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.sut = build_system(config)
-        self.ref = reference_system(config.vcpus, config.pcpus, config.protected)
+        self.ref = reference_system(config.vcpus, config.pcpus, config.protected,
+                                    VARIANTS[config.variant].pmu_emulation)
         self.steps = 0
         self.ops_applied = 0
 

@@ -74,6 +74,7 @@ _SIMPLER: dict[str, tuple[object, ...]] = {
     "kind": ("irq", "trap_mmio_read"),
     "serror_pending": (False,),
     "rt": (0,),
+    "counter": (0,),
     "pcpu": (0,),
     "reg": ("x0", "ACTLR_EL1"),
 }

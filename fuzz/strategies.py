@@ -187,6 +187,12 @@ def make_machine(
         def exit_to_user(self, data: Any) -> None:
             self._do(O.ExitToUser(self._one(data, self.p0)))
 
+        @precondition(lambda self: self.ex is not None and self.ex.sut.pmu_emulation)
+        @rule(data=st.data(), counter=st.sampled_from([0, 1, 30]))
+        def pmu_overflow(self, data: Any, counter: int) -> None:
+            assert self.ex is not None
+            self._do(O.HostPmuOverflow(self._one(data, list(range(len(self.ex.sut.vcpus)))), counter))
+
         @precondition(lambda self: bool(self.out))
         @rule(data=st.data(), what=st.sampled_from(USER_OPS))
         def userspace(self, data: Any, what: str) -> None:

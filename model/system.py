@@ -42,10 +42,14 @@ class System:
     """One VM under one implementation.  ``policy`` None: the single-copy reference (the guest
     runs on the host vcpu, as without pKVM); otherwise pKVM with that sync policy."""
 
-    def __init__(self, vcpus: int, pcpus: int, protected: bool, policy: SyncPolicy | None) -> None:
+    def __init__(
+        self, vcpus: int, pcpus: int, protected: bool, policy: SyncPolicy | None, pmu_emulation: bool = False
+    ) -> None:
         self.policy: SyncPolicy = policy or SyncPolicy()
         self.pkvm = policy is not None
         self.protected = protected
+        #: the host emulates a PMU for the vcpus, with an asynchronous overflow handler
+        self.pmu_emulation = pmu_emulation
         self.vcpus = [HostVcpu(idx=i, arch=new_vcpu_arch(i)) for i in range(vcpus)]
         self.pcpus = [Pcpu(idx=i) for i in range(pcpus)]
         self.hyp: list[HypVcpu] = (
@@ -60,6 +64,7 @@ class System:
             O.UserSetReg: self._user_set_reg, O.HostInjectSError: self._host_inject_serror,
             O.UserGetVcpuEvents: self._user_get_vcpu_events,
             O.UserSetGuestDebug: self._user_set_guest_debug,
+            O.HostPmuOverflow: self._host_pmu_overflow,
         }
 
     # --- observations ---------------------------------------------------------------------------
@@ -199,6 +204,12 @@ class System:
         if v.phase is not Phase.OUT:
             return False
         return H.kvm_arch_vcpu_ioctl_set_guest_debug(self, v, op.single_step)
+
+    def _host_pmu_overflow(self, op: O.HostPmuOverflow) -> bool:
+        if not self.pmu_emulation:
+            return False
+        H.kvm_pmu_perf_overflow(self, self.vcpus[op.vcpu], op.counter)
+        return True
 
     # --- for timelines ---------------------------------------------------------------------------
     def vcpu_summary(self, vcpu: int) -> dict[str, Any]:

@@ -23,6 +23,9 @@ class Variant:
     source: str
     #: None: the single-copy reference (no pKVM copy at all)
     policy: SyncPolicy | None = None
+    #: the host emulates a PMU with an asynchronous overflow handler (the reference it is
+    #: compared with gets the same feature)
+    pmu_emulation: bool = False
 
 
 EAGER = SyncPolicy(lazy=False, hcr_flush="whole", hcr_sync="whole")
@@ -90,6 +93,12 @@ _ALL = (
          "host-owned debugging of a non-protected guest does nothing", "119a9a23fbae \"Flush "
          "external_mdscr_el1 to the pKVM hyp vCPU\" (kernel-model.md §5 #19)",
          flush_external_mdscr=False),
+    Variant("lazy-async-pmu-write", "bug", "pkvm",
+            "lazy sync with a host PMU emulation whose perf overflow handler writes PMOVSSET_EL0 "
+            "into the host copy from interrupt context: written while DIRTY is clear, the bit is "
+            "neither flushed nor kept at put", "kernel-model.md §1.7.4 (hazard; kvm_pmu_perf_overflow "
+            "in pmu-emul.c writes the context asynchronously; PMU emulation for non-protected "
+            "guests under pKVM not verified)", LAZY, pmu_emulation=True),
     Variant("eager-vse-not-flushed", "bug", "pkvm",
             "Stage A with flush taking only the trap bits (TWI|TWE) of hcr_el2 from the host: a "
             "masked virtual SError is never delivered", "kernel-model.md §1.2 (2026 upstream "

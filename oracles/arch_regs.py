@@ -13,5 +13,5 @@ from __future__ import annotations
 from hvfuzz.model.system import System
 
 
-def reference_system(vcpus: int, pcpus: int, protected: bool) -> System:
-    return System(vcpus, pcpus, protected, policy=None)
+def reference_system(vcpus: int, pcpus: int, protected: bool, pmu_emulation: bool = False) -> System:
+    return System(vcpus, pcpus, protected, policy=None, pmu_emulation=pmu_emulation)

@@ -10,6 +10,7 @@ def sample() -> Trace:
         O.GuestExit(0, "trap_sysreg_read", True, 3, "PMCR_EL0", 0), O.HandleExit(0), O.SchedOut(0),
         O.SchedIn(0, 0), O.ExitToUser(0), O.UserSetReg(1, "v0", 2), O.UserGetReg(1, "CNTVOFF_EL2"),
         O.HostInjectSError(1, 7), O.UserGetVcpuEvents(1), O.UserSetGuestDebug(1, False),
+        O.HostPmuOverflow(0, 3),
     ))
 
 

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 IDX_SCTLR = sysreg_index("SCTLR_EL1")
 IDX_ESR = sysreg_index("ESR_EL1")
 IDX_MDSCR = sysreg_index("MDSCR_EL1")
+IDX_PMOVSSET = sysreg_index("PMOVSSET_EL0")
 MDSCR_EL1_SS = 1 << 0
 MDSCR_EL1_KDE = 1 << 13
 MDSCR_EL1_MDE = 1 << 15
@@ -294,6 +295,14 @@ def kvm_arch_vcpu_ioctl_set_guest_debug(s: System, v: HostVcpu, single_step: boo
         return False
     v.guest_debug = single_step
     return True
+
+
+def kvm_pmu_perf_overflow(s: System, v: HostVcpu, counter: int) -> None:
+    """``kvm_pmu_perf_overflow`` (pmu-emul.c): ``__vcpu_sys_reg(vcpu, PMOVSSET_EL0) |= BIT(idx)``
+    on the host vcpu, from perf's overflow (interrupt/NMI) context — an asynchronous writer of the
+    context that neither syncs nor sets PKVM_HOST_STATE_DIRTY.  Without pKVM the host vcpu is the
+    context the guest runs on."""
+    v.arch.ctxt[IDX_PMOVSSET] |= 1 << counter
 
 
 def _bswap64(x: int) -> int:
