@@ -93,6 +93,11 @@ _ALL = (
          "host-owned debugging of a non-protected guest does nothing", "119a9a23fbae \"Flush "
          "external_mdscr_el1 to the pKVM hyp vCPU\" (kernel-model.md §5 #19)",
          flush_external_mdscr=False),
+    _bug("lazy-adjust-pc-on-hyp", "handle___kvm_adjust_pc commits a pending PC increment on the "
+         "loaded hyp vcpu: after a trap the host copy is authoritative (DIRTY), so the increment "
+         "is not where userspace reads PC on the way out of KVM_RUN", "Android pKVM tree "
+         "(torvalds/linux hyp-main.c @03efec2e808a); HYP-LATE fixed it with kvm_adjust_pc_get",
+         adjust_pc_on_host=False),
     Variant("lazy-async-pmu-write", "bug", "pkvm",
             "lazy sync with a host PMU emulation whose perf overflow handler writes PMOVSSET_EL0 "
             "into the host copy from interrupt context: written while DIRTY is clear, the bit is "

@@ -28,6 +28,7 @@ EXPECTED = {
     },
     "mmio-read-after-irq-exit": {"lazy-trap-sync-no-dirty": "guest-entry"},
     "mmio-read-then-migration": {"lazy-put-ignores-dirty": "guest-entry"},
+    "mmio-read-then-signal-exit": {"lazy-adjust-pc-on-hyp": "one-reg", "lazy-put-ignores-dirty": "one-reg"},
     "pstate-change-then-irq-exit": {"lazy-pc-only": "run-loop-pstate"},
     "sctlr-then-mmio-read": {},
     "single-step-then-release": {"lazy-no-external-mdscr": "guest-entry"},

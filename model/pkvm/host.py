@@ -135,7 +135,7 @@ def kvm_arch_vcpu_ioctl_run_exit(s: System, v: HostVcpu) -> None:
     """Return from KVM_RUN: commit pending PC/exception flags with ``__kvm_adjust_pc`` (upstream
     ``handle___kvm_adjust_pc`` adjusts the host vcpu struct it is handed), then vcpu_put."""
     if v.arch.iflags & (PENDING_EXCEPTION | INCREMENT_PC):
-        hyp_main.kvm_adjust_pc(v.arch)
+        hyp_main.handle___kvm_adjust_pc(s.policy if s.pkvm else None, s.hyp[v.idx] if s.pkvm else None, v.arch)
     if v.pcpu is not None:
         kvm_arch_vcpu_put(s, v)
     v.phase = Phase.OUT

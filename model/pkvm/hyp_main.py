@@ -161,6 +161,15 @@ def kvm_adjust_pc(vcpu: VcpuArch) -> None:
         vcpu.iflags &= ~INCREMENT_PC
 
 
+def handle___kvm_adjust_pc(policy: SyncPolicy | None, hyp: HypVcpu | None, host: VcpuArch) -> None:
+    """``handle___kvm_adjust_pc``: upstream adjusts the (host) vcpu it is handed; the Android pKVM
+    tree adjusts the loaded hyp vcpu instead, whatever the host's DIRTY flag says."""
+    if policy is not None and hyp is not None and not policy.adjust_pc_on_host and hyp.loaded_on is not None:
+        kvm_adjust_pc(hyp.vcpu)
+    else:
+        kvm_adjust_pc(host)
+
+
 def take_pending_vserror(vcpu: VcpuArch) -> bool:
     """What the CPU does with HCR_EL2.VSE set when the guest's PSTATE.A is clear: take the virtual
     SError (ESR_EL1 from VSESR_EL2) and clear HCR_EL2.VSE (the exit path reads it back,

@@ -44,5 +44,8 @@ class SyncPolicy:
     flush_respects_dirty: bool = True
     #: __pkvm_vcpu_put copies hyp->host only if DIRTY is clear (False: always).
     put_respects_dirty: bool = True
+    #: handle___kvm_adjust_pc commits a pending PC increment/exception on the host vcpu (upstream:
+    #: the struct it is handed) — False: on the loaded hyp vcpu (the Android pKVM tree).
+    adjust_pc_on_host: bool = True
     #: flush_debug_state copies external_mdscr_el1 when the host owns debug (119a9a23fbae).
     flush_external_mdscr: bool = True
