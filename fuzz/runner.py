@@ -14,6 +14,7 @@ import attrs
 
 from hvfuzz.fuzz.ops import Op
 from hvfuzz.fuzz.trace import Config, Trace
+from hvfuzz.model.regs import TIMER_INDICES
 from hvfuzz.model.system import System
 from hvfuzz.model.variants import VARIANTS
 from hvfuzz.oracles.arch_regs import reference_system
@@ -102,11 +103,11 @@ def run_recorded(trace: Trace) -> tuple[Verdict, list[StepRecord]]:
     verdict = PASS
     for i, op in enumerate(trace.ops):
         v = ex.step(op)
-        sut = ex.sut
+        obs = ex.sut.last_observations
         rows.append(StepRecord(
-            i, op, bool(sut._obs[0][3]),
+            i, op, bool(obs[0][3]),
             tuple(_vcpu_state(ex, n) for n in range(trace.config.vcpus)),
-            tuple(o for o in sut._obs[1:] if o[0] != "guest-entry"),
+            tuple(o for o in obs[1:] if o[0] != "guest-entry"),
         ))
         if v is not None:
             verdict = v
@@ -115,13 +116,12 @@ def run_recorded(trace: Trace) -> tuple[Verdict, list[StepRecord]]:
 
 
 def _vcpu_state(ex: Execution, n: int) -> dict[str, Any]:
-    """Protocol state of vcpu ``n`` and which copy holds the architectural (reference) state."""
-    from hvfuzz.model.regs import GUEST_TIMER_INDICES
-
+    """Protocol state of vcpu ``n`` and which copy holds the architectural (reference) state
+    (timer registers aside: they live in the CPU while the vcpu is loaded)."""
     d = ex.sut.vcpu_summary(n)
     if ex.sut.pkvm:
         truth = list(ex.ref.vcpus[n].arch.ctxt)
-        skip = set(GUEST_TIMER_INDICES)
+        skip = set(TIMER_INDICES)
 
         def current(ctxt: list[int]) -> bool:
             return all(a == b for i, (a, b) in enumerate(zip(ctxt, truth, strict=True)) if i not in skip)

@@ -71,6 +71,11 @@ class System:
     def observe(self, vcpu: int, oracle: str, what: str, value: Any) -> None:
         self._obs.append((oracle, vcpu, what, value))
 
+    @property
+    def last_observations(self) -> list[Observation]:
+        """What the last ``apply`` recorded (its first entry: whether the op applied)."""
+        return self._obs
+
     def running_arch(self, vcpu: int) -> VcpuArch:
         """The vcpu struct the guest runs on: the hyp vcpu under pKVM, else the host vcpu."""
         return self.hyp[vcpu].vcpu if self.pkvm else self.vcpus[vcpu].arch
