@@ -68,7 +68,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         if args.max_examples is None:
             seconds = args.seconds / len(names)
         res = fuzz_variant(name, seed=seed + i, seconds=seconds, max_examples=args.max_examples,
-                           progress=progress)
+                           progress=progress, nr_lrs=args.nr_lrs)
         rate = res.ops / max(res.seconds, 1e-9)
         _out(f"  {name}: {res.examples} examples, {res.ops} ops in {res.seconds:.1f} s ({rate:.0f} ops/s)")
         if res.finding is None:
@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seconds", type=float, default=60.0, help="time budget (default 60, split over variants)")
     f.add_argument("--max-examples", type=int, help="example budget per variant instead of seconds (deterministic)")
     f.add_argument("--seed", type=int, help="seed (default: random, printed)")
+    f.add_argument("--nr-lrs", type=int, choices=range(1, 17), metavar="1..16",
+                   help="list registers per CPU (default: drawn per example, 1-4)")
     f.add_argument("--findings", default="findings", help="directory for repro files (default findings/)")
     f.set_defaults(func=cmd_fuzz)
     r = sub.add_parser("replay", help="replay a trace or repro file and print its timeline")

@@ -79,15 +79,28 @@ def load_repro(path: str) -> tuple[Trace, dict[str, Any] | None]:
     return trace, verdict
 
 
+_HEX_FIELDS = frozenset({"value", "esr", "priority"})
+
+
 def _op_text(rec: StepRecord) -> str:
     op = rec.op
     fields = {k: v for k, v in op_to_json(op).items() if k not in ("op", "vcpu")}
-    args = ", ".join(f"{k}={hex(v) if isinstance(v, int) and not isinstance(v, bool) and v > 9 else v}"
+    args = ", ".join(f"{k}={hex(v) if k in _HEX_FIELDS and isinstance(v, int) and v > 9 else v}"
                      for k, v in fields.items())
     return f"{op.name}({args})" if args else op.name
 
 
 def _vcpu_cell(d: dict[str, Any]) -> str:
+    return _regs_cell(d) + _gic_cell(d)
+
+
+def _gic_cell(d: dict[str, Any]) -> str:
+    if "ap_list" not in d:
+        return ""
+    return f"  ap_list=[{' '.join(d['ap_list'])}] LRs=[{' '.join(d['lrs'])}] ICH_HCR={d['ich_hcr']}"
+
+
+def _regs_cell(d: dict[str, Any]) -> str:
     where = d["phase"] + (f"@cpu{d['pcpu']}" if d["pcpu"] is not None else "")
     if "dirty" in d:
         vse = f" VSE(host/hyp)={int(d['host_vse'])}/{int(d['hyp_vse'])}" if d["host_vse"] or d["hyp_vse"] else ""
@@ -109,7 +122,8 @@ def timeline_text(trace: Trace, verdict: Verdict, rows: list[StepRecord]) -> str
         for n, d in enumerate(rec.vcpus):
             out.append(f"        vcpu{n}: {_vcpu_cell(d)}")
         for oracle, vcpu, what, value in rec.observations:
-            shown = hex(value) if isinstance(value, int) and not isinstance(value, bool) else value
+            shown = value if oracle.startswith("gic") or not isinstance(value, int) or isinstance(value, bool) \
+                else hex(value)
             out.append(f"        saw  [{oracle}] vcpu{vcpu} {what} = {shown}")
     if verdict.ok:
         out.append("PASS: no oracle violated")

@@ -185,10 +185,103 @@ class UserSetGuestDebug(Op):
     name: ClassVar[str] = "UserSetGuestDebug"
 
 
+#: INTIDs the fuzzer uses: SGIs, PPIs (23: a PMU-like line, 27: the vtimer), SPIs
+SGIS: tuple[int, ...] = (0, 1, 2, 3)
+PPIS: tuple[int, ...] = (23, 27)
+SPIS: tuple[int, ...] = (32, 33, 34, 35)
+_intid = attrs.validators.and_(_idx, attrs.validators.lt(64))
+_group = attrs.validators.in_(frozenset((0, 1)))
+
+
+@attrs.frozen
+class InjectIrq(Op):
+    """A device or the host drives an interrupt line (``kvm_vgic_inject_irq``; for SGIs the
+    trapped ICC_SGI1R write of another vcpu): edge: ``level=True`` is an edge; level: the new line
+    level.  ``vcpu`` names the redistributor for SGIs/PPIs; SPIs are routed by their target."""
+
+    intid: int = attrs.field(default=32, validator=_intid)
+    level: bool = attrs.field(default=True, validator=_bool)
+    name: ClassVar[str] = "InjectIrq"
+
+
+@attrs.frozen
+class ConfigIrq(Op):
+    """Distributor/redistributor configuration of an idle interrupt (not active, not queued):
+    enable, priority, group, edge/level (PPIs/SPIs) and the target vcpu of an SPI."""
+
+    intid: int = attrs.field(default=32, validator=_intid)
+    enabled: bool = attrs.field(default=True, validator=_bool)
+    priority: int = attrs.field(default=0xA0, validator=attrs.validators.and_(_idx, attrs.validators.le(0xFF)))
+    group: int = attrs.field(default=1, validator=_group)
+    level: bool = attrs.field(default=False, validator=_bool)
+    target: int = attrs.field(default=0, validator=attrs.validators.and_(_idx, attrs.validators.lt(4)))
+    name: ClassVar[str] = "ConfigIrq"
+
+
+@attrs.frozen
+class GuestAck(Op):
+    """The guest reads ICV_IAR<group>_EL1 (acknowledge)."""
+
+    group: int = attrs.field(default=1, validator=_group)
+    name: ClassVar[str] = "GuestAck"
+
+
+@attrs.frozen
+class GuestEoi(Op):
+    """The guest writes ICV_EOIR<group>_EL1: priority drop (and deactivation with EOImode 0)."""
+
+    group: int = attrs.field(default=1, validator=_group)
+    intid: int = attrs.field(default=32, validator=attrs.validators.and_(_idx, attrs.validators.le(1023)))
+    name: ClassVar[str] = "GuestEoi"
+
+
+@attrs.frozen
+class GuestDir(Op):
+    """The guest writes ICV_DIR_EL1 (deactivation with EOImode 1; trapped when TDIR/TC)."""
+
+    intid: int = attrs.field(default=32, validator=attrs.validators.and_(_idx, attrs.validators.le(1023)))
+    name: ClassVar[str] = "GuestDir"
+
+
+@attrs.frozen
+class GuestSetPmr(Op):
+    """The guest writes ICV_PMR_EL1."""
+
+    value: int = attrs.field(default=0xF0, validator=attrs.validators.and_(_idx, attrs.validators.le(0xFF)))
+    name: ClassVar[str] = "GuestSetPmr"
+
+
+@attrs.frozen
+class GuestSetBpr(Op):
+    """The guest writes ICV_BPR<group>_EL1."""
+
+    group: int = attrs.field(default=1, validator=_group)
+    value: int = attrs.field(default=0, validator=attrs.validators.and_(_idx, attrs.validators.le(7)))
+    name: ClassVar[str] = "GuestSetBpr"
+
+
+@attrs.frozen
+class GuestSetGrpEn(Op):
+    """The guest writes ICV_IGRPEN<group>_EL1."""
+
+    group: int = attrs.field(default=1, validator=_group)
+    enable: bool = attrs.field(default=True, validator=_bool)
+    name: ClassVar[str] = "GuestSetGrpEn"
+
+
+@attrs.frozen
+class GuestSetEoiMode(Op):
+    """The guest writes ICV_CTLR_EL1.EOImode (0: EOI deactivates; 1: DIR deactivates)."""
+
+    eoimode: bool = attrs.field(default=False, validator=_bool)
+    name: ClassVar[str] = "GuestSetEoiMode"
+
+
 OP_CLASSES: tuple[type[Op], ...] = (
     KvmRun, GuestEnter, GuestExit, HandleExit, ExitToUser, SchedOut, SchedIn, GuestWriteReg,
     UserGetReg, UserSetReg, HostInjectSError, UserGetVcpuEvents, UserSetGuestDebug,
-    HostPmuOverflow,
+    HostPmuOverflow, InjectIrq, ConfigIrq, GuestAck, GuestEoi, GuestDir, GuestSetPmr, GuestSetBpr,
+    GuestSetGrpEn, GuestSetEoiMode,
 )
 OPS_BY_NAME: dict[str, type[Op]] = {cls.name: cls for cls in OP_CLASSES}
 

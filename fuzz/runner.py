@@ -19,6 +19,7 @@ from hvfuzz.model.system import System
 from hvfuzz.model.variants import VARIANTS
 from hvfuzz.oracles.arch_regs import reference_system
 from hvfuzz.oracles.checks import Failure, check_invariants, compare
+from hvfuzz.oracles.gic_checks import GicChecker
 
 
 @attrs.frozen
@@ -48,7 +49,8 @@ PASS = Verdict(ok=True)
 
 def build_system(config: Config, variant: str | None = None) -> System:
     v = VARIANTS[variant or config.variant]
-    return System(config.vcpus, config.pcpus, config.protected, v.policy, v.pmu_emulation)
+    return System(config.vcpus, config.pcpus, config.protected, v.policy, v.pmu_emulation,
+                  vgic=v.vgic, nr_lrs=config.nr_lrs, pri_bits=config.pri_bits)
 
 
 class Execution:
@@ -57,8 +59,10 @@ class Execution:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.sut = build_system(config)
-        self.ref = reference_system(config.vcpus, config.pcpus, config.protected,
-                                    VARIANTS[config.variant].pmu_emulation)
+        var = VARIANTS[config.variant]
+        self.ref = reference_system(config.vcpus, config.pcpus, config.protected, var.pmu_emulation,
+                                    vgic=var.vgic, nr_lrs=config.nr_lrs, pri_bits=config.pri_bits)
+        self.gic = GicChecker(config.vcpus, config.pri_bits)
         self.steps = 0
         self.ops_applied = 0
 
@@ -68,7 +72,8 @@ class Execution:
         s_obs = self.sut.apply(op)
         r_obs = self.ref.apply(op)
         self.ops_applied += r_obs[0][3]
-        f = compare(s_obs, r_obs) or check_invariants(self.sut) or check_invariants(self.ref)
+        f = (compare(s_obs, r_obs) or check_invariants(self.sut) or check_invariants(self.ref)
+             or self.gic.after(op, self.sut, bool(s_obs[0][3])))
         return None if f is None else _verdict(f, i)
 
 

@@ -42,6 +42,7 @@ def fuzz_variant(
     max_examples: int | None = None,
     batch_examples: int = 100,
     progress: Callable[[str, SessionStats], None] | None = None,
+    nr_lrs: int | None = None,
 ) -> SessionResult:
     """Fuzz ``variant`` against the reference until ``seconds`` or ``max_examples`` is spent.
     Deterministic for a given seed and example budget."""
@@ -58,7 +59,7 @@ def fuzz_variant(
             progress(variant, st)
 
     machine = make_machine(variant, on_failure=lambda t, v: failures.append((t, v)), stats=stats,
-                           progress=report)
+                           progress=report, nr_lrs=nr_lrs)
     batch = 0
     while not failures:
         if deadline is not None and time.monotonic() >= deadline:

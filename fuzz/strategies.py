@@ -44,6 +44,13 @@ EXIT_KINDS = st.sampled_from(O.EXIT_KINDS)
 SERROR_PENDING = st.sampled_from([False, False, False, True])
 GPR = st.sampled_from([0, 1, 2, 30])
 TRAPPED = st.sampled_from(O.TRAPPED_SYSREGS)
+INTIDS = st.sampled_from(O.SPIS + O.SGIS + O.PPIS)
+ENABLED = st.sampled_from([True, True, True, False])
+PRIORITIES = st.sampled_from([0xA0, 0x80, 0x40, 0x48, 0x20, 0xA8, 0xF0])
+PMRS = st.sampled_from([0xF0, 0xFF, 0x80, 0x30, 0x00])
+GROUPS = st.sampled_from([1, 1, 0])
+#: what userspace reads: the registers the run loop and exit handlers touch first, then the rest
+GET_REGS = st.one_of(st.sampled_from(("pc", "x0", "pstate", "x1", "ESR_EL1", "x2")), st.sampled_from(O.ONE_REGS))
 USER_OPS = ("set_reg", "get_reg", "inject_serror", "get_vcpu_events", "set_guest_debug")
 #: Small VMs more often; protected VMs (full copy, no lazy sync) now and then.
 PROTECTED = st.sampled_from([False, False, False, False, True])
@@ -74,9 +81,18 @@ def make_machine(
     progress: Callable[[SessionStats], None] | None = None,
     max_vcpus: int = MAX_VCPUS,
     max_pcpus: int = MAX_PCPUS,
+    nr_lrs: int | None = None,
 ) -> type[RuleBasedStateMachine]:
-    """A state machine class fuzzing ``variant`` against the reference."""
+    """A state machine class fuzzing ``variant`` against the reference.  ``nr_lrs`` fixes the
+    number of list registers (default: drawn, small ones first so overflow is common)."""
+    from hvfuzz.model.variants import VARIANTS
+
     stats = stats if stats is not None else SessionStats()
+    var = VARIANTS[variant]
+    # a bug or seed variant is fuzzed with the ops of its component; correct ones with all
+    regs_on = var.kind in ("correct", "reference") or var.component != "vgic"
+    gic_on = var.kind in ("correct", "reference") or var.component == "vgic"
+    lrs_strategy = st.just(nr_lrs) if nr_lrs is not None else st.sampled_from([2, 1, 4, 3])
 
     pick = {n: st.integers(0, n - 1) for n in range(1, max(max_vcpus, max_pcpus) + 1)}
 
@@ -92,11 +108,14 @@ def make_machine(
             self.guest: list[int] = []
             self.preempted: list[int] = []  # P0/P1, not scheduled
             self.free_pcpus: list[int] = []
+            self.all_vcpus: list[int] = []
+            self.booted: set[int] = set()
             stats.examples += 1
 
-        @initialize(vcpus=VCPUS(max_vcpus), pcpus=PCPUS(max_pcpus), protected=PROTECTED)
-        def configure(self, vcpus: int, pcpus: int, protected: bool) -> None:
-            self.ex = Execution(Config(variant=variant, vcpus=vcpus, pcpus=pcpus, protected=protected))
+        @initialize(vcpus=VCPUS(max_vcpus), pcpus=PCPUS(max_pcpus), protected=PROTECTED, lrs=lrs_strategy)
+        def configure(self, vcpus: int, pcpus: int, protected: bool, lrs: int) -> None:
+            self.ex = Execution(Config(variant=variant, vcpus=vcpus, pcpus=pcpus, protected=protected,
+                                       nr_lrs=lrs))
             self._refresh()
 
         # --- helpers -----------------------------------------------------------------------------
@@ -117,6 +136,7 @@ def make_machine(
                 else:
                     self.p1.append(v.idx)
             self.free_pcpus = [c.idx for c in ref.pcpus if c.thread is None]
+            self.all_vcpus = list(range(len(ref.vcpus)))
 
         def _one(self, data: Any, lst: list[int]) -> int:
             return lst[data.draw(pick[len(lst)])] if len(lst) > 1 else lst[0]
@@ -159,6 +179,15 @@ def make_machine(
                 self._do(O.GuestExit(v, kind, serror, rt, reg, value))
             elif v in self.p0:
                 self._do(O.GuestEnter(v))
+                assert self.ex is not None
+                if gic_on and v not in self.booted and data.draw(st.sampled_from([True, True, True, False]),
+                                                                 label="gic_boot"):
+                    # the guest's GIC driver initialises its CPU interface once
+                    self.booted.add(v)
+                    self._do(O.GuestSetPmr(v, 0xF0))
+                    self._do(O.GuestSetGrpEn(v, 1, True))
+                    if data.draw(st.booleans(), label="split_eoi"):  # Linux in a VM: EOImode 1
+                        self._do(O.GuestSetEoiMode(v, True))
             elif v in self.p1:
                 self._do(O.HandleExit(v))
             elif v in self.out:
@@ -166,13 +195,13 @@ def make_machine(
             else:
                 self._do(O.SchedIn(v, self._one(data, self.free_pcpus)))
 
-        @precondition(lambda self: bool(self.guest))
+        @precondition(lambda self: regs_on and bool(self.guest))
         @rule(data=st.data(), reg=st.sampled_from(O.GUEST_REGS))
         def guest_write_reg(self, data: Any, reg: str) -> None:
             v = self._one(data, self.guest)
             self._do(O.GuestWriteReg(v, reg, data.draw(PSTATES if reg == "pstate" else VALUES)))
 
-        @precondition(lambda self: bool(self.guest))
+        @precondition(lambda self: regs_on and bool(self.guest))
         @rule(data=st.data(), pstate=PSTATES)
         def guest_write_pstate(self, data: Any, pstate: int) -> None:
             self._do(O.GuestWriteReg(self._one(data, self.guest), "pstate", pstate))
@@ -193,12 +222,122 @@ def make_machine(
             assert self.ex is not None
             self._do(O.HostPmuOverflow(self._one(data, list(range(len(self.ex.sut.vcpus)))), counter))
 
-        @precondition(lambda self: bool(self.out))
+        # --- interrupts ------------------------------------------------------------------------------
+        @precondition(lambda self: gic_on and self.ex is not None)
+        @rule(data=st.data(), intid=INTIDS, level=st.booleans())
+        def inject_irq(self, data: Any, intid: int, level: bool) -> None:
+            """A device raises (or lowers) a line; an interrupt that is still disabled is first
+            configured (enabled, priority, group, trigger, target) as a driver would."""
+            assert self.ex is not None
+            v = self._one(data, self.all_vcpus) if intid < 32 else 0
+            mi = self.ex.gic.m.lookup(v, intid)
+            assert mi is not None
+            if not mi.enabled and not mi.active and not mi.pending:
+                trig = data.draw(st.booleans(), label="level_triggered") if intid >= 16 else False
+                target = self._one(data, self.all_vcpus) if intid >= 32 else 0
+                self._do(O.ConfigIrq(v, intid, True, data.draw(PRIORITIES, label="priority"),
+                                     data.draw(GROUPS, label="group"), trig, target))
+                level = True
+            self._do(O.InjectIrq(v, intid, level))
+            # the injection kicks the target if it runs: it exits and re-enters (flushing the LRs)
+            t = self.ex.gic.m.lookup(v, intid).target if intid >= 32 else v  # type: ignore[union-attr]
+            if t in self.guest and data.draw(st.sampled_from([True, True, False]), label="kick"):
+                self._do(O.GuestExit(t, "irq"))
+                self._do(O.HandleExit(t))
+                if t in self.p0:
+                    self._do(O.GuestEnter(t))
+
+        @precondition(lambda self: gic_on and bool(self.guest))
+        @rule(data=st.data(), pmr=PMRS, grp0=st.sampled_from([False, True]))
+        def guest_gic_setup(self, data: Any, pmr: int, grp0: bool) -> None:
+            """What a guest's GIC driver does at boot: PMR, group 1 (and maybe group 0) enabled."""
+            v = self._one(data, self.guest)
+            self._do(O.GuestSetPmr(v, pmr))
+            self._do(O.GuestSetGrpEn(v, 1, True))
+            if grp0:
+                self._do(O.GuestSetGrpEn(v, 0, True))
+
+        @precondition(lambda self: gic_on and bool(self.guest))
+        @rule(data=st.data(), group=GROUPS, eoi=st.sampled_from([True, True, False]), dir_=st.booleans())
+        def guest_handle_irq(self, data: Any, group: int, eoi: bool, dir_: bool) -> None:
+            """A well-behaved handler: acknowledge; then maybe EOI; with EOImode 1 maybe DIR."""
+            assert self.ex is not None
+            v = self._one(data, self.guest)
+            self._do(O.GuestAck(v, group))
+            x = self.ex.sut.last_observations[-1][3]
+            if x == 1023 or not eoi:
+                return
+            self._do(O.GuestEoi(v, group, x))
+            if dir_ and self.ex.gic.m.cpus[v].veoim:
+                self._do(O.GuestDir(v, x))
+
+        @precondition(lambda self: gic_on and self.ex is not None)
+        @rule(data=st.data(), intid=INTIDS, enabled=ENABLED, prio=PRIORITIES, group=GROUPS, level=st.booleans())
+        def config_irq(self, data: Any, intid: int, enabled: bool, prio: int, group: int, level: bool) -> None:
+            v = self._one(data, self.all_vcpus)
+            target = self._one(data, self.all_vcpus) if intid >= 32 else 0
+            self._do(O.ConfigIrq(v if intid < 32 else 0, intid, enabled, prio, group, level, target))
+
+        @precondition(lambda self: gic_on and bool(self.guest))
+        @rule(data=st.data(), group=GROUPS)
+        def guest_ack(self, data: Any, group: int) -> None:
+            self._do(O.GuestAck(self._one(data, self.guest), group))
+
+        @precondition(lambda self: gic_on and bool(self.guest))
+        @rule(data=st.data())
+        def guest_eoi(self, data: Any) -> None:
+            """EOI of the last acknowledged, not yet dropped interrupt (G1: LIFO)."""
+            assert self.ex is not None
+            v = self._one(data, self.guest)
+            stack = self.ex.gic.m.cpus[v].ack_stack
+            if not stack:
+                return
+            intid, g = stack[-1]
+            self._do(O.GuestEoi(v, g, intid))
+
+        @precondition(lambda self: gic_on and bool(self.guest))
+        @rule(data=st.data())
+        def guest_dir(self, data: Any) -> None:
+            """DIR of an interrupt the architecture holds active (any order; SPIs from any vcpu)."""
+            assert self.ex is not None
+            v = self._one(data, self.guest)
+            m = self.ex.gic.m
+            active = [i.intid for i in m.private[v] if i.active] + [i.intid for i in m.spis if i.active]
+            if not active:
+                return
+            self._do(O.GuestDir(v, active[data.draw(pick[len(active)]) if len(active) > 1 else 0]))
+
+        @precondition(lambda self: gic_on and bool(self.guest))
+        @rule(data=st.data(), value=PMRS)
+        def guest_set_pmr(self, data: Any, value: int) -> None:
+            self._do(O.GuestSetPmr(self._one(data, self.guest), value))
+
+        @precondition(lambda self: gic_on and bool(self.guest))
+        @rule(data=st.data(), group=GROUPS, value=st.sampled_from([0, 3, 2, 4]))
+        def guest_set_bpr(self, data: Any, group: int, value: int) -> None:
+            """G2: only with no active priority."""
+            assert self.ex is not None
+            v = self._one(data, self.guest)
+            if self.ex.gic.m.cpus[v].active_priorities():
+                return
+            self._do(O.GuestSetBpr(v, group, value))
+
+        @precondition(lambda self: gic_on and bool(self.guest))
+        @rule(data=st.data(), group=GROUPS, enable=st.sampled_from([True, True, False]))
+        def guest_set_grpen(self, data: Any, group: int, enable: bool) -> None:
+            self._do(O.GuestSetGrpEn(self._one(data, self.guest), group, enable))
+
+        @precondition(lambda self: gic_on and bool(self.guest))
+        @rule(data=st.data(), mode=st.booleans())
+        def guest_set_eoimode(self, data: Any, mode: bool) -> None:
+            self._do(O.GuestSetEoiMode(self._one(data, self.guest), mode))
+
+        @precondition(lambda self: regs_on and bool(self.out))
         @rule(data=st.data(), what=st.sampled_from(USER_OPS))
         def userspace(self, data: Any, what: str) -> None:
             v = self._one(data, self.out)
             if what == "get_reg":
-                self._do(O.UserGetReg(v, data.draw(st.sampled_from(O.ONE_REGS), label="reg")))
+                self._do(O.UserGetReg(v, data.draw(GET_REGS, label="reg")))
             elif what == "set_reg":
                 reg = data.draw(st.sampled_from(O.ONE_REGS), label="reg")
                 self._do(O.UserSetReg(v, reg, data.draw(PSTATES if reg == "pstate" else VALUES)))

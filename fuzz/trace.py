@@ -34,6 +34,10 @@ class Config:
     vcpus: int = attrs.field(default=2, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_VCPUS)])
     pcpus: int = attrs.field(default=2, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_PCPUS)])
     protected: bool = False
+    #: list registers per CPU (ICH_VTR_EL2.ListRegs + 1)
+    nr_lrs: int = attrs.field(default=4, validator=[attrs.validators.ge(1), attrs.validators.le(16)])
+    #: implemented virtual priority bits (ICH_VTR_EL2.PRIbits + 1)
+    pri_bits: int = attrs.field(default=5, validator=[attrs.validators.ge(5), attrs.validators.le(8)])
 
 
 @attrs.frozen

@@ -33,6 +33,8 @@ from hvfuzz.model.regs import (
     REG_INDEX,
     TIMER_INDICES,
 )
+from hvfuzz.model.vgic.irq import VgicPolicy
+from hvfuzz.model.vgic.vgic import Vgic
 
 Observation = tuple[str, int, str, Any]
 _TIMER_SLOT = {idx: n for n, idx in enumerate(TIMER_INDICES)}
@@ -43,7 +45,8 @@ class System:
     runs on the host vcpu, as without pKVM); otherwise pKVM with that sync policy."""
 
     def __init__(
-        self, vcpus: int, pcpus: int, protected: bool, policy: SyncPolicy | None, pmu_emulation: bool = False
+        self, vcpus: int, pcpus: int, protected: bool, policy: SyncPolicy | None, pmu_emulation: bool = False,
+        *, vgic: VgicPolicy | None = None, nr_lrs: int = 4, pri_bits: int = 5,
     ) -> None:
         self.policy: SyncPolicy = policy or SyncPolicy()
         self.pkvm = policy is not None
@@ -55,6 +58,8 @@ class System:
         self.hyp: list[HypVcpu] = (
             [HypVcpu(vcpu=VcpuArch(ctxt=[0] * CTXT_LEN)) for _ in range(vcpus)] if self.pkvm else []
         )
+        #: the vgic (GICv3, in-kernel irqchip)
+        self.vgic = Vgic(vcpus, nr_lrs, pri_bits, vgic or VgicPolicy())
         self._obs: list[Observation] = []
         self._dispatch = {
             O.KvmRun: self._kvm_run, O.GuestEnter: self._guest_enter, O.GuestExit: self._guest_exit,
@@ -65,6 +70,10 @@ class System:
             O.UserGetVcpuEvents: self._user_get_vcpu_events,
             O.UserSetGuestDebug: self._user_set_guest_debug,
             O.HostPmuOverflow: self._host_pmu_overflow,
+            O.InjectIrq: self._inject_irq, O.ConfigIrq: self._config_irq, O.GuestAck: self._guest_ack,
+            O.GuestEoi: self._guest_eoi, O.GuestDir: self._guest_dir, O.GuestSetPmr: self._guest_set_pmr,
+            O.GuestSetBpr: self._guest_set_bpr, O.GuestSetGrpEn: self._guest_set_grpen,
+            O.GuestSetEoiMode: self._guest_set_eoimode,
         }
 
     # --- observations ---------------------------------------------------------------------------
@@ -216,6 +225,71 @@ class System:
         H.kvm_pmu_perf_overflow(self, self.vcpus[op.vcpu], op.counter)
         return True
 
+    # --- interrupts: devices, distributor, the guest's CPU interface ------------------------------
+    def _inject_irq(self, op: O.InjectIrq) -> bool:
+        return self.vgic.kvm_vgic_inject_irq(op.vcpu, op.intid, op.level)
+
+    def _config_irq(self, op: O.ConfigIrq) -> bool:
+        if op.target >= len(self.vcpus):
+            return False
+        return self.vgic.configure_irq(op.vcpu, op.intid, op.enabled, op.priority, op.group, op.level, op.target)
+
+    def _in_guest(self, vcpu: int) -> bool:
+        return self.vcpus[vcpu].phase is Phase.GUEST
+
+    def _guest_ack(self, op: O.GuestAck) -> bool:
+        if not self._in_guest(op.vcpu):
+            return False
+        intid = self.vgic.cpuif[op.vcpu].icv_iar_read(op.group)
+        self.observe(op.vcpu, "gic-iar", f"ICV_IAR{op.group}_EL1", intid)
+        return True
+
+    def _guest_eoi(self, op: O.GuestEoi) -> bool:
+        if not self._in_guest(op.vcpu):
+            return False
+        self.vgic.cpuif[op.vcpu].icv_eoir_write(op.group, op.intid)
+        return True
+
+    def _guest_dir(self, op: O.GuestDir) -> bool:
+        if not self._in_guest(op.vcpu):
+            return False
+        how = self.vgic.guest_dir(op.vcpu, op.intid)
+        self.observe(op.vcpu, "gic-dir", "ICV_DIR_EL1 handled by", how)
+        return True
+
+    def _guest_set_pmr(self, op: O.GuestSetPmr) -> bool:
+        if not self._in_guest(op.vcpu):
+            return False
+        c = self.vgic.cpuif[op.vcpu]
+        c.vpmr = op.value & c.pmask()
+        return True
+
+    def _guest_set_bpr(self, op: O.GuestSetBpr) -> bool:
+        if not self._in_guest(op.vcpu):
+            return False
+        c = self.vgic.cpuif[op.vcpu]
+        if op.group == 0:
+            c.vbpr0 = max(op.value, 7 - c.pre)
+        elif not c.vcbpr:
+            c.vbpr1 = max(op.value, 8 - c.pre)
+        return True
+
+    def _guest_set_grpen(self, op: O.GuestSetGrpEn) -> bool:
+        if not self._in_guest(op.vcpu):
+            return False
+        c = self.vgic.cpuif[op.vcpu]
+        if op.group:
+            c.veng1 = op.enable
+        else:
+            c.veng0 = op.enable
+        return True
+
+    def _guest_set_eoimode(self, op: O.GuestSetEoiMode) -> bool:
+        if not self._in_guest(op.vcpu):
+            return False
+        self.vgic.cpuif[op.vcpu].veoim = op.eoimode
+        return True
+
     # --- for timelines ---------------------------------------------------------------------------
     def vcpu_summary(self, vcpu: int) -> dict[str, Any]:
         v = self.vcpus[vcpu]
@@ -227,4 +301,14 @@ class System:
             d["hyp_vse"] = bool(self.hyp[vcpu].vcpu.hcr_el2 & HCR_VSE)
         else:
             d["vse"] = bool(v.arch.hcr_el2 & HCR_VSE)
+        g = self.vgic
+        if g.ap_list[vcpu] or any(g.cpuif[vcpu].lrs):
+            c = g.cpuif[vcpu]
+            d["ap_list"] = [f"{i.intid}:{_irq_state(i)}/p{i.priority:#x}/g{i.group}" for i in g.ap_list[vcpu]]
+            d["lrs"] = [f"{lr.intid}:{lr.state()}" if lr is not None else "-" for lr in c.lrs[: c.used_lrs]]
+            d["ich_hcr"] = hex(c.hw_hcr)
         return d
+
+
+def _irq_state(irq: Any) -> str:
+    return ("A" if irq.active else "") + ("P" if irq.is_pending() else "") or "-"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import attrs
 
 from hvfuzz.model.pkvm.policy import SyncPolicy
+from hvfuzz.model.vgic.irq import VgicPolicy
 
 KINDS = ("reference", "correct", "seed", "bug")
 
@@ -23,6 +24,8 @@ class Variant:
     source: str
     #: None: the single-copy reference (no pKVM copy at all)
     policy: SyncPolicy | None = None
+    #: the vgic generation and its deviations (None: the correct post-series vgic)
+    vgic: VgicPolicy | None = None
     #: the host emulates a PMU with an asynchronous overflow handler (the reference it is
     #: compared with gets the same feature)
     pmu_emulation: bool = False
@@ -111,12 +114,58 @@ _ALL = (
             attrs.evolve(EAGER, hcr_flush="mask_no_vse")),
 )
 
-VARIANTS: dict[str, Variant] = {v.name: v for v in _ALL}
+VGIC_POST = VgicPolicy()
+_LRO = "[PATCH v4 00/49] KVM: arm64: Add LR overflow infrastructure (merged for v6.19)"
+
+
+def _vgic(name: str, kind: str, description: str, source: str, **deviation: object) -> Variant:
+    return Variant(name, kind, "vgic", description, source, LAZY, vgic=attrs.evolve(VGIC_POST, **deviation))
+
+
+_VGIC = (
+    _vgic("vgic-lr-overflow", "correct", "the vgic after the LR-overflow series (pending-first ap_list, "
+          "NPIE/LRENPIE/UIE and group MIs, EOIcount walk from the last LR, TDIR) with the Mar-2026 fix",
+          _LRO + "; cd28ca4c27ed \"Pick EOIcount deactivations from AP-list tail\""),
+    _vgic("vgic-pre-series", "bug", "the vgic before the LR-overflow series: active-first ap_list, UIE only, "
+          "EOIcount ignored, no TDIR: more active interrupts than LRs live-lock the guest",
+          "VGIC-PRE vgic.c @06ea4c169ded; cover letter of the series", generation="pre"),
+    _vgic("vgic-eoicount-from-head", "bug", "the EOIcount walk starts at the ap_list head and deactivates "
+          "interrupts that were in LRs", "3cfd59f81e0f before cd28ca4c27ed (kernel-model.md §5 #1)",
+          eoicount_from_last_lr=False),
+    _vgic("vgic-eoicount-ignored", "bug", "fold never consumes EOIcount: EOIs of active interrupts outside "
+          "the LRs are lost (EOImode 0)", "before f4ded7b0848e + 3cfd59f81e0f (§5 #3)", use_eoicount=False),
+    _vgic("vgic-no-tdir", "bug", "ICV_DIR_EL1 never trapped: with EOImode 1 a DIR of an interrupt outside "
+          "this vcpu's LRs only bumps EOIcount and is lost", "before cd4f6ee99b28 / 70fd60bdedc9 (§5 #4)",
+          tdir="never"),
+    _vgic("vgic-tdir-overflow-only", "bug", "TDIR only when actives overflow the LRs: an SPI acknowledged on "
+          "one vcpu and deactivated on another stays active", "before 1c3b3cadcd69 (§5 #5)", tdir="overflow"),
+    _vgic("vgic-tdir-assumed", "bug", "the CPU has no ICH_HCR_EL2.TDIR but KVM assumes it (no TC): DIR traps "
+          "are silently not taken", "before 2a28810cbb8b (§5 #26)", cpu_has_tdir=False, detect_missing_tdir=False),
+    _vgic("vgic-trap-armed-on-exit", "bug", "the exit path leaves compute_ich_hcr() & ~En in ICH_HCR_EL2 "
+          "instead of 0: DIR traps and MIs stay armed for the host", "8be00d1ba3a1 (§5 #6)",
+          exit_hcr_zero=False),
+    _vgic("vgic-sort-active-first", "bug", "the series' machinery with the old active-first ap_list order: "
+          "actives fill the LRs and pending interrupts never reach the guest",
+          "05984ba67eb6 \"Invert ap_list sorting\" (§5 #2)", sort_pending_first=False),
+    _vgic("vgic-undeliverable-first", "bug", "undeliverable / disabled-group interrupts are not pushed to the "
+          "end of the ap_list: high-priority interrupts of a disabled group take the LRs",
+          "33c1f60b3213 \"Move undeliverable interrupts to the end of ap_list\"",
+          sort_undeliverable_last=False),
+    _vgic("vgic-sort-prio-4bits", "bug", "the ap_list sort compares priorities with 4 bits instead of the "
+          "implemented 5: a lower-priority interrupt can take the last LR", "plausible mistake",
+          sort_prio_bits=4),
+    _vgic("vgic-no-uie", "bug", "no underflow MI requested when interrupts are outside the LRs (NPIE only when "
+          "pending ones overflow)", "plausible mistake", request_uie=False),
+    _vgic("vgic-no-group-mi", "bug", "no group enable/disable MIs: a guest enabling a group is not noticed "
+          "until some other exit", "plausible mistake (before a69e2d6f8934)", request_group_mis=False),
+)
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in _ALL + _VGIC}
 
 
 def correct_variants() -> list[Variant]:
-    return [v for v in _ALL if v.kind == "correct"]
+    return [v for v in VARIANTS.values() if v.kind == "correct"]
 
 
 def bug_variants() -> list[Variant]:
-    return [v for v in _ALL if v.kind == "bug"]
+    return [v for v in VARIANTS.values() if v.kind == "bug"]

@@ -37,6 +37,31 @@ EXPECTED = {
     "set-reg-after-irq-exit": {"lazy-no-dirty-at-put": "guest-entry"},
     "timer-and-pmu-across-migration": {},
     "userspace-mmio-two-vcpus": {},
+    # interrupts (modelled on tools/testing/selftests/kvm/arm64/vgic_irq.c)
+    "vgic-split-eoi-more-actives-than-lrs": {
+        "vgic-pre-series": "gic-O2-strict-at-sync", "vgic-sort-active-first": "gic-O2-strict-at-sync",
+        "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config"},
+    "vgic-eoi-outside-lrs-then-ack": {
+        "vgic-pre-series": "gic-O2-strict-at-sync", "vgic-sort-active-first": "gic-O2-strict-at-sync",
+        "vgic-eoicount-from-head": "gic-L2-deactivation-lost", "vgic-eoicount-ignored": "gic-L2-deactivation-lost",
+        "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-uie": "gic-I5-mi-config",
+        "vgic-no-group-mi": "gic-I5-mi-config"},
+    "vgic-spi-deactivated-on-other-vcpu": {
+        "vgic-pre-series": "gic-L2-deactivation-lost", "vgic-no-tdir": "gic-L2-deactivation-lost",
+        "vgic-tdir-overflow-only": "gic-L2-deactivation-lost", "vgic-tdir-assumed": "gic-L2-deactivation-lost",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config"},
+    "vgic-disabled-group-high-priority": {
+        "vgic-pre-series": "gic-O2-strict-at-sync", "vgic-sort-active-first": "gic-O2-strict-at-sync",
+        "vgic-undeliverable-first": "gic-O2-strict-at-sync", "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host",
+        "vgic-no-group-mi": "gic-I5-mi-config"},
+    "vgic-close-priorities-one-lr": {
+        "vgic-sort-prio-4bits": "gic-I4-top-n", "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host",
+        "vgic-no-group-mi": "gic-I5-mi-config"},
+    "vgic-level-and-edge-priorities": {
+        "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config"},
 }
 
 

@@ -1,0 +1,204 @@
+"""The GICv3 virtual CPU interface *on the list registers*: what the hardware does when the guest
+acknowledges, EOIs and deactivates (QEMU hw/intc/arm_gicv3_cpuif.c: ``hppvi_index``,
+``icv_hppi_can_preempt``, ``icv_iar_read``, ``icv_eoir_write``, ``icv_dir_write``,
+``icv_drop_prio``; KVM vgic-v3-sr.c for the same on trap paths).
+
+The state is one vcpu's ``struct vgic_v3_cpu_if``: LRs, ICH_HCR_EL2 (with EOIcount), VMCR
+(group enables, PMR, BPRs, EOImode), active priority registers.  While the vcpu runs it is the
+CPU's; the model keeps one copy (pKVM copies it eagerly on every world switch).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from hvfuzz.model.vgic.irq import (
+    ICH_HCR_EN,
+    ICH_HCR_EOICOUNT_MASK,
+    ICH_HCR_EOICOUNT_SHIFT,
+    ICH_HCR_LRENPIE,
+    ICH_HCR_NPIE,
+    ICH_HCR_TC,
+    ICH_HCR_TDIR,
+    ICH_HCR_UIE,
+    ICH_HCR_VGRP0DIE,
+    ICH_HCR_VGRP0EIE,
+    ICH_HCR_VGRP1DIE,
+    ICH_HCR_VGRP1EIE,
+    SPURIOUS,
+    Lr,
+)
+
+
+def ctz(x: int) -> int:
+    return (x & -x).bit_length() - 1
+
+
+@attrs.define(slots=True)
+class VgicCpuIf:
+    """``struct vgic_v3_cpu_if`` plus the VMCR fields and the CPU's current ICH_HCR_EL2."""
+
+    nr_lrs: int
+    pri_bits: int
+    lrs: list[Lr | None] = attrs.Factory(list)
+    used_lrs: int = 0
+    #: ``vgic_hcr`` as KVM computed it (EOIcount saved back into it on exit)
+    vgic_hcr: int = 0
+    #: ICH_HCR_EL2 as the CPU holds it now (what the host runs with after an exit)
+    hw_hcr: int = 0
+    veng0: bool = False
+    veng1: bool = False
+    vpmr: int = 0
+    vbpr0: int = 0
+    vbpr1: int = 0
+    vcbpr: bool = False
+    veoim: bool = False
+    apr: list[list[int]] = attrs.Factory(list)
+
+    def __attrs_post_init__(self) -> None:
+        self.lrs = [None] * self.nr_lrs
+        pre = self.pre
+        self.vbpr0, self.vbpr1 = 7 - pre, 8 - pre
+        self.apr = [[0] * (1 << (pre - 5)) for _ in range(2)]
+
+    @property
+    def pre(self) -> int:
+        """Preemption bits (ICH_VTR_EL2.PREbits+1): as many as the priority bits, at most 7."""
+        return min(self.pri_bits, 7)
+
+    def pmask(self) -> int:
+        return (0xFF << (8 - self.pri_bits)) & 0xFF
+
+    # --- priority arithmetic (VPriorityGroup, icv_gprio_mask) ---------------------------------
+    def gmask(self, g: int) -> int:
+        if g == 0 or self.vcbpr:
+            return (0xFF << (self.vbpr0 + 1)) & 0xFF
+        return (0xFF << self.vbpr1) & 0xFF
+
+    def rpr(self) -> int:
+        """``ich_highest_active_virt_prio``: the running priority from the APRs."""
+        for n in range(len(self.apr[0])):
+            v = self.apr[0][n] | self.apr[1][n]
+            if v:
+                return (32 * n + ctz(v)) << (8 - self.pre)
+        return 0xFF
+
+    def can_signal(self, prio: int, g: int) -> bool:
+        """``icv_hppi_can_preempt``: En, priority above PMR, group priority above running."""
+        if not self.hw_hcr & ICH_HCR_EN or not prio < self.vpmr:
+            return False
+        r = self.rpr()
+        return r == 0xFF or (prio & self.gmask(g)) < (r & self.gmask(g))
+
+    def drop_prio(self) -> int | None:
+        """``icv_drop_prio``: clear the highest active priority (group-agnostic)."""
+        for n in range(len(self.apr[0])):
+            a0, a1 = self.apr[0][n], self.apr[1][n]
+            if a0 | a1:
+                c0 = ctz(a0) if a0 else 32
+                c1 = ctz(a1) if a1 else 32
+                g = 0 if c0 <= c1 else 1
+                c = min(c0, c1)
+                self.apr[g][n] &= ~(1 << c)
+                return (32 * n + c) << (8 - self.pre)
+        return None
+
+    def group_enabled(self, g: int) -> bool:
+        return self.veng1 if g else self.veng0
+
+    # --- LR searches ----------------------------------------------------------------------------
+    def hppvi_index(self) -> int | None:
+        """``hppvi_index``: the LR in state exactly Pending, group enabled, lowest priority value
+        (first LR on ties)."""
+        best, prio = None, 0xFF
+        for i, lr in enumerate(self.lrs[: self.used_lrs]):
+            if lr is None or not lr.pending or lr.active or not self.group_enabled(lr.group):
+                continue
+            if lr.priority < prio:
+                best, prio = i, lr.priority
+        return best
+
+    def find_active_lr(self, intid: int) -> int | None:
+        for i, lr in enumerate(self.lrs[: self.used_lrs]):
+            if lr is not None and lr.active and lr.intid == intid:
+                return i
+        return None
+
+    def bump_eoicount(self) -> None:
+        c = ((self.hw_hcr & ICH_HCR_EOICOUNT_MASK) >> ICH_HCR_EOICOUNT_SHIFT) + 1
+        self.hw_hcr = (self.hw_hcr & ~ICH_HCR_EOICOUNT_MASK) | ((c & 0x1F) << ICH_HCR_EOICOUNT_SHIFT)
+
+    @property
+    def eoicount(self) -> int:
+        return (self.hw_hcr & ICH_HCR_EOICOUNT_MASK) >> ICH_HCR_EOICOUNT_SHIFT
+
+    # --- guest accesses -------------------------------------------------------------------------
+    def icv_iar_read(self, g: int) -> int:
+        """``icv_iar_read``: acknowledge the HPPVI if it is of group ``g`` and can be signalled."""
+        i = self.hppvi_index()
+        if i is None:
+            return SPURIOUS
+        lr = self.lrs[i]
+        assert lr is not None
+        if lr.group != g or not self.can_signal(lr.priority, g):
+            return SPURIOUS
+        lr.pending, lr.active = False, True
+        b = (lr.priority & self.gmask(g)) >> (8 - self.pre)
+        self.apr[g][b // 32] |= 1 << (b % 32)
+        return lr.intid
+
+    def icv_eoir_write(self, g: int, intid: int) -> None:
+        """``icv_eoir_write``: priority drop; with EOImode 0 also deactivate the matching active LR
+        (group and group priority must match), or bump EOIcount if no LR holds it."""
+        if 1020 <= intid <= 1023:
+            return
+        dropped = self.drop_prio()
+        if dropped is None:
+            return
+        i = self.find_active_lr(intid)
+        if i is None:
+            self.bump_eoicount()
+            return
+        lr = self.lrs[i]
+        assert lr is not None
+        if lr.group == g and (lr.priority & self.gmask(g)) == dropped and not self.veoim:
+            lr.active = False
+
+    def dir_traps(self) -> bool:
+        return bool(self.hw_hcr & (ICH_HCR_TDIR | ICH_HCR_TC))
+
+    def icv_dir_write(self, intid: int) -> None:
+        """``icv_dir_write`` (not trapped): with EOImode 1 deactivate the matching active LR, or
+        bump EOIcount."""
+        if intid >= 1020 or not self.veoim:
+            return
+        i = self.find_active_lr(intid)
+        if i is None:
+            self.bump_eoicount()
+            return
+        lr = self.lrs[i]
+        assert lr is not None
+        lr.active = False
+
+    # --- maintenance interrupt (vgic_v3_get_misr) -----------------------------------------------
+    def misr(self) -> int:
+        hcr = self.hw_hcr
+        valid = [lr for lr in self.lrs[: self.used_lrs] if lr is not None and lr.valid]
+        m = 0
+        if any(lr is not None and not lr.valid and lr.eoi for lr in self.lrs[: self.used_lrs]):
+            m |= 1
+        if hcr & ICH_HCR_UIE and len(valid) <= 1:
+            m |= 2
+        if hcr & ICH_HCR_LRENPIE and self.eoicount:
+            m |= 4
+        if hcr & ICH_HCR_NPIE and not any(lr.pending for lr in valid):
+            m |= 8
+        if hcr & ICH_HCR_VGRP0EIE and self.veng0:
+            m |= 16
+        if hcr & ICH_HCR_VGRP0DIE and not self.veng0:
+            m |= 32
+        if hcr & ICH_HCR_VGRP1EIE and self.veng1:
+            m |= 64
+        if hcr & ICH_HCR_VGRP1DIE and not self.veng1:
+            m |= 128
+        return m

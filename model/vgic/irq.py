@@ -1,0 +1,103 @@
+"""vgic data: ``struct vgic_irq``, list-register values, and the implementation choices of a vgic
+generation (``VgicPolicy``).  GICv3 only; SGIs, PPIs and SPIs (no LPIs, no HW-mapped lines)."""
+
+from __future__ import annotations
+
+import attrs
+
+SPURIOUS = 1023
+NR_PRIVATE = 32
+
+# ICH_HCR_EL2 bits (gicv3_internal.h / arm-gic-v3.h)
+ICH_HCR_EN = 1 << 0
+ICH_HCR_UIE = 1 << 1
+ICH_HCR_LRENPIE = 1 << 2
+ICH_HCR_NPIE = 1 << 3
+ICH_HCR_VGRP0EIE = 1 << 4
+ICH_HCR_VGRP0DIE = 1 << 5
+ICH_HCR_VGRP1EIE = 1 << 6
+ICH_HCR_VGRP1DIE = 1 << 7
+ICH_HCR_TC = 1 << 10
+ICH_HCR_TDIR = 1 << 14
+ICH_HCR_EOICOUNT_SHIFT = 27
+ICH_HCR_EOICOUNT_MASK = 0x1F << ICH_HCR_EOICOUNT_SHIFT
+ICH_HCR_TRAPS = ICH_HCR_TC | ICH_HCR_TDIR
+
+
+@attrs.define(slots=True)
+class VgicIrq:
+    """``struct vgic_irq`` (vgic.h), reduced to GICv3 SGI/PPI/SPI."""
+
+    intid: int
+    #: for SGI/PPI the vcpu whose redistributor holds it
+    owner_vcpu: int | None = None
+    #: the routing target (GICD_IROUTER for SPIs, the owner for SGI/PPI)
+    target_vcpu: int = 0
+    #: ``irq->vcpu``: the vcpu whose ap_list it is on (None: on no ap_list)
+    vcpu: int | None = None
+    pending_latch: bool = False
+    line_level: bool = False
+    level: bool = False  # config: level (True) or edge
+    enabled: bool = False
+    active: bool = False
+    priority: int = 0xA0
+    group: int = 1
+    on_lr: bool = False
+
+    def is_pending(self) -> bool:
+        """``irq_is_pending``: edge -> pending_latch; level -> pending_latch || line_level."""
+        return self.pending_latch or (self.level and self.line_level)
+
+
+@attrs.define(slots=True)
+class Lr:
+    """An ICH_LR<n>_EL2 value: vINTID, State (pending/active bits), Group, Priority, EOI."""
+
+    intid: int
+    pending: bool = False
+    active: bool = False
+    group: int = 1
+    priority: int = 0
+    eoi: bool = False
+
+    @property
+    def valid(self) -> bool:
+        return self.pending or self.active
+
+    def state(self) -> str:
+        return {(True, False): "P", (False, True): "A", (True, True): "P+A"}.get((self.pending, self.active), "-")
+
+
+GENERATIONS = ("pre", "post")
+
+
+@attrs.frozen
+class VgicPolicy:
+    """How a vgic generation handles LR overflow (kernel-model.md §3); knobs are deviations."""
+
+    #: "pre": before the LR-overflow series (active-first sort, UIE only, no EOIcount, no TDIR);
+    #: "post": after it (v6.19 + the Mar-2026 EOIcount fix)
+    generation: str = attrs.field(default="post", validator=attrs.validators.in_(GENERATIONS))
+    #: post: the ap_list sort puts purely pending first (False: the old active-first order)
+    sort_pending_first: bool = True
+    #: post: undeliverable / disabled-group interrupts sort last (33c1f60b3213)
+    sort_undeliverable_last: bool = True
+    #: how many priority bits the sort compares (8: all of them)
+    sort_prio_bits: int = 8
+    #: post: the EOIcount walk starts after the last interrupt that was in an LR (False: head)
+    eoicount_from_last_lr: bool = True
+    #: post: fold consumes EOIcount at all (False: 3cfd59f81e0f missing)
+    use_eoicount: bool = True
+    #: TDIR: "post" (no TDIR support, actives outside the LRs, or SPIs in flight), "overflow"
+    #: (only actives outside the LRs: 1c3b3cadcd69 missing), "never" (cd4f6ee99b28 missing)
+    tdir: str = attrs.field(default="post", validator=attrs.validators.in_(("post", "overflow", "never")))
+    #: the CPU implements ICH_HCR_EL2.TDIR; if not, KVM traps DIR with TC (2a28810cbb8b)
+    cpu_has_tdir: bool = True
+    #: KVM knows when the CPU lacks TDIR (False: assumes it is present, no TC)
+    detect_missing_tdir: bool = True
+    #: post: UIE requested when interrupts are outside the LRs
+    request_uie: bool = True
+    #: post: group enable/disable MIs requested (a69e2d6f8934)
+    request_group_mis: bool = True
+    #: the exit path writes 0 to ICH_HCR_EL2 (8be00d1ba3a1; False: leaves ``compute & ~En``)
+    exit_hcr_zero: bool = True

@@ -1,0 +1,220 @@
+"""``ArchGic``: an ideal GICv3 virtual CPU interface in which every pending interrupt is visible
+(no list registers).  gic-architecture.md §1–§2: highest-priority-pending selection, PMR, binary
+points and group priority, the running priority from the active priorities, EOImode 0/1,
+level vs edge, SGI/PPI/SPI routing.  It is written from the architecture, independently of the
+vgic model it judges.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+SPURIOUS = 1023
+NR_PRIVATE = 32
+NR_SPIS = 32
+
+
+def _ctz(x: int) -> int:
+    return (x & -x).bit_length() - 1
+
+
+@attrs.define(slots=True)
+class ArchIrq:
+    intid: int
+    group: int = 1
+    prio: int = 0xA0
+    enabled: bool = False
+    level: bool = False
+    latch: bool = False
+    line: bool = False
+    active: bool = False
+    target: int = 0
+
+    @property
+    def pending(self) -> bool:
+        return self.latch or (self.level and self.line)
+
+
+@attrs.define(slots=True)
+class ArchCpuIf:
+    """One virtual CPU interface (ICH_VMCR_EL2 fields, APRs).  En is always 1 under KVM."""
+
+    pri_bits: int
+    veng: list[bool] = attrs.Factory(lambda: [False, False])
+    vpmr: int = 0
+    vcbpr: bool = False
+    veoim: bool = False
+    vbpr0: int = 0
+    vbpr1: int = 0
+    apr: list[list[int]] = attrs.Factory(list)
+    #: acknowledged interrupts whose priority has not been dropped (G1: EOIs nest LIFO)
+    ack_stack: list[tuple[int, int]] = attrs.Factory(list)
+    #: the guest broke a discipline rule (G1/G2): strict checks are off for this vcpu
+    tainted: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        self.vbpr0, self.vbpr1 = 7 - self.pre, 8 - self.pre
+        self.apr = [[0] * (1 << (self.pre - 5)) for _ in range(2)]
+
+    @property
+    def pre(self) -> int:
+        return min(self.pri_bits, 7)
+
+    def gmask(self, g: int) -> int:
+        """VPriorityGroup: BPR0 = b -> bits [7:b+1]; BPR1 = b -> bits [7:b] (CBPR: BPR0's)."""
+        if g == 0 or self.vcbpr:
+            return (0xFF << (self.vbpr0 + 1)) & 0xFF
+        return (0xFF << self.vbpr1) & 0xFF
+
+    def rpr(self) -> int:
+        for n in range(len(self.apr[0])):
+            v = self.apr[0][n] | self.apr[1][n]
+            if v:
+                return (32 * n + _ctz(v)) << (8 - self.pre)
+        return 0xFF
+
+    def active_priorities(self) -> bool:
+        return any(a for grp in self.apr for a in grp)
+
+    def can_signal(self, prio: int, g: int) -> bool:
+        """CanSignalVirtualInterrupt: priority above PMR and group priority above running."""
+        if not prio < self.vpmr:
+            return False
+        r = self.rpr()
+        m = self.gmask(g)
+        return r == 0xFF or (prio & m) < (r & m)
+
+    def drop(self) -> int | None:
+        for n in range(len(self.apr[0])):
+            a0, a1 = self.apr[0][n], self.apr[1][n]
+            if a0 | a1:
+                c0 = _ctz(a0) if a0 else 32
+                c1 = _ctz(a1) if a1 else 32
+                g = 0 if c0 <= c1 else 1
+                c = min(c0, c1)
+                self.apr[g][n] &= ~(1 << c)
+                return (32 * n + c) << (8 - self.pre)
+        return None
+
+
+class ArchGic:
+    """The ideal GIC of one VM."""
+
+    def __init__(self, vcpus: int, pri_bits: int) -> None:
+        self.pri_bits = pri_bits
+        self.pmask = (0xFF << (8 - pri_bits)) & 0xFF
+        self.cpus = [ArchCpuIf(pri_bits) for _ in range(vcpus)]
+        self.private = [[ArchIrq(i, target=v) for i in range(NR_PRIVATE)] for v in range(vcpus)]
+        self.spis = [ArchIrq(NR_PRIVATE + i) for i in range(NR_SPIS)]
+
+    def lookup(self, vcpu: int, intid: int) -> ArchIrq | None:
+        if intid < NR_PRIVATE:
+            return self.private[vcpu][intid]
+        if intid < NR_PRIVATE + NR_SPIS:
+            return self.spis[intid - NR_PRIVATE]
+        return None
+
+    def irqs_of(self, vcpu: int) -> list[ArchIrq]:
+        return self.private[vcpu] + [i for i in self.spis if i.target == vcpu]
+
+    # --- §2.2 / §3.2 definitions -------------------------------------------------------------------
+    def cand(self, vcpu: int) -> list[ArchIrq]:
+        """What the HPPVI search looks at: forwardable and group enabled in VMCR."""
+        c = self.cpus[vcpu]
+        return [i for i in self.irqs_of(vcpu)
+                if i.pending and not i.active and i.enabled and c.veng[i.group] and i.prio < 0xFF]
+
+    def hppi_set(self, vcpu: int) -> list[ArchIrq]:
+        c = self.cand(vcpu)
+        if not c:
+            return []
+        m = min(i.prio for i in c)
+        return [i for i in c if i.prio == m]
+
+    def iar_allowed(self, vcpu: int, g: int) -> set[int]:
+        """O2: the results IAR_g may return with every pending interrupt visible."""
+        c = self.cpus[vcpu]
+        h = self.hppi_set(vcpu)
+        ok = {i.intid for i in h if i.group == g and c.can_signal(i.prio, g)}
+        if not h or any(i.group != g or not c.can_signal(i.prio, i.group) for i in h):
+            ok.add(SPURIOUS)
+        return ok
+
+    # --- §2.8 events ---------------------------------------------------------------------------
+    def inject(self, vcpu: int, intid: int, level: bool) -> None:
+        i = self.lookup(vcpu, intid)
+        if i is None:
+            return
+        if i.level:
+            i.line = level
+        elif level:
+            i.latch = True
+
+    def configure(self, vcpu: int, intid: int, enabled: bool, prio: int, group: int, level: bool,
+                  target: int) -> None:
+        i = self.lookup(vcpu, intid)
+        if i is None:
+            return
+        i.enabled, i.prio, i.group = enabled, prio & self.pmask, group
+        if intid >= 16:
+            i.level = level
+        if intid >= NR_PRIVATE:
+            i.target = target
+
+    # --- §2.4–2.7 CPU interface ------------------------------------------------------------------
+    def ack(self, vcpu: int, g: int, intid: int) -> None:
+        """Apply an observed acknowledge: pending latch cleared, active, APR bit set."""
+        if intid == SPURIOUS:
+            return
+        c = self.cpus[vcpu]
+        i = self.lookup(vcpu, intid)
+        if i is None:
+            return
+        i.latch = False
+        i.active = True
+        b = (i.prio & c.gmask(g)) >> (8 - c.pre)
+        c.apr[g][b // 32] |= 1 << (b % 32)
+        c.ack_stack.append((intid, g))
+
+    def eoi(self, vcpu: int, g: int, intid: int) -> None:
+        c = self.cpus[vcpu]
+        if 1020 <= intid <= 1023:
+            return
+        if not c.ack_stack or c.ack_stack[-1] != (intid, g):
+            c.tainted = c.tainted or f"EOI of {intid} (group {g}) is not the last acknowledge (G1)"
+        elif c.ack_stack:
+            c.ack_stack.pop()
+        dropped = c.drop()
+        if dropped is None:
+            return
+        i = self.lookup(vcpu, intid)
+        if i is None or not i.active:
+            return
+        if i.group == g and (i.prio & c.gmask(g)) == dropped and not c.veoim:
+            i.active = False
+
+    def dir(self, vcpu: int, intid: int) -> None:
+        c = self.cpus[vcpu]
+        if intid >= 1020 or not c.veoim:
+            return
+        i = self.lookup(vcpu, intid)
+        if i is not None:
+            i.active = False
+
+    def set_pmr(self, vcpu: int, value: int) -> None:
+        self.cpus[vcpu].vpmr = value & self.pmask
+
+    def set_bpr(self, vcpu: int, g: int, value: int) -> None:
+        c = self.cpus[vcpu]
+        if c.active_priorities():
+            c.tainted = c.tainted or "BPR written with active priorities (G2)"
+        if g == 0:
+            c.vbpr0 = max(value & 7, 7 - c.pre)
+        elif not c.vcbpr:
+            c.vbpr1 = max(value & 7, 8 - c.pre)
+
+    def set_grpen(self, vcpu: int, g: int, enable: bool) -> None:
+        self.cpus[vcpu].veng[g] = enable
+
+    def set_eoimode(self, vcpu: int, mode: bool) -> None:
+        self.cpus[vcpu].veoim = mode

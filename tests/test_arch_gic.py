@@ -1,0 +1,127 @@
+"""ArchGic against the GICv3 virtual CPU interface rules (gic-architecture.md §1–§2; Arm
+ICV_* register pages; QEMU arm_gicv3_cpuif.c)."""
+
+from hvfuzz.oracles.arch_gic import SPURIOUS, ArchGic
+
+
+def gic(vcpus: int = 1) -> ArchGic:
+    m = ArchGic(vcpus, pri_bits=5)
+    for v in range(vcpus):
+        m.set_pmr(v, 0xF0)
+        m.set_grpen(v, 1, True)
+    return m
+
+
+def pend(m: ArchGic, intid: int, prio: int, group: int = 1, vcpu: int = 0) -> None:
+    m.configure(vcpu, intid, True, prio, group, False, vcpu)
+    m.inject(vcpu, intid, True)
+
+
+def test_hppi_is_the_lowest_priority_value():  # §2.2 HPPVI
+    m = gic()
+    pend(m, 32, 0xA0)
+    pend(m, 33, 0x40)
+    assert m.iar_allowed(0, 1) == {33}
+
+
+def test_equal_priorities_any_is_allowed():  # A2
+    m = gic()
+    pend(m, 32, 0x40)
+    pend(m, 33, 0x40)
+    assert m.iar_allowed(0, 1) == {32, 33}
+
+
+def test_disabled_group_does_not_block():  # §2.2: a disabled-group HPPI is skipped
+    m = gic()
+    pend(m, 0, 0x20, group=0)
+    pend(m, 32, 0xA0)
+    assert m.iar_allowed(0, 1) == {32}
+    m.set_grpen(0, 0, True)  # once group 0 is enabled, IAR1 returns 1023 (no fallback)
+    assert m.iar_allowed(0, 1) == {SPURIOUS} and m.iar_allowed(0, 0) == {0}
+
+
+def test_pmr_is_a_strict_bound():  # §2.3 CanSignalVirtualInterrupt: prio < PMR
+    m = gic()
+    m.set_pmr(0, 0x40)
+    pend(m, 32, 0x40)
+    assert m.iar_allowed(0, 1) == {SPURIOUS}
+    m.set_pmr(0, 0x48)
+    assert m.iar_allowed(0, 1) == {32}
+
+
+def test_running_priority_blocks_equal_group_priority():  # §2.3 preemption by group priority
+    m = gic()
+    pend(m, 32, 0x80)
+    m.ack(0, 1, 32)
+    assert m.cpus[0].rpr() == 0x80
+    pend(m, 33, 0x80)
+    assert m.iar_allowed(0, 1) == {SPURIOUS}
+    pend(m, 34, 0x78)
+    assert m.iar_allowed(0, 1) == {34}
+
+
+def test_binary_point_masks_subpriority():  # §2.1 VPriorityGroup with BPR1
+    m = gic()
+    m.set_bpr(0, 1, 6)  # group priority is bits [7:6]
+    pend(m, 32, 0x80)
+    m.ack(0, 1, 32)
+    pend(m, 33, 0x88)  # same group priority 0x80: cannot preempt
+    assert m.iar_allowed(0, 1) == {SPURIOUS}
+
+
+def test_eoi_drops_priority_and_deactivates_in_eoimode0():  # §2.6
+    m = gic()
+    pend(m, 32, 0x80)
+    m.ack(0, 1, 32)
+    m.eoi(0, 1, 32)
+    assert m.cpus[0].rpr() == 0xFF and not m.lookup(0, 32).active
+
+
+def test_eoimode1_eoi_only_drops_dir_deactivates():  # §2.6 / §2.7, S6
+    m = gic()
+    m.set_eoimode(0, True)
+    pend(m, 32, 0x80)
+    m.ack(0, 1, 32)
+    m.eoi(0, 1, 32)
+    assert m.cpus[0].rpr() == 0xFF and m.lookup(0, 32).active
+    m.dir(0, 32)
+    assert not m.lookup(0, 32).active
+
+
+def test_dir_is_ignored_in_eoimode0():  # A5
+    m = gic()
+    pend(m, 32, 0x80)
+    m.ack(0, 1, 32)
+    m.dir(0, 32)
+    assert m.lookup(0, 32).active
+
+
+def test_level_interrupt_is_active_and_pending_while_the_line_is_high():  # §2.4, S8
+    m = gic()
+    m.configure(0, 23, True, 0x80, 1, True, 0)
+    m.inject(0, 23, True)
+    m.ack(0, 1, 23)
+    i = m.lookup(0, 23)
+    assert i.active and i.pending and m.iar_allowed(0, 1) == {SPURIOUS}
+    m.eoi(0, 1, 23)
+    assert m.iar_allowed(0, 1) == {23}  # deactivated with the line high: pending again
+    m.inject(0, 23, False)
+    assert m.iar_allowed(0, 1) == {SPURIOUS}
+
+
+def test_spi_targets_one_vcpu():  # S10
+    m = gic(2)
+    m.configure(0, 32, True, 0x80, 1, False, 1)
+    m.inject(0, 32, True)
+    assert m.iar_allowed(0, 1) == {SPURIOUS} and m.iar_allowed(1, 1) == {32}
+
+
+def test_non_lifo_eoi_taints_the_vcpu():  # G1 / A3
+    m = gic()
+    pend(m, 32, 0x80)
+    m.ack(0, 1, 32)
+    pend(m, 33, 0x40)
+    m.ack(0, 1, 33)
+    assert not m.cpus[0].tainted
+    m.eoi(0, 1, 32)
+    assert "G1" in m.cpus[0].tainted

@@ -1,0 +1,146 @@
+"""The vgic functions against vgic.c / vgic-v3.c (kernel-model.md §3)."""
+
+import attrs
+
+from hvfuzz.model.vgic.irq import (
+    ICH_HCR_EN,
+    ICH_HCR_LRENPIE,
+    ICH_HCR_NPIE,
+    ICH_HCR_TDIR,
+    ICH_HCR_UIE,
+    SPURIOUS,
+    VgicPolicy,
+)
+from hvfuzz.model.vgic.vgic import Vgic
+
+
+def vgic(nr_lrs: int = 1, **policy: object) -> Vgic:
+    g = Vgic(2, nr_lrs, 5, attrs.evolve(VgicPolicy(), **policy))
+    for c in g.cpuif:
+        c.vpmr, c.veng1 = 0xF0, True
+    return g
+
+
+def pend(g: Vgic, intid: int, prio: int, vcpu: int = 0, level: bool = False) -> None:
+    assert g.configure_irq(vcpu, intid, True, prio, 1, level, vcpu)
+    assert g.kvm_vgic_inject_irq(vcpu, intid, True)
+
+
+def enter(g: Vgic, vcpu: int = 0) -> None:
+    g.vgic_flush_lr_state(vcpu)
+    g.vgic_v3_restore_state(vcpu)
+
+
+def leave(g: Vgic, vcpu: int = 0) -> None:
+    g.vgic_v3_save_state(vcpu)
+    g.vgic_v3_fold_lr_state(vcpu)
+
+
+def test_target_oracle():  # vgic_target_oracle
+    g = vgic()
+    irq = g.lookup(0, 32)
+    assert g.vgic_target_oracle(irq) is None  # disabled, not pending
+    pend(g, 32, 0xA0)
+    assert g.vgic_target_oracle(irq) == 0 and irq.vcpu == 0 and g.ap_list[0] == [irq]
+    irq.active, irq.pending_latch, irq.enabled = True, False, False
+    assert g.vgic_target_oracle(irq) == 0  # active: stays where it is
+
+
+def test_post_sort_puts_pending_first_pre_sort_active_first():  # vgic_irq_cmp before/after 05984ba67eb6
+    for generation, first in (("post", 33), ("pre", 32)):
+        g = vgic(generation=generation)
+        pend(g, 32, 0x40)
+        g.lookup(0, 32).active = True
+        pend(g, 33, 0xA0)
+        g.vgic_sort_ap_list(0)
+        assert g.ap_list[0][0].intid == first, generation
+
+
+def test_flush_overflow_configures_mis_and_tdir():  # vgic_flush_lr_state + vgic_v3_configure_hcr
+    g = vgic(nr_lrs=1)
+    pend(g, 32, 0xA0)
+    pend(g, 33, 0x40)
+    g.lookup(0, 32).active = True
+    g.lookup(0, 32).pending_latch = False
+    enter(g)
+    c = g.cpuif[0]
+    assert c.used_lrs == 1 and c.lrs[0].intid == 33 and c.lrs[0].pending
+    assert g.last_lr_irq[0].intid == 33
+    hcr = c.vgic_hcr
+    assert hcr & ICH_HCR_EN and hcr & ICH_HCR_UIE and hcr & ICH_HCR_LRENPIE and hcr & ICH_HCR_TDIR
+    assert not hcr & ICH_HCR_NPIE  # one pending, one LR
+
+
+def test_level_lr_has_eoi_and_no_pending_plus_active():  # vgic_v3_compute_lr
+    g = vgic(nr_lrs=2)
+    pend(g, 23, 0x80, level=True)
+    irq = g.lookup(0, 23)
+    lr = g.vgic_v3_compute_lr(irq)
+    assert lr.eoi and lr.pending and not lr.active
+    irq.active = True
+    lr = g.vgic_v3_compute_lr(irq)
+    assert lr.active and not lr.pending  # line still high, but never P+A for a level LR
+
+
+def test_ack_eoi_in_lr_and_eoicount_outside():  # icv_iar_read / icv_eoir_write
+    g = vgic(nr_lrs=1)
+    pend(g, 32, 0xA0)
+    enter(g)
+    c = g.cpuif[0]
+    assert c.icv_iar_read(1) == 32 and c.lrs[0].active and c.rpr() == 0xA0
+    assert c.icv_iar_read(1) == SPURIOUS
+    c.icv_eoir_write(1, 32)
+    assert not c.lrs[0].valid and c.rpr() == 0xFF and c.eoicount == 0
+    c.apr[1][0] = 1 << (0x80 >> 3)  # an active priority for something not in an LR
+    c.icv_eoir_write(1, 40)
+    assert c.eoicount == 1
+
+
+def test_eoicount_walk_starts_after_the_last_lr():  # vgic_v3_fold_lr_state (cd28ca4c27ed)
+    for from_last, deactivated in ((True, 33), (False, 34)):
+        g = vgic(nr_lrs=1, eoicount_from_last_lr=from_last)
+        for intid, prio in ((32, 0xA0), (33, 0x80)):
+            pend(g, intid, prio)
+            irq = g.lookup(0, intid)
+            irq.active, irq.pending_latch = True, False
+        pend(g, 34, 0x40)
+        enter(g)  # LR: 34 (pending); outside: 33, 32 (active)
+        c = g.cpuif[0]
+        assert c.lrs[0].intid == 34
+        c.apr[1][0] = (1 << (0x80 >> 3)) | (1 << (0xA0 >> 3))
+        c.icv_eoir_write(1, 33)  # outside the LRs: EOIcount
+        assert c.icv_iar_read(1) == 34  # then the guest acknowledges 34 from the LR
+        leave(g)
+        assert not g.lookup(0, deactivated).active
+
+
+def test_exit_clears_ich_hcr_and_keeps_eoicount():  # __vgic_v3_save_state (f4ded7b0848e, 8be00d1ba3a1)
+    g = vgic(nr_lrs=1)
+    pend(g, 32, 0xA0)
+    pend(g, 33, 0x40)
+    g.lookup(0, 32).active = True
+    g.lookup(0, 32).pending_latch = False
+    enter(g)
+    c = g.cpuif[0]
+    c.bump_eoicount()
+    g.vgic_v3_save_state(0)
+    assert c.hw_hcr == 0 and (c.vgic_hcr >> 27) == 1
+    armed = vgic(nr_lrs=1, exit_hcr_zero=False)
+    pend(armed, 32, 0xA0)
+    enter(armed)
+    armed.vgic_v3_save_state(0)
+    assert armed.cpuif[0].hw_hcr != 0
+
+
+def test_dir_trap_fast_path_and_emulation():  # __vgic_v3_perform_cpuif_access / vgic_v3_deactivate
+    g = vgic(nr_lrs=4)
+    for c in g.cpuif:
+        c.veoim = True
+    pend(g, 32, 0xA0)  # SPI in flight: TDIR on every vcpu
+    enter(g, 0)
+    enter(g, 1)
+    assert g.cpuif[1].dir_traps()
+    assert g.cpuif[0].icv_iar_read(1) == 32
+    g.cpuif[0].icv_eoir_write(1, 32)
+    assert g.guest_dir(1, 32) == "trap-emulated"  # live in vcpu0's LR: deactivated as by ICACTIVER
+    assert not g.lookup(0, 32).active and not g.cpuif[0].lrs[0].active
