@@ -51,6 +51,8 @@ PMRS = st.sampled_from([0xF0, 0xFF, 0x80, 0x30, 0x00])
 GROUPS = st.sampled_from([1, 1, 0])
 #: what userspace reads: the registers the run loop and exit handlers touch first, then the rest
 GET_REGS = st.one_of(st.sampled_from(("pc", "x0", "pstate", "x1", "ESR_EL1", "x2")), st.sampled_from(O.ONE_REGS))
+TAKES = st.sampled_from([True, True, True, False])
+HANDLING = st.sampled_from(["eoi", "defer", "eoi+dir", "defer"])
 USER_OPS = ("set_reg", "get_reg", "inject_serror", "get_vcpu_events", "set_guest_debug")
 #: Small VMs more often; protected VMs (full copy, no lazy sync) now and then.
 PROTECTED = st.sampled_from([False, False, False, False, True])
@@ -92,7 +94,8 @@ def make_machine(
     # a bug or seed variant is fuzzed with the ops of its component; correct ones with all
     regs_on = var.kind in ("correct", "reference") or var.component != "vgic"
     gic_on = var.kind in ("correct", "reference") or var.component == "vgic"
-    lrs_strategy = st.just(nr_lrs) if nr_lrs is not None else st.sampled_from([2, 1, 4, 3])
+    lrs_strategy = st.just(nr_lrs) if nr_lrs is not None else st.sampled_from([1, 1, 2, 4, 3])
+    vcpus_strategy = VCPUS(min(max_vcpus, 2)) if var.component == "vgic" and var.kind == "bug" else VCPUS(max_vcpus)
 
     pick = {n: st.integers(0, n - 1) for n in range(1, max(max_vcpus, max_pcpus) + 1)}
 
@@ -110,10 +113,14 @@ def make_machine(
             self.free_pcpus: list[int] = []
             self.all_vcpus: list[int] = []
             self.booted: set[int] = set()
+            self.pool: st.SearchStrategy[int] = INTIDS
             stats.examples += 1
 
-        @initialize(vcpus=VCPUS(max_vcpus), pcpus=PCPUS(max_pcpus), protected=PROTECTED, lrs=lrs_strategy)
-        def configure(self, vcpus: int, pcpus: int, protected: bool, lrs: int) -> None:
+        @initialize(vcpus=vcpus_strategy, pcpus=PCPUS(max_pcpus), protected=PROTECTED, lrs=lrs_strategy,
+                    pool=st.lists(INTIDS, min_size=2, max_size=4, unique=True))
+        def configure(self, vcpus: int, pcpus: int, protected: bool, lrs: int, pool: list[int]) -> None:
+            # each example works with a few interrupts, so that they meet in the ap_list and the LRs
+            self.pool = st.sampled_from(pool)
             self.ex = Execution(Config(variant=variant, vcpus=vcpus, pcpus=pcpus, protected=protected,
                                        nr_lrs=lrs))
             self._refresh()
@@ -188,6 +195,8 @@ def make_machine(
                     self._do(O.GuestSetGrpEn(v, 1, True))
                     if data.draw(st.booleans(), label="split_eoi"):  # Linux in a VM: EOImode 1
                         self._do(O.GuestSetEoiMode(v, True))
+                if gic_on:
+                    self._guest_takes_irq(data, v)
             elif v in self.p1:
                 self._do(O.HandleExit(v))
             elif v in self.out:
@@ -224,11 +233,12 @@ def make_machine(
 
         # --- interrupts ------------------------------------------------------------------------------
         @precondition(lambda self: gic_on and self.ex is not None)
-        @rule(data=st.data(), intid=INTIDS, level=st.booleans())
-        def inject_irq(self, data: Any, intid: int, level: bool) -> None:
+        @rule(data=st.data(), level=st.booleans())
+        def inject_irq(self, data: Any, level: bool) -> None:
             """A device raises (or lowers) a line; an interrupt that is still disabled is first
             configured (enabled, priority, group, trigger, target) as a driver would."""
             assert self.ex is not None
+            intid = data.draw(self.pool, label="intid")
             v = self._one(data, self.all_vcpus) if intid < 32 else 0
             mi = self.ex.gic.m.lookup(v, intid)
             assert mi is not None
@@ -246,6 +256,7 @@ def make_machine(
                 self._do(O.HandleExit(t))
                 if t in self.p0:
                     self._do(O.GuestEnter(t))
+                    self._guest_takes_irq(data, t)
 
         @precondition(lambda self: gic_on and bool(self.guest))
         @rule(data=st.data(), pmr=PMRS, grp0=st.sampled_from([False, True]))
@@ -257,23 +268,34 @@ def make_machine(
             if grp0:
                 self._do(O.GuestSetGrpEn(v, 0, True))
 
-        @precondition(lambda self: gic_on and bool(self.guest))
-        @rule(data=st.data(), group=GROUPS, eoi=st.sampled_from([True, True, False]), dir_=st.booleans())
-        def guest_handle_irq(self, data: Any, group: int, eoi: bool, dir_: bool) -> None:
-            """A well-behaved handler: acknowledge; then maybe EOI; with EOImode 1 maybe DIR."""
+        def _guest_takes_irq(self, data: Any, v: int) -> None:
+            """Right after an entry a guest with interrupts unmasked takes the vIRQ: acknowledge, then
+            EOI, EOI+DIR (EOImode 1), or defer the end of the handler (nested / deferred deactivation)."""
             assert self.ex is not None
-            v = self._one(data, self.guest)
+            if v not in self.guest or not data.draw(TAKES, label="takes_irq"):
+                return
+            group = data.draw(GROUPS, label="group")
             self._do(O.GuestAck(v, group))
             x = self.ex.sut.last_observations[-1][3]
-            if x == 1023 or not eoi:
+            if x == 1023:
+                return
+            how = data.draw(HANDLING, label="handling")
+            if how == "defer":
                 return
             self._do(O.GuestEoi(v, group, x))
-            if dir_ and self.ex.gic.m.cpus[v].veoim:
+            if how == "eoi+dir" and self.ex.gic.m.cpus[v].veoim:
                 self._do(O.GuestDir(v, x))
 
+        @precondition(lambda self: gic_on and bool(self.guest))
+        @rule(data=st.data())
+        def guest_handle_irq(self, data: Any) -> None:
+            """A well-behaved handler: acknowledge; then EOI, EOI+DIR, or defer."""
+            self._guest_takes_irq(data, self._one(data, self.guest))
+
         @precondition(lambda self: gic_on and self.ex is not None)
-        @rule(data=st.data(), intid=INTIDS, enabled=ENABLED, prio=PRIORITIES, group=GROUPS, level=st.booleans())
-        def config_irq(self, data: Any, intid: int, enabled: bool, prio: int, group: int, level: bool) -> None:
+        @rule(data=st.data(), enabled=ENABLED, prio=PRIORITIES, group=GROUPS, level=st.booleans())
+        def config_irq(self, data: Any, enabled: bool, prio: int, group: int, level: bool) -> None:
+            intid = data.draw(self.pool, label="intid")
             v = self._one(data, self.all_vcpus)
             target = self._one(data, self.all_vcpus) if intid >= 32 else 0
             self._do(O.ConfigIrq(v if intid < 32 else 0, intid, enabled, prio, group, level, target))
@@ -286,14 +308,16 @@ def make_machine(
         @precondition(lambda self: gic_on and bool(self.guest))
         @rule(data=st.data())
         def guest_eoi(self, data: Any) -> None:
-            """EOI of the last acknowledged, not yet dropped interrupt (G1: LIFO)."""
+            """The guest finishes deferred handlers: EOIs of the last acknowledged, not yet dropped
+            interrupts, innermost first (G1: LIFO)."""
             assert self.ex is not None
             v = self._one(data, self.guest)
             stack = self.ex.gic.m.cpus[v].ack_stack
             if not stack:
                 return
-            intid, g = stack[-1]
-            self._do(O.GuestEoi(v, g, intid))
+            for _ in range(data.draw(st.integers(1, len(stack)), label="how_many")):
+                intid, g = stack[-1]
+                self._do(O.GuestEoi(v, g, intid))
 
         @precondition(lambda self: gic_on and bool(self.guest))
         @rule(data=st.data())

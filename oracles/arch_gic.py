@@ -106,6 +106,8 @@ class ArchGic:
         self.cpus = [ArchCpuIf(pri_bits) for _ in range(vcpus)]
         self.private = [[ArchIrq(i, target=v) for i in range(NR_PRIVATE)] for v in range(vcpus)]
         self.spis = [ArchIrq(NR_PRIVATE + i) for i in range(NR_SPIS)]
+        #: edges that reached a pending interrupt while its vcpu ran (see ``inject``)
+        self.late_edges: set[tuple[int, int]] = set()
 
     def lookup(self, vcpu: int, intid: int) -> ArchIrq | None:
         if intid < NR_PRIVATE:
@@ -141,14 +143,23 @@ class ArchGic:
         return ok
 
     # --- §2.8 events ---------------------------------------------------------------------------
-    def inject(self, vcpu: int, intid: int, level: bool) -> None:
+    def inject(self, vcpu: int, intid: int, level: bool, target_running: bool = False) -> None:
+        """An edge coalesces with a pending interrupt.  But an injection has no defined instant
+        relative to a running vcpu's execution (A1): if the vcpu runs, the edge may just as well
+        land after the guest's acknowledge, making the interrupt active+pending.  Such edges are
+        remembered and applied at that acknowledge; the vcpu's next sync forgets them."""
         i = self.lookup(vcpu, intid)
         if i is None:
             return
         if i.level:
             i.line = level
         elif level:
+            if i.pending and not i.active and target_running:
+                self.late_edges.add((i.target, intid))
             i.latch = True
+
+    def sync(self, vcpu: int) -> None:
+        self.late_edges = {e for e in self.late_edges if e[0] != vcpu}
 
     def configure(self, vcpu: int, intid: int, enabled: bool, prio: int, group: int, level: bool,
                   target: int) -> None:
@@ -170,7 +181,8 @@ class ArchGic:
         i = self.lookup(vcpu, intid)
         if i is None:
             return
-        i.latch = False
+        i.latch = (i.target, intid) in self.late_edges
+        self.late_edges.discard((i.target, intid))
         i.active = True
         b = (i.prio & c.gmask(g)) >> (8 - c.pre)
         c.apr[g][b // 32] |= 1 << (b % 32)

@@ -75,7 +75,9 @@ class GicChecker:
         elif isinstance(op, O.GuestSetEoiMode):
             self.m.set_eoimode(v, op.eoimode)
         elif isinstance(op, O.InjectIrq):
-            self.m.inject(v, op.intid, op.level)
+            mi = self.m.lookup(v, op.intid)
+            target = mi.target if mi is not None else v
+            self.m.inject(v, op.intid, op.level, target_running=sut.vcpus[target].phase.value == "guest")
         elif isinstance(op, O.ConfigIrq):
             self.m.configure(v, op.intid, op.enabled, op.priority, op.group, op.level, op.target)
         else:
@@ -139,6 +141,7 @@ class GicChecker:
     # --- sync points ----------------------------------------------------------------------------
     def _sync_point(self, v: int, sut: System) -> Failure | None:
         f = self._check_active_sets(v, sut) or self._check_lr_invariants(v, sut)
+        self.m.sync(v)
         c = self._cand_ids(v)
         self.window[v] = set(c)
         self.stable[v] = set(c)

@@ -149,7 +149,12 @@ class VgicCpuIf:
 
     def icv_eoir_write(self, g: int, intid: int) -> None:
         """``icv_eoir_write``: priority drop; with EOImode 0 also deactivate the matching active LR
-        (group and group priority must match), or bump EOIcount if no LR holds it."""
+        (group and group priority must match), or bump EOIcount if no LR holds it.
+
+        EOIcount counts writes that "would have resulted in a virtual interrupt deactivation"
+        (ICH_HCR_EL2.EOIcount), so an EOIR with EOImode 1 does not bump it — what KVM's
+        LR-overflow design relies on.  QEMU's model and KVM's trap emulation bump it anyway
+        (gic-architecture.md §2.6, A13); the model follows the architecture text."""
         if 1020 <= intid <= 1023:
             return
         dropped = self.drop_prio()
@@ -157,7 +162,8 @@ class VgicCpuIf:
             return
         i = self.find_active_lr(intid)
         if i is None:
-            self.bump_eoicount()
+            if not self.veoim:
+                self.bump_eoicount()
             return
         lr = self.lrs[i]
         assert lr is not None
