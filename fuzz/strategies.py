@@ -278,6 +278,11 @@ def make_machine(
             self._do(O.GuestAck(v, group))
             x = self.ex.sut.last_observations[-1][3]
             if x == 1023:
+                # nothing new to take: an interrupted (deferred) handler resumes and ends (LIFO EOI)
+                stack = self.ex.gic.m.cpus[v].ack_stack
+                if stack and data.draw(st.booleans(), label="finish_deferred"):
+                    intid, g = stack[-1]
+                    self._do(O.GuestEoi(v, g, intid))
                 return
             how = data.draw(HANDLING, label="handling")
             if how == "defer":
