@@ -259,6 +259,30 @@ def make_machine(
                     self._guest_takes_irq(data, t)
 
         @precondition(lambda self: gic_on and bool(self.guest))
+        @rule(data=st.data(), n=st.integers(2, 3))
+        def interrupt_burst(self, data: Any, n: int) -> None:
+            """Several devices fire at one running vcpu at once (configured on first use and routed to
+            it), which is kicked: more interrupts in flight than LRs is the common case here."""
+            assert self.ex is not None
+            v = self._one(data, self.guest)
+            m = self.ex.gic.m
+            for _ in range(n):
+                intid = data.draw(self.pool, label="intid")
+                mi = m.lookup(v, intid)
+                assert mi is not None
+                if not mi.enabled and not mi.active and not mi.pending:
+                    trig = data.draw(st.booleans(), label="level_triggered") if intid >= 16 else False
+                    self._do(O.ConfigIrq(v if intid < 32 else 0, intid, True, data.draw(PRIORITIES, label="priority"),
+                                         data.draw(GROUPS, label="group"), trig, v))
+                self._do(O.InjectIrq(v if intid < 32 else 0, intid, True))
+            if v in self.guest:
+                self._do(O.GuestExit(v, "irq"))
+                self._do(O.HandleExit(v))
+                if v in self.p0:
+                    self._do(O.GuestEnter(v))
+                    self._guest_takes_irq(data, v)
+
+        @precondition(lambda self: gic_on and bool(self.guest))
         @rule(data=st.data(), pmr=PMRS, grp0=st.sampled_from([False, True]))
         def guest_gic_setup(self, data: Any, pmr: int, grp0: bool) -> None:
             """What a guest's GIC driver does at boot: PMR, group 1 (and maybe group 0) enabled."""
