@@ -44,10 +44,16 @@ def cmd_variants(args: argparse.Namespace) -> int:
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
     from hvfuzz.fuzz.export import write_repro
-    from hvfuzz.fuzz.session import fuzz_variant
+    from hvfuzz.fuzz.session import fuzz_variant, load_corpus
     from hvfuzz.fuzz.strategies import SessionStats
     from hvfuzz.model.variants import VARIANTS, correct_variants
 
+    if args.corpus is None:
+        args.corpus = ["corpus"] if os.path.isdir("corpus") else []
+    args.corpus = [d for d in args.corpus if d]
+    for d in args.corpus:
+        if not os.path.isdir(d):
+            raise TraceError(f"--corpus {d}: not a directory")
     if args.variant is not None and args.variant not in VARIANTS:
         raise TraceError(f"unknown variant {args.variant!r} (see 'hvfuzz variants')")
     names = [args.variant] if args.variant else [v.name for v in correct_variants()]
@@ -62,24 +68,27 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         dt = time.monotonic() - st.started
         _out(f"  [{dt:6.1f}s] {variant}: {st.examples} examples, {st.ops} ops, {st.ops / max(dt, 1e-9):.0f} ops/s")
 
+    corpus = load_corpus(args.corpus) if args.corpus else []
+    if corpus:
+        _out(f"  replaying {len(corpus)} corpus trace(s) from {', '.join(args.corpus)} first")
     status = EXIT_OK
     for i, name in enumerate(names):
         seconds = None
         if args.max_examples is None:
             seconds = args.seconds / len(names)
         res = fuzz_variant(name, seed=seed + i, seconds=seconds, max_examples=args.max_examples,
-                           progress=progress, nr_lrs=args.nr_lrs)
+                           progress=progress, nr_lrs=args.nr_lrs, corpus=corpus)
         rate = res.ops / max(res.seconds, 1e-9)
         _out(f"  {name}: {res.examples} examples, {res.ops} ops in {res.seconds:.1f} s ({rate:.0f} ops/s)")
         if res.finding is None:
             _out(f"  {name}: no property violated")
             continue
         f = res.finding
-        meta = {"found_by": "hvfuzz fuzz (hypothesis)", "seed": seed + i,
+        meta = {"found_by": f"hvfuzz fuzz ({f.found_by})", "seed": seed + i,
                 "examples": res.examples, "length_before_shrink": f.original_length}
         path = write_repro(args.findings, f.trace, f.verdict, meta)
         _out(f"  {name}: VIOLATION of {f.verdict.oracle} at step {f.verdict.step}: {f.verdict.reason}")
-        _out(f"  repro ({len(f.trace.ops)} ops, shrunk from {f.original_length}): {path}")
+        _out(f"  repro ({len(f.trace.ops)} ops, shrunk from {f.original_length}, found by {f.found_by}): {path}")
         _out(f"  replay: hvfuzz replay {path}")
         status = EXIT_VIOLATION
     if status == EXIT_OK:
@@ -139,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seconds", type=float, default=60.0, help="time budget (default 60, split over variants)")
     f.add_argument("--max-examples", type=int, help="example budget per variant instead of seconds (deterministic)")
     f.add_argument("--seed", type=int, help="seed (default: random, printed)")
+    f.add_argument("--corpus", action="append", metavar="DIR",
+                   help="replay the traces under DIR on the variant before generating (repeatable; "
+                        "default: corpus/ when it exists here; --corpus '' for none)")
     f.add_argument("--nr-lrs", type=int, choices=range(1, 17), metavar="1..16",
                    help="list registers per CPU (default: drawn per example, 1-4)")
     f.add_argument("--findings", default="findings", help="directory for repro files (default findings/)")

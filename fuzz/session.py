@@ -11,7 +11,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import get_state_machine_test
 
 from hvfuzz.fuzz.profiles import session_settings
-from hvfuzz.fuzz.runner import Verdict
+from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.shrink import shrink
 from hvfuzz.fuzz.strategies import OracleViolation, SessionStats, make_machine
 from hvfuzz.fuzz.trace import Trace
@@ -22,6 +22,8 @@ class Finding:
     trace: Trace  # shrunk
     verdict: Verdict  # of the shrunk trace
     original_length: int
+    #: "corpus replay" or "hypothesis"
+    found_by: str = "hypothesis"
 
 
 @attrs.frozen
@@ -34,6 +36,19 @@ class SessionResult:
     finding: Finding | None
 
 
+def load_corpus(dirs: list[str]) -> list[Trace]:
+    """Every trace file under ``dirs`` (sorted, so sessions stay deterministic)."""
+    import glob
+    import os
+
+    from hvfuzz.fuzz.export import load_repro
+
+    paths: list[str] = []
+    for d in dirs:
+        paths += glob.glob(os.path.join(d, "**", "*.json"), recursive=True)
+    return [load_repro(p)[0] for p in sorted(paths)]
+
+
 def fuzz_variant(
     variant: str,
     *,
@@ -43,13 +58,26 @@ def fuzz_variant(
     batch_examples: int = 100,
     progress: Callable[[str, SessionStats], None] | None = None,
     nr_lrs: int | None = None,
+    corpus: list[Trace] | None = None,
 ) -> SessionResult:
     """Fuzz ``variant`` against the reference until ``seconds`` or ``max_examples`` is spent.
-    Deterministic for a given seed and example budget."""
+    ``corpus`` traces are replayed first, on this variant (as libFuzzer runs its seed corpus
+    before mutating).  Deterministic for a given seed and example budget."""
     if seconds is None and max_examples is None:
         raise ValueError("give a budget: seconds or max_examples")
     stats = SessionStats()
     failures: list[tuple[Trace, Verdict]] = []
+    found_by = "hypothesis"
+    for t in corpus or ():
+        if nr_lrs is not None and t.config.nr_lrs != nr_lrs:
+            continue
+        t = attrs.evolve(t, config=attrs.evolve(t.config, variant=variant))
+        v = run(t)
+        stats.ops += len(t.ops)
+        if not v.ok:
+            failures.append((t, v))
+            found_by = "corpus replay"
+            break
     deadline = None if seconds is None else stats.started + seconds
 
     def report(st: SessionStats) -> None:
@@ -81,7 +109,5 @@ def fuzz_variant(
     if failures:
         trace, verdict = failures[0]
         small = shrink(trace, verdict)
-        from hvfuzz.fuzz.runner import run
-
-        finding = Finding(small, run(small), len(trace.ops))
+        finding = Finding(small, run(small), len(trace.ops), found_by)
     return SessionResult(variant, seed, stats.examples, stats.ops, elapsed, finding)

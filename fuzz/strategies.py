@@ -355,7 +355,10 @@ def make_machine(
             assert self.ex is not None
             v = self._one(data, self.guest)
             m = self.ex.gic.m
-            active = [i.intid for i in m.private[v] if i.active] + [i.intid for i in m.spis if i.active]
+            # SPIs acknowledged on another vcpu first (asymmetric deactivation, vgic_irq.c asym_dir)
+            others = [i.intid for i in m.spis if i.active and i.target != v]
+            active = others if others and data.draw(st.booleans(), label="asymmetric") else (
+                [i.intid for i in m.private[v] if i.active] + [i.intid for i in m.spis if i.active])
             if not active:
                 return
             self._do(O.GuestDir(v, active[data.draw(pick[len(active)]) if len(active) > 1 else 0]))

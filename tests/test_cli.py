@@ -84,3 +84,18 @@ def test_shrink_command(tmp_path):
     f.write_text(json.dumps(trace_to_json(Trace(Config(variant="lazy-no-dirty-at-first-run"), tuple(ops)))))
     r = hvfuzz("shrink", str(f), "--findings", str(tmp_path / "out"))
     assert r.returncode == 1 and "5 -> 2 ops" in r.stdout
+
+
+def test_fuzz_replays_the_corpus_first(tmp_path):
+    """The seed corpus holds the EOImode-0 overflow scenario: replayed on the variant whose
+    EOIcount walk starts at the ap_list head, it fails before any generation."""
+    import os
+
+    root = os.path.join(os.path.dirname(__file__), "..")
+    r = hvfuzz("fuzz", "--variant", "vgic-eoicount-from-head", "--max-examples", "1", "--seed", "1",
+               "--findings", str(tmp_path), cwd=root)
+    assert r.returncode == 1 and "found by corpus replay" in r.stdout
+    repro = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert len(repro["ops"]) <= 20 and repro["verdict"]["oracle"] == "gic-L2-deactivation-lost"
+    bad = hvfuzz("fuzz", "--variant", "lazy", "--corpus", str(tmp_path / "nope"), "--max-examples", "1")
+    assert bad.returncode == 2 and "not a directory" in bad.stderr
