@@ -24,7 +24,7 @@ from hvfuzz.model.vgic.irq import (
     ICH_HCR_VGRP1EIE,
     SPURIOUS,
 )
-from hvfuzz.oracles.arch_gic import ArchGic
+from hvfuzz.oracles.arch_gic import NR_PRIVATE, NR_SPIS, ArchGic
 from hvfuzz.oracles.checks import Failure
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class GicChecker:
     def _check_active_sets(self, v: int, sut: System) -> Failure | None:
         """L2 (and S3): deactivations land by the next sync, and active state is never lost."""
         g = sut.vgic
-        for intid in range(64):
+        for intid in range(NR_PRIVATE + NR_SPIS):
             mi = self.m.lookup(v, intid)
             irq = g.lookup(v, intid)
             if mi is None or irq is None:
