@@ -260,34 +260,25 @@ class System:
     def _guest_set_pmr(self, op: O.GuestSetPmr) -> bool:
         if not self._in_guest(op.vcpu):
             return False
-        c = self.vgic.cpuif[op.vcpu]
-        c.vpmr = op.value & c.pmask()
+        self.vgic.cpuif[op.vcpu].icv_pmr_write(op.value)
         return True
 
     def _guest_set_bpr(self, op: O.GuestSetBpr) -> bool:
         if not self._in_guest(op.vcpu):
             return False
-        c = self.vgic.cpuif[op.vcpu]
-        if op.group == 0:
-            c.vbpr0 = max(op.value, 7 - c.pre)
-        elif not c.vcbpr:
-            c.vbpr1 = max(op.value, 8 - c.pre)
+        self.vgic.cpuif[op.vcpu].icv_bpr_write(op.group, op.value)
         return True
 
     def _guest_set_grpen(self, op: O.GuestSetGrpEn) -> bool:
         if not self._in_guest(op.vcpu):
             return False
-        c = self.vgic.cpuif[op.vcpu]
-        if op.group:
-            c.veng1 = op.enable
-        else:
-            c.veng0 = op.enable
+        self.vgic.cpuif[op.vcpu].icv_igrpen_write(op.group, op.enable)
         return True
 
     def _guest_set_eoimode(self, op: O.GuestSetEoiMode) -> bool:
         if not self._in_guest(op.vcpu):
             return False
-        self.vgic.cpuif[op.vcpu].veoim = op.eoimode
+        self.vgic.cpuif[op.vcpu].icv_ctlr_write_eoimode(op.eoimode)
         return True
 
     # --- for timelines ---------------------------------------------------------------------------

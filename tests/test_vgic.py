@@ -144,3 +144,16 @@ def test_dir_trap_fast_path_and_emulation():  # __vgic_v3_perform_cpuif_access /
     g.cpuif[0].icv_eoir_write(1, 32)
     assert g.guest_dir(1, 32) == "trap-emulated"  # live in vcpu0's LR: deactivated as by ICACTIVER
     assert not g.lookup(0, 32).active and not g.cpuif[0].lrs[0].active
+
+
+def test_guest_register_writes_follow_the_cpu_interface_rules():  # icv_pmr_write / write_vbpr
+    g = vgic()
+    c = g.cpuif[0]
+    c.icv_pmr_write(0xFF)
+    assert c.vpmr == 0xF8  # 5 implemented bits
+    c.icv_bpr_write(1, 0)
+    c.icv_bpr_write(0, 0)
+    assert (c.vbpr1, c.vbpr0) == (3, 2)  # minimum binary points for 5 preemption bits
+    c.vcbpr = True
+    c.icv_bpr_write(1, 6)
+    assert c.vbpr1 == 3  # ignored while CBPR

@@ -186,6 +186,29 @@ class VgicCpuIf:
         assert lr is not None
         lr.active = False
 
+    def icv_pmr_write(self, value: int) -> None:
+        """``icv_pmr_write``: only the implemented priority bits are kept."""
+        self.vpmr = value & self.pmask()
+
+    def icv_bpr_write(self, g: int, value: int) -> None:
+        """``icv_bpr_write`` / ``write_vbpr``: clamped to the minimum binary point; BPR1 writes are
+        ignored while VCBPR is set."""
+        if g == 0:
+            self.vbpr0 = max(value, 7 - self.pre)
+        elif not self.vcbpr:
+            self.vbpr1 = max(value, 8 - self.pre)
+
+    def icv_igrpen_write(self, g: int, enable: bool) -> None:
+        """ICV_IGRPEN<g>_EL1 (VMCR.VENG<g>)."""
+        if g:
+            self.veng1 = enable
+        else:
+            self.veng0 = enable
+
+    def icv_ctlr_write_eoimode(self, eoimode: bool) -> None:
+        """ICV_CTLR_EL1.EOImode (VMCR.VEOIM)."""
+        self.veoim = eoimode
+
     # --- maintenance interrupt (vgic_v3_get_misr) -----------------------------------------------
     def misr(self) -> int:
         hcr = self.hw_hcr
