@@ -79,7 +79,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         res = fuzz_variant(name, seed=seed + i, seconds=seconds, max_examples=args.max_examples,
                            progress=progress, nr_lrs=args.nr_lrs, corpus=corpus)
         rate = res.ops / max(res.seconds, 1e-9)
-        _out(f"  {name}: {res.examples} examples, {res.ops} ops in {res.seconds:.1f} s ({rate:.0f} ops/s)")
+        mutated = f" + {res.mutants} corpus mutants" if res.mutants else ""
+        _out(f"  {name}: {res.examples} examples{mutated}, {res.ops} ops in {res.seconds:.1f} s ({rate:.0f} ops/s)")
         if res.finding is None:
             _out(f"  {name}: no property violated")
             continue
@@ -149,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--max-examples", type=int, help="example budget per variant instead of seconds (deterministic)")
     f.add_argument("--seed", type=int, help="seed (default: random, printed)")
     f.add_argument("--corpus", action="append", metavar="DIR",
-                   help="replay the traces under DIR on the variant before generating (repeatable; "
+                   help="replay the traces under DIR on the variant before generating, then mutate them "
+                        "between Hypothesis batches (repeatable; "
                         "default: corpus/ when it exists here; --corpus '' for none)")
     f.add_argument("--nr-lrs", type=int, choices=range(1, 17), metavar="1..16",
                    help="list registers per CPU (default: drawn per example, 1-4)")

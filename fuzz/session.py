@@ -1,8 +1,10 @@
-"""A fuzz session: Hypothesis generates traces for one variant in seeded batches until a budget
-(seconds or examples) is spent or an oracle fails; a failure is shrunk by ``fuzz.shrink``."""
+"""A fuzz session for one variant: the corpus is replayed, then seeded batches of Hypothesis
+examples alternate with batches of corpus mutants until a budget (seconds or examples) is spent or
+an oracle fails; a failure is shrunk by ``fuzz.shrink``."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 
@@ -10,6 +12,7 @@ import attrs
 from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import get_state_machine_test
 
+from hvfuzz.fuzz.mutate import Mutator
 from hvfuzz.fuzz.profiles import session_settings
 from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.shrink import shrink
@@ -22,7 +25,7 @@ class Finding:
     trace: Trace  # shrunk
     verdict: Verdict  # of the shrunk trace
     original_length: int
-    #: "corpus replay" or "hypothesis"
+    #: "corpus replay", "hypothesis" or "corpus mutation"
     found_by: str = "hypothesis"
 
 
@@ -34,6 +37,8 @@ class SessionResult:
     ops: int
     seconds: float
     finding: Finding | None
+    #: corpus mutants run (``fuzz.mutate``) besides the Hypothesis examples
+    mutants: int = 0
 
 
 def load_corpus(dirs: list[str]) -> list[Trace]:
@@ -59,19 +64,22 @@ def fuzz_variant(
     progress: Callable[[str, SessionStats], None] | None = None,
     nr_lrs: int | None = None,
     corpus: list[Trace] | None = None,
+    mutants_per_batch: int = 300,
 ) -> SessionResult:
     """Fuzz ``variant`` against the reference until ``seconds`` or ``max_examples`` is spent.
     ``corpus`` traces are replayed first, on this variant (as libFuzzer runs its seed corpus
-    before mutating).  Deterministic for a given seed and example budget."""
+    before mutating); then batches of Hypothesis examples alternate with batches of corpus
+    mutants (``fuzz.mutate``).  ``max_examples`` counts Hypothesis examples; with it the session
+    is deterministic for a given seed."""
     if seconds is None and max_examples is None:
         raise ValueError("give a budget: seconds or max_examples")
     stats = SessionStats()
     failures: list[tuple[Trace, Verdict]] = []
     found_by = "hypothesis"
-    for t in corpus or ():
-        if nr_lrs is not None and t.config.nr_lrs != nr_lrs:
-            continue
-        t = attrs.evolve(t, config=attrs.evolve(t.config, variant=variant))
+    on_variant = [attrs.evolve(t, config=attrs.evolve(t.config, variant=variant)) for t in corpus or ()]
+    if nr_lrs is not None:
+        on_variant = [t for t in on_variant if t.config.nr_lrs == nr_lrs]
+    for t in on_variant:
         v = run(t)
         stats.ops += len(t.ops)
         if not v.ok:
@@ -88,6 +96,8 @@ def fuzz_variant(
 
     machine = make_machine(variant, on_failure=lambda t, v: failures.append((t, v)), stats=stats,
                            progress=report, nr_lrs=nr_lrs)
+    mutator = Mutator(on_variant, random.Random(seed), fixed_nr_lrs=nr_lrs) if on_variant else None
+    mutants = 0
     batch = 0
     while not failures:
         if deadline is not None and time.monotonic() >= deadline:
@@ -104,10 +114,22 @@ def fuzz_variant(
         except OracleViolation:
             pass
         batch += 1
+        if mutator is not None and not failures:
+            for _ in range(mutants_per_batch):
+                t = mutator.mutant()
+                v = run(t)
+                mutants += 1
+                stats.ops += len(t.ops)
+                if not v.ok:
+                    failures.append((t, v))
+                    found_by = "corpus mutation"
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
     elapsed = time.monotonic() - stats.started
     finding = None
     if failures:
         trace, verdict = failures[0]
         small = shrink(trace, verdict)
         finding = Finding(small, run(small), len(trace.ops), found_by)
-    return SessionResult(variant, seed, stats.examples, stats.ops, elapsed, finding)
+    return SessionResult(variant, seed, stats.examples, stats.ops, elapsed, finding, mutants)

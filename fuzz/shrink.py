@@ -2,9 +2,11 @@
 while it keeps the same failure signature (the oracle that fails).
 
 Passes, repeated until nothing changes: delete chunks of ops (ddmin-style, halving chunk sizes
-down to single ops), simplify op fields towards their defaults (values to 0/1, registers to the
-first of their list, exit kinds to ``irq``, no SError-pending), then shrink the VM (fewer vcpus
-and pcpus when no op uses them; non-protected).  Every candidate is judged by ``runner.run``.
+down to single ops); delete every op of one interrupt or one vcpu at once; move an op earlier when
+that lets more be deleted; simplify op fields towards their defaults (values to 0/1, registers to
+the first of their list, exit kinds to ``irq``, no SError-pending); then shrink the VM (fewer
+vcpus and pcpus when no op uses them, non-protected, fewer list registers, 5 priority bits).
+Every candidate is judged by ``runner.run``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def shrink(trace: Trace, verdict: Verdict | None = None, max_runs: int = 20000) 
     while True:
         before = best
         best = _delete_chunks(best, test)
+        best = _delete_related(best, test)
+        best = _hoist(best, test)
         best = _simplify_fields(best, test)
         best = _shrink_config(best, test)
         if best == before or budget[0] <= 0:
@@ -65,6 +69,58 @@ def _delete_chunks(t: Trace, test: Predicate) -> Trace:
             else:
                 i += size
         size //= 2
+    return t
+
+
+def _delete_related(t: Trace, test: Predicate) -> Trace:
+    """Delete every op of one interrupt at once (its configuration, injections, EOIs and DIRs),
+    alone and together with one acknowledge (the acknowledge that returned it carries no INTID);
+    then every op of one vcpu.  Chunk deletion cannot do this when the ops are spread out."""
+    def groups(t: Trace) -> list[tuple[int, ...]]:
+        by_key: dict[tuple[str, int], list[int]] = {}
+        for i, op in enumerate(t.ops):
+            intid = getattr(op, "intid", None)
+            if intid is not None:
+                by_key.setdefault(("intid", intid), []).append(i)
+            by_key.setdefault(("vcpu", op.vcpu), []).append(i)
+        acks = [i for i, op in enumerate(t.ops) if isinstance(op, O.GuestAck)]
+        out: list[tuple[int, ...]] = []
+        for (kind, _), idx in by_key.items():
+            out.append(tuple(idx))
+            if kind == "intid":
+                out += [tuple(sorted(idx + [a])) for a in acks]
+        return out
+
+    changed = True
+    while changed:
+        changed = False
+        for g in groups(t):
+            drop = set(g)
+            cand = t.replace_ops([op for i, op in enumerate(t.ops) if i not in drop])
+            if cand.ops and test(cand):
+                t, changed = cand, True
+                break
+    return t
+
+
+def _hoist(t: Trace, test: Predicate) -> Trace:
+    """Move one op earlier when that lets deletion remove more: an injection moved before the
+    first entry spares the exit and re-entry that brought it into the LRs.  A move is kept only
+    if the trace then gets shorter, so this terminates."""
+    i = 1
+    while i < len(t.ops):
+        for j in range(i):
+            ops = list(t.ops)
+            ops.insert(j, ops.pop(i))
+            cand = t.replace_ops(ops)
+            if cand.ops == t.ops or not test(cand):
+                continue
+            shorter = _delete_chunks(cand, test)
+            if len(shorter.ops) < len(t.ops):
+                t = shorter
+                i = 0
+                break
+        i += 1
     return t
 
 
@@ -123,7 +179,11 @@ def _shrink_config(t: Trace, test: Predicate) -> Trace:
     c = t.config
     used_vcpus = max((op.vcpu for op in t.ops), default=0) + 1
     used_pcpus = max((getattr(op, "pcpu", 0) for op in t.ops), default=0) + 1
-    for change in ({"protected": False}, {"vcpus": used_vcpus}, {"pcpus": used_pcpus}):
+    changes: list[dict[str, object]] = [{"protected": False}, {"vcpus": used_vcpus}, {"pcpus": used_pcpus}]
+    changes += [{"nr_lrs": n} for n in range(1, c.nr_lrs)] + [{"pri_bits": 5}]
+    for change in changes:
+        if change.get("nr_lrs", 0) >= c.nr_lrs:
+            continue  # fewer list registers only (smallest first)
         cand_cfg = attrs.evolve(c, **change)
         if cand_cfg != c:
             cand = Trace(cand_cfg, t.ops)

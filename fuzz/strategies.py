@@ -113,12 +113,16 @@ def make_machine(
             self.free_pcpus: list[int] = []
             self.all_vcpus: list[int] = []
             self.booted: set[int] = set()
+            self.split_eoi = False
             self.pool: st.SearchStrategy[int] = INTIDS
             stats.examples += 1
 
         @initialize(vcpus=vcpus_strategy, pcpus=PCPUS(max_pcpus), protected=PROTECTED, lrs=lrs_strategy,
-                    pool=st.lists(INTIDS, min_size=2, max_size=4, unique=True))
-        def configure(self, vcpus: int, pcpus: int, protected: bool, lrs: int, pool: list[int]) -> None:
+                    pool=st.lists(INTIDS, min_size=2, max_size=4, unique=True), split_eoi=st.booleans())
+        def configure(self, vcpus: int, pcpus: int, protected: bool, lrs: int, pool: list[int],
+                      split_eoi: bool) -> None:
+            # the guest OS's GIC driver uses one EOImode on every CPU (Linux in a VM: EOImode 1)
+            self.split_eoi = split_eoi
             # each example works with a few interrupts, so that they meet in the ap_list and the LRs
             self.pool = st.sampled_from(pool)
             self.ex = Execution(Config(variant=variant, vcpus=vcpus, pcpus=pcpus, protected=protected,
@@ -193,7 +197,7 @@ def make_machine(
                     self.booted.add(v)
                     self._do(O.GuestSetPmr(v, 0xF0))
                     self._do(O.GuestSetGrpEn(v, 1, True))
-                    if data.draw(st.booleans(), label="split_eoi"):  # Linux in a VM: EOImode 1
+                    if self.split_eoi:
                         self._do(O.GuestSetEoiMode(v, True))
                 if gic_on:
                     self._guest_takes_irq(data, v)
