@@ -32,6 +32,8 @@ EXIT_KINDS: tuple[str, ...] = (
     "trap_mmio_read", "trap_mmio_write", "trap_sysreg_read", "trap_sysreg_write",
     "trap_mmio_user",
 )
+#: exits only special ops cause: an HVC (``GuestPsci``) and a stage-2 abort (``GuestAccess``)
+SPECIAL_EXIT_KINDS: tuple[str, ...] = ("trap_hvc", "trap_dabt_s2")
 
 
 def _reg_in(names: tuple[str, ...]) -> Any:
@@ -277,11 +279,69 @@ class GuestSetEoiMode(Op):
     name: ClassVar[str] = "GuestSetEoiMode"
 
 
+# --- PSCI, power state and stage-2 --------------------------------------------------------------
+#: PSCI functions a guest calls with HVC (PSCI 1.1, SMC64 IDs where there are two)
+PSCI_FNS: tuple[str, ...] = (
+    "CPU_ON", "CPU_OFF", "AFFINITY_INFO", "SYSTEM_OFF", "SYSTEM_RESET", "SYSTEM_RESET2", "PSCI_VERSION",
+)
+#: guest-physical pages the guest touches (stage-2 mappings are per page)
+PAGES: tuple[int, ...] = (0, 1, 2, 3)
+MP_STATES: tuple[str, ...] = ("RUNNABLE", "STOPPED")
+
+
+@attrs.frozen
+class GuestPsci(Op):
+    """The guest calls PSCI: x0 = the function ID, x1 = ``target`` (an MPIDR: Aff0 = the vcpu
+    index; >= the vcpu count names no vcpu), x2 = ``entry``, x3 = ``context`` (CPU_ON;
+    SYSTEM_RESET2 takes the reset type in x1), then HVC #0: an exit (ESR EC = HVC64) whose
+    handler, ``kvm_psci_call``, runs at the next ``HandleExit``."""
+
+    fn: str = attrs.field(default="CPU_ON", validator=attrs.validators.in_(frozenset(PSCI_FNS)))
+    target: int = attrs.field(default=1, validator=attrs.validators.and_(_idx, attrs.validators.le(7)))
+    entry: int = attrs.field(default=0x80000, validator=_u64)
+    context: int = attrs.field(default=0, validator=_u64)
+    name: ClassVar[str] = "GuestPsci"
+
+
+@attrs.frozen
+class GuestAccess(Op):
+    """The guest loads from guest-physical ``page``: a hit if stage-2 maps it, else a stage-2
+    data abort (an exit; ``HandleExit`` runs ``kvm_handle_guest_abort``, which maps the page and
+    re-executes the access)."""
+
+    page: int = attrs.field(default=0, validator=attrs.validators.in_(frozenset(PAGES)))
+    name: ClassVar[str] = "GuestAccess"
+
+
+@attrs.frozen
+class UserVcpuInit(Op):
+    """Userspace KVM_ARM_VCPU_INIT (outside KVM_RUN), with or without the POWER_OFF feature."""
+
+    power_off: bool = attrs.field(default=False, validator=_bool)
+    name: ClassVar[str] = "UserVcpuInit"
+
+
+@attrs.frozen
+class UserSetMpState(Op):
+    """Userspace KVM_SET_MP_STATE (outside KVM_RUN)."""
+
+    state: str = attrs.field(default="RUNNABLE", validator=attrs.validators.in_(frozenset(MP_STATES)))
+    name: ClassVar[str] = "UserSetMpState"
+
+
+@attrs.frozen
+class UserGetMpState(Op):
+    """Userspace KVM_GET_MP_STATE (outside KVM_RUN)."""
+
+    name: ClassVar[str] = "UserGetMpState"
+
+
 OP_CLASSES: tuple[type[Op], ...] = (
     KvmRun, GuestEnter, GuestExit, HandleExit, ExitToUser, SchedOut, SchedIn, GuestWriteReg,
     UserGetReg, UserSetReg, HostInjectSError, UserGetVcpuEvents, UserSetGuestDebug,
     HostPmuOverflow, InjectIrq, ConfigIrq, GuestAck, GuestEoi, GuestDir, GuestSetPmr, GuestSetBpr,
-    GuestSetGrpEn, GuestSetEoiMode,
+    GuestSetGrpEn, GuestSetEoiMode, GuestPsci, GuestAccess, UserVcpuInit, UserSetMpState,
+    UserGetMpState,
 )
 OPS_BY_NAME: dict[str, type[Op]] = {cls.name: cls for cls in OP_CLASSES}
 

@@ -17,6 +17,7 @@ from hvfuzz.fuzz.trace import Config, Trace
 from hvfuzz.model.regs import TIMER_INDICES
 from hvfuzz.model.system import System
 from hvfuzz.model.variants import VARIANTS
+from hvfuzz.oracles.arch_psci import ArchPsci
 from hvfuzz.oracles.arch_regs import reference_system
 from hvfuzz.oracles.checks import Failure, check_invariants, compare
 from hvfuzz.oracles.gic_checks import GicChecker
@@ -50,7 +51,7 @@ PASS = Verdict(ok=True)
 def build_system(config: Config, variant: str | None = None) -> System:
     v = VARIANTS[variant or config.variant]
     return System(config.vcpus, config.pcpus, config.protected, v.policy, v.pmu_emulation,
-                  vgic=v.vgic, nr_lrs=config.nr_lrs, pri_bits=config.pri_bits)
+                  vgic=v.vgic, nr_lrs=config.nr_lrs, pri_bits=config.pri_bits, psci=v.psci)
 
 
 class Execution:
@@ -61,8 +62,10 @@ class Execution:
         self.sut = build_system(config)
         var = VARIANTS[config.variant]
         self.ref = reference_system(config.vcpus, config.pcpus, config.protected, var.pmu_emulation,
-                                    vgic=var.vgic, nr_lrs=config.nr_lrs, pri_bits=config.pri_bits)
+                                    vgic=var.vgic, nr_lrs=config.nr_lrs, pri_bits=config.pri_bits,
+                                    psci=var.psci)
         self.gic = GicChecker(config.vcpus, config.pri_bits)
+        self.psci = ArchPsci(config.vcpus)
         self.steps = 0
         self.ops_applied = 0
 
@@ -72,8 +75,9 @@ class Execution:
         s_obs = self.sut.apply(op)
         r_obs = self.ref.apply(op)
         self.ops_applied += r_obs[0][3]
+        applied = bool(s_obs[0][3])
         f = (compare(s_obs, r_obs) or check_invariants(self.sut) or check_invariants(self.ref)
-             or self.gic.after(op, self.sut, bool(s_obs[0][3])))
+             or self.gic.after(op, self.sut, applied) or self.psci.after(op, self.sut, applied))
         return None if f is None else _verdict(f, i)
 
 

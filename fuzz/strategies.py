@@ -52,8 +52,12 @@ GROUPS = st.sampled_from([1, 1, 0])
 #: what userspace reads: the registers the run loop and exit handlers touch first, then the rest
 GET_REGS = st.one_of(st.sampled_from(("pc", "x0", "pstate", "x1", "ESR_EL1", "x2")), st.sampled_from(O.ONE_REGS))
 TAKES = st.sampled_from([True, True, True, False])
-HANDLING = st.sampled_from(["eoi", "defer", "eoi+dir", "defer"])
+HANDLING = st.sampled_from(["eoi", "defer", "eoi+dir", "defer", "handoff"])
 USER_OPS = ("set_reg", "get_reg", "inject_serror", "get_vcpu_events", "set_guest_debug")
+#: PSCI calls, the power-state ones first
+PSCI_CALLS = st.sampled_from(["CPU_ON", "CPU_OFF", "CPU_ON", "SYSTEM_RESET", "AFFINITY_INFO", "SYSTEM_OFF",
+                              "SYSTEM_RESET2", "PSCI_VERSION"])
+ENTRIES = st.sampled_from([0x80000, 0x1000, 0x90000])
 #: Small VMs more often; protected VMs (full copy, no lazy sync) now and then.
 PROTECTED = st.sampled_from([False, False, False, False, True])
 
@@ -94,6 +98,7 @@ def make_machine(
     # a bug or seed variant is fuzzed with the ops of its component; correct ones with all
     regs_on = var.kind in ("correct", "reference") or var.component != "vgic"
     gic_on = var.kind in ("correct", "reference") or var.component == "vgic"
+    psci_on = var.kind in ("correct", "reference") or var.component == "psci"
     lrs_strategy = st.just(nr_lrs) if nr_lrs is not None else st.sampled_from([1, 1, 2, 4, 3])
     vcpus_strategy = VCPUS(min(max_vcpus, 2)) if var.component == "vgic" and var.kind == "bug" else VCPUS(max_vcpus)
 
@@ -110,6 +115,7 @@ def make_machine(
             self.p1: list[int] = []  # exit pending, scheduled
             self.guest: list[int] = []
             self.preempted: list[int] = []  # P0/P1, not scheduled
+            self.blocked: list[int] = []  # asleep in kvm_vcpu_sleep (powered off)
             self.free_pcpus: list[int] = []
             self.all_vcpus: list[int] = []
             self.booted: set[int] = set()
@@ -133,10 +139,12 @@ def make_machine(
         def _refresh(self) -> None:
             assert self.ex is not None
             ref = self.ex.ref
-            self.out, self.p0, self.p1, self.guest, self.preempted = [], [], [], [], []
+            self.out, self.p0, self.p1, self.guest, self.preempted, self.blocked = [], [], [], [], [], []
             for v in ref.vcpus:
                 ph = v.phase
-                if ph is Phase.OUT:
+                if v.sleeping and v.mp_state == "STOPPED":
+                    self.blocked.append(v.idx)
+                elif ph is Phase.OUT:
                     self.out.append(v.idx)
                 elif ph is Phase.GUEST:
                     self.guest.append(v.idx)
@@ -208,6 +216,32 @@ def make_machine(
             else:
                 self._do(O.SchedIn(v, self._one(data, self.free_pcpus)))
 
+        @precondition(lambda self: len(self.all_vcpus) > 1 and len(self.guest) < len(self.all_vcpus))
+        @rule(data=st.data())
+        def run_all(self, data: Any) -> None:
+            """Every vcpu thread goes its natural way into the guest (the SMP guest is up): the
+            states where interrupts move between running vcpus need them all in the guest."""
+            for v in self.all_vcpus:
+                for _ in range(4):
+                    if v in self.guest:
+                        break
+                    if v in self.p1:
+                        self._do(O.HandleExit(v))
+                    elif v in self.p0:
+                        self._do(O.GuestEnter(v))
+                    elif self.free_pcpus and v in self.out:
+                        self._do(O.KvmRun(v, self._one(data, self.free_pcpus)))
+                    elif self.free_pcpus and v in self.preempted:
+                        self._do(O.SchedIn(v, self._one(data, self.free_pcpus)))
+                    else:
+                        break
+                if gic_on and v in self.guest and v not in self.booted:
+                    self.booted.add(v)
+                    self._do(O.GuestSetPmr(v, 0xF0))
+                    self._do(O.GuestSetGrpEn(v, 1, True))
+                    if self.split_eoi:
+                        self._do(O.GuestSetEoiMode(v, True))
+
         @precondition(lambda self: regs_on and bool(self.guest))
         @rule(data=st.data(), reg=st.sampled_from(O.GUEST_REGS))
         def guest_write_reg(self, data: Any, reg: str) -> None:
@@ -224,10 +258,11 @@ def make_machine(
         def preempt(self, data: Any) -> None:
             self._do(O.SchedOut(self._one(data, self.p0 + self.p1)))
 
-        @precondition(lambda self: bool(self.p0))
+        @precondition(lambda self: bool(self.p0 or self.blocked))
         @rule(data=st.data())
         def exit_to_user(self, data: Any) -> None:
-            self._do(O.ExitToUser(self._one(data, self.p0)))
+            """A signal: KVM_RUN returns (KVM_EXIT_INTR), also from a thread asleep while powered off."""
+            self._do(O.ExitToUser(self._one(data, self.p0 + self.blocked)))
 
         @precondition(lambda self: self.ex is not None and self.ex.sut.pmu_emulation)
         @rule(data=st.data(), counter=st.sampled_from([0, 1, 30]))
@@ -316,8 +351,13 @@ def make_machine(
             if how == "defer":
                 return
             self._do(O.GuestEoi(v, group, x))
-            if how == "eoi+dir" and self.ex.gic.m.cpus[v].veoim:
+            m = self.ex.gic.m
+            if how == "eoi+dir" and m.cpus[v].veoim:
                 self._do(O.GuestDir(v, x))
+            elif how == "handoff" and m.cpus[v].veoim and x >= 32:
+                # the deactivation is handed to another running vcpu (vgic_irq.c asym_dir)
+                others = [w for w in self.guest if w != v and m.cpus[w].veoim]
+                self._do(O.GuestDir(self._one(data, others) if others else v, x))
 
         @precondition(lambda self: gic_on and bool(self.guest))
         @rule(data=st.data())
@@ -367,6 +407,28 @@ def make_machine(
                 return
             self._do(O.GuestDir(v, active[data.draw(pick[len(active)]) if len(active) > 1 else 0]))
 
+        @precondition(lambda self: gic_on and len(self.guest) > 1)
+        @rule(data=st.data())
+        def handoff_deactivation(self, data: Any) -> None:
+            """An SPI handled on one vcpu (acknowledged, EOId with EOImode 1) is deactivated by
+            another running vcpu (vgic_irq.c's asymmetric deactivation); then the owner syncs."""
+            assert self.ex is not None
+            m = self.ex.gic.m
+            spis = [i for i in m.spis if i.active and i.target in self.guest]
+            if not spis:
+                return
+            irq = spis[data.draw(pick[len(spis)]) if len(spis) > 1 else 0]
+            others = [w for w in self.guest if w != irq.target and m.cpus[w].veoim]
+            if not others:
+                return
+            self._do(O.GuestDir(self._one(data, others), irq.intid))
+            owner = irq.target
+            if owner in self.guest and data.draw(TAKES, label="owner_syncs"):
+                self._do(O.GuestExit(owner, "irq"))
+                self._do(O.HandleExit(owner))
+                if owner in self.p0:
+                    self._do(O.GuestEnter(owner))
+
         @precondition(lambda self: gic_on and bool(self.guest))
         @rule(data=st.data(), value=PMRS)
         def guest_set_pmr(self, data: Any, value: int) -> None:
@@ -407,6 +469,60 @@ def make_machine(
                 self._do(O.UserGetVcpuEvents(v))
             else:
                 self._do(O.UserSetGuestDebug(v, data.draw(st.booleans(), label="single_step")))
+
+        # --- PSCI, power state, stage-2 ---------------------------------------------------------------
+        @precondition(lambda self: psci_on and bool(self.guest))
+        @rule(data=st.data(), fn=PSCI_CALLS, entry=ENTRIES, context=st.sampled_from([0, 7, 0xFFFF_FFFF_FFFF_FFFF]))
+        def guest_psci(self, data: Any, fn: str, entry: int, context: int) -> None:
+            """A PSCI call and, usually, its handling; after a system event the other running vcpus
+            take the kick (an IRQ exit) and go back to their run loops."""
+            assert self.ex is not None
+            v = self._one(data, self.guest)
+            n = len(self.ex.ref.vcpus)
+            target = data.draw(st.sampled_from(list(range(n)) + [n]), label="target") if fn != "SYSTEM_RESET2" \
+                else data.draw(st.sampled_from([0, 0, 1]), label="reset_type")
+            self._do(O.GuestPsci(v, fn, target, entry, context))
+            if not data.draw(TAKES, label="handled"):
+                return
+            self._do(O.HandleExit(v))
+            if fn == "CPU_ON" and target in self.preempted and self.free_pcpus and data.draw(TAKES, label="wake"):
+                # the woken target's thread runs at once on another CPU, racing its waker
+                self._do(O.SchedIn(target, self._one(data, self.free_pcpus)))
+                if target in self.p0:
+                    self._do(O.GuestEnter(target))
+            if fn.startswith("SYSTEM") and data.draw(TAKES, label="kick"):
+                for t in list(self.guest):
+                    self._do(O.GuestExit(t, "irq"))
+                    self._do(O.HandleExit(t))
+            elif v in self.p0 and data.draw(TAKES, label="reenter"):
+                self._do(O.GuestEnter(v))
+
+        @precondition(lambda self: psci_on and bool(self.guest))
+        @rule(data=st.data(), page=st.sampled_from(O.PAGES))
+        def guest_access(self, data: Any, page: int) -> None:
+            """A load; a stage-2 fault is handled and the access re-executed."""
+            v = self._one(data, self.guest)
+            self._do(O.GuestAccess(v, page))
+            if v in self.p1:
+                self._do(O.HandleExit(v))
+                if v in self.p0:
+                    self._do(O.GuestEnter(v))
+
+        @precondition(lambda self: psci_on and bool(self.out))
+        @rule(data=st.data(), what=st.sampled_from(["init", "init", "init_off", "set_runnable", "set_stopped",
+                                                     "get"]))
+        def user_power(self, data: Any, what: str) -> None:
+            """The VMM's side: re-initialise a vcpu after a reset (secondaries with POWER_OFF, the
+            boot vcpu given an entry point), KVM_SET/GET_MP_STATE."""
+            v = self._one(data, self.out)
+            if what.startswith("init"):
+                self._do(O.UserVcpuInit(v, what == "init_off"))
+                if what == "init" and data.draw(st.booleans(), label="set_pc"):
+                    self._do(O.UserSetReg(v, "pc", data.draw(ENTRIES, label="pc")))
+            elif what == "get":
+                self._do(O.UserGetMpState(v))
+            else:
+                self._do(O.UserSetMpState(v, "RUNNABLE" if what == "set_runnable" else "STOPPED"))
 
     HvMachine.__name__ = HvMachine.__qualname__ = f"HvMachine[{variant}]"
     return HvMachine

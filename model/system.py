@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from hvfuzz.fuzz import ops as O
+from hvfuzz.model import psci as P
 from hvfuzz.model.pkvm import host as H
 from hvfuzz.model.pkvm.host import IDX_MDSCR
 from hvfuzz.model.pkvm.hyp_main import take_pending_vserror
@@ -25,6 +26,7 @@ from hvfuzz.model.pkvm.state import (
     VcpuArch,
     new_vcpu_arch,
 )
+from hvfuzz.model.psci import PsciPolicy
 from hvfuzz.model.regs import (
     CTXT_LEN,
     HCR_VSE,
@@ -47,6 +49,7 @@ class System:
     def __init__(
         self, vcpus: int, pcpus: int, protected: bool, policy: SyncPolicy | None, pmu_emulation: bool = False,
         *, vgic: VgicPolicy | None = None, nr_lrs: int = 4, pri_bits: int = 5,
+        psci: PsciPolicy | None = None,
     ) -> None:
         self.policy: SyncPolicy = policy or SyncPolicy()
         self.pkvm = policy is not None
@@ -60,6 +63,9 @@ class System:
         )
         #: the vgic (GICv3, in-kernel irqchip)
         self.vgic = Vgic(vcpus, nr_lrs, pri_bits, vgic or VgicPolicy())
+        #: PSCI and power state (model/psci.py) and the VM's stage-2 mappings (pages mapped)
+        self.psci_policy = psci or PsciPolicy()
+        self.stage2: set[int] = set()
         self._obs: list[Observation] = []
         self._dispatch = {
             O.KvmRun: self._kvm_run, O.GuestEnter: self._guest_enter, O.GuestExit: self._guest_exit,
@@ -74,6 +80,9 @@ class System:
             O.GuestEoi: self._guest_eoi, O.GuestDir: self._guest_dir, O.GuestSetPmr: self._guest_set_pmr,
             O.GuestSetBpr: self._guest_set_bpr, O.GuestSetGrpEn: self._guest_set_grpen,
             O.GuestSetEoiMode: self._guest_set_eoimode,
+            O.GuestPsci: self._guest_psci, O.GuestAccess: self._guest_access,
+            O.UserVcpuInit: self._user_vcpu_init, O.UserSetMpState: self._user_set_mp_state,
+            O.UserGetMpState: self._user_get_mp_state,
         }
 
     # --- observations ---------------------------------------------------------------------------
@@ -129,7 +138,9 @@ class System:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.P0 or v.pcpu is None:
             return False
-        H.kvm_vcpu_run_guest(self, v)
+        P.run_deferred(self, v)
+        if P.check_vcpu_requests(self, v):
+            H.kvm_vcpu_run_guest(self, v)
         return True
 
     def _guest_exit(self, op: O.GuestExit) -> bool:
@@ -151,8 +162,13 @@ class System:
 
     def _exit_to_user(self, op: O.ExitToUser) -> bool:
         v = self.vcpus[op.vcpu]
-        if v.phase is not Phase.P0 or v.pcpu is None:
+        if v.phase is not Phase.P0 or (v.pcpu is None and not v.sleeping):
             return False
+        P.run_deferred(self, v)
+        if v.sleeping:  # a signal wakes the sleeping thread: SLEEP is requested again, -EINTR
+            v.sleeping = False
+            if P.kvm_arm_vcpu_stopped(v):
+                v.requests.add(P.KVM_REQ_SLEEP)
         H.kvm_arch_vcpu_ioctl_run_exit(self, v)
         return True
 
@@ -160,6 +176,7 @@ class System:
         v = self.vcpus[op.vcpu]
         if v.phase not in (Phase.P0, Phase.P1) or v.pcpu is None:
             return False
+        P.run_deferred(self, v)
         H.kvm_arch_vcpu_put(self, v)
         return True
 
@@ -167,6 +184,9 @@ class System:
         v = self.vcpus[op.vcpu]
         if v.phase not in (Phase.P0, Phase.P1) or v.pcpu is not None or not self._pcpu_free(op.pcpu):
             return False
+        if v.sleeping and P.kvm_arm_vcpu_stopped(v) and self.psci_policy.sleep_while_stopped:
+            return False  # blocked in kvm_vcpu_sleep until woken
+        v.sleeping = False
         H.kvm_arch_vcpu_load(self, v, op.pcpu)
         return True
 
@@ -188,6 +208,7 @@ class System:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.OUT:
             return False
+        P.service_pending_reset(self, v)
         self.observe(op.vcpu, "one-reg", f"KVM_GET_ONE_REG {op.reg}", v.arch.ctxt[REG_INDEX[op.reg]])
         return True
 
@@ -195,6 +216,7 @@ class System:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.OUT:
             return False
+        P.service_pending_reset(self, v)
         return H.kvm_arm_set_reg(self, v, REG_INDEX[op.reg], op.value)
 
     def _host_inject_serror(self, op: O.HostInjectSError) -> bool:
@@ -281,10 +303,59 @@ class System:
         self.vgic.cpuif[op.vcpu].icv_ctlr_write_eoimode(op.eoimode)
         return True
 
+    # --- PSCI, power state, stage-2 --------------------------------------------------------------
+    def _guest_psci(self, op: O.GuestPsci) -> bool:
+        """The guest loads x0..x3 and executes HVC #0."""
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.GUEST:
+            return False
+        run = self.running_arch(op.vcpu)
+        args = {"CPU_ON": (op.target, op.entry, op.context), "AFFINITY_INFO": (op.target, 0, 0),
+                "SYSTEM_RESET2": (op.target, op.context, 0)}.get(op.fn, (0, 0, 0))
+        for i, val in enumerate((P.PSCI_FN_IDS[op.fn],) + args):
+            run.ctxt[i] = val & MASK64
+        H.guest_exit(self, v, Fault("trap_hvc"))
+        return True
+
+    def _guest_access(self, op: O.GuestAccess) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.GUEST:
+            return False
+        hit = op.page in self.stage2
+        self.observe(op.vcpu, "psci-stage2", f"guest access to page {op.page}", "hit" if hit else "stage-2 fault")
+        if not hit:
+            H.guest_exit(self, v, Fault("trap_dabt_s2", value=op.page))
+        return True
+
+    def _user_vcpu_init(self, op: O.UserVcpuInit) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.OUT:
+            return False
+        P.kvm_arch_vcpu_ioctl_vcpu_init(self, v, op.power_off)
+        return True
+
+    def _user_set_mp_state(self, op: O.UserSetMpState) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.OUT:
+            return False
+        P.kvm_arch_vcpu_ioctl_set_mpstate(self, v, op.state)
+        return True
+
+    def _user_get_mp_state(self, op: O.UserGetMpState) -> bool:
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.OUT:
+            return False
+        P.kvm_arch_vcpu_ioctl_get_mpstate(self, v)
+        return True
+
     # --- for timelines ---------------------------------------------------------------------------
     def vcpu_summary(self, vcpu: int) -> dict[str, Any]:
         v = self.vcpus[vcpu]
         d: dict[str, Any] = {"phase": v.phase.value, "pcpu": v.pcpu}
+        if v.mp_state != "RUNNABLE" or v.requests or v.sleeping:
+            d["mp_state"] = v.mp_state + ("/sleeping" if v.sleeping else "")
+            if v.requests:
+                d["requests"] = sorted(v.requests)
         if self.pkvm:
             d["dirty"] = bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY)
             d["hyp_loaded_on"] = self.hyp[vcpu].loaded_on

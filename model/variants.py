@@ -1,7 +1,8 @@
 """The named systems: references, correct designs, the seed as written, and bug variants.
 
-A variant is one choice per component.  For this slice the only component is the pKVM vcpu-state
-sync (``SyncPolicy``); ``reference`` is the single-copy semantics of ``oracles/arch_regs.py``.
+A variant is one choice per component: the pKVM vcpu-state sync (``SyncPolicy``), the vgic
+(``VgicPolicy``) and PSCI (``PsciPolicy``); ``reference`` is the single-copy semantics of
+``oracles/arch_regs.py``.
 Each bug variant is a correct system with exactly one deviation, with its source.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import attrs
 
 from hvfuzz.model.pkvm.policy import SyncPolicy
+from hvfuzz.model.psci import PsciPolicy
 from hvfuzz.model.vgic.irq import VgicPolicy
 
 KINDS = ("reference", "correct", "seed", "bug")
@@ -26,6 +28,8 @@ class Variant:
     policy: SyncPolicy | None = None
     #: the vgic generation and its deviations (None: the correct post-series vgic)
     vgic: VgicPolicy | None = None
+    #: PSCI/power-state deviations (None: the current kernel's PSCI)
+    psci: PsciPolicy | None = None
     #: the host emulates a PMU with an asynchronous overflow handler (the reference it is
     #: compared with gets the same feature)
     pmu_emulation: bool = False
@@ -160,7 +164,40 @@ _VGIC = (
           "until some other exit", "plausible mistake (before a69e2d6f8934)", request_group_mis=False),
 )
 
-VARIANTS: dict[str, Variant] = {v.name: v for v in _ALL + _VGIC}
+_PSCI_SRC = "arch/arm64/kvm/psci.c, arm.c, reset.c (current); seed: [PATCH 5/5] turn off vcpus on system exit events"
+
+
+def _psci(name: str, description: str, source: str, policy: SyncPolicy = LAZY, **deviation: object) -> Variant:
+    return Variant(name, "bug", "psci", description, source, policy, psci=PsciPolicy(**deviation))  # type: ignore[arg-type]
+
+
+_PSCI = (
+    _psci("psci-system-event-others-runnable", "SYSTEM_OFF/RESET turns only the caller off: the other vcpus "
+          "keep entering the guest after the system event", "before cf5d318865e2 (the 2014 seed; "
+          "kernel-model.md §5 #24)", stop_all_on_system_event=False),
+    _psci("psci-no-stage2-unmap", "KVM_ARM_VCPU_INIT after the VM has run keeps the stage-2 mappings: a "
+          "rebooted guest with its MMU off reads memory without the cache maintenance of a fault",
+          "before 957db105c997 \"Introduce stage2_unmap_vm\" (§5 #25)", unmap_stage2_at_init=False),
+    _psci("psci-cpu-on-runnable-first", "CPU_ON makes the target RUNNABLE and wakes it before its reset "
+          "request is published (no single critical section / smp_wmb): the target can enter with its old "
+          "context", "0acc7239c20a / the smp_wmb in kvm_psci_vcpu_on (§5 #23)",
+          cpu_on_reset_before_runnable=False),
+    _psci("psci-cpu-on-already-on-accepted", "CPU_ON does not check that the target is off: it returns "
+          "SUCCESS for a running vcpu and resets it under the guest's feet", "plausible mistake (PSCI: "
+          "ALREADY_ON)", cpu_on_checks_stopped=False),
+    _psci("psci-run-stopped-enters", "kvm_vcpu_sleep does not block a STOPPED vcpu: KVM_RUN on a powered-off "
+          "vcpu enters the guest", "plausible mistake (seed review: KVM_RUN on an off vcpu blocks)",
+          sleep_while_stopped=False),
+    _psci("psci-init-power-off-ignored", "KVM_ARM_VCPU_INIT ignores the POWER_OFF feature: secondaries start "
+          "RUNNABLE instead of waiting for CPU_ON", "plausible mistake (POWER_OFF is per INIT, api.rst)",
+          init_honours_power_off=False),
+    Variant("lazy-hvc-no-sync", "bug", "psci", "lazy sync treats an HVC exit like an IRQ exit (no "
+            "__pkvm_vcpu_sync_state, DIRTY cleared): kvm_psci_call reads the function ID and arguments from "
+            "a stale host copy", "plausible mistake in handle_exit_pkvm_state (seed)",
+            attrs.evolve(LAZY, sync_on_hvc=False)),
+)
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in _ALL + _VGIC + _PSCI}
 
 
 def correct_variants() -> list[Variant]:

@@ -16,7 +16,8 @@ from hvfuzz.model.system import System
 
 
 def reference_system(vcpus: int, pcpus: int, protected: bool, pmu_emulation: bool = False,
-                     **vgic: Any) -> System:
-    """The single-copy system.  Its vgic is the variant's own (the interrupt oracle is
-    ``ArchGic``), so that vgic deviations show there and not as register divergences."""
-    return System(vcpus, pcpus, protected, policy=None, pmu_emulation=pmu_emulation, **vgic)
+                     **components: Any) -> System:
+    """The single-copy system.  Its vgic and PSCI are the variant's own (their oracles are
+    ``ArchGic`` and ``ArchPsci``), so that their deviations show there and not as register
+    divergences."""
+    return System(vcpus, pcpus, protected, policy=None, pmu_emulation=pmu_emulation, **components)

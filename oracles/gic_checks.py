@@ -54,10 +54,11 @@ class GicChecker:
         if not applied:
             return None
         v = op.vcpu
-        if isinstance(op, O.GuestEnter):
-            return self._sync_point(v, sut)
-        if isinstance(op, O.GuestExit):
-            return self._after_exit(v, sut)
+        in_guest = sut.vcpus[v].phase.value == "guest"
+        if isinstance(op, O.GuestEnter):  # no sync point if the thread slept (powered off)
+            return self._sync_point(v, sut) if in_guest else None
+        if isinstance(op, (O.GuestExit, O.GuestPsci, O.GuestAccess)):  # HVC and stage-2 aborts exit too
+            return None if in_guest else self._after_exit(v, sut)
         if isinstance(op, O.GuestAck):
             f = self._check_iar(v, op.group, sut)
             if f:

@@ -51,6 +51,26 @@ _ALL = (
            "whenever interrupts sit outside the LRs or a group toggle matters, an MI / DIR trap is armed"),
     Oracle("gic-I7-used-lrs", "invariant", "used_lrs never exceeds the implemented LRs"),
     Oracle("gic-hcr-armed-in-host", "invariant", "ICH_HCR_EL2 holds no trap or MI bit while the host runs"),
+    Oracle("psci-call", "differential", "a PSCI call's handler returns as in the reference"),
+    Oracle("psci-power", "differential", "vcpu threads sleep, wake and reset as in the reference"),
+    Oracle("psci-system-event", "differential", "system events exit to userspace as in the reference"),
+    Oracle("psci-stage2", "differential", "guest accesses hit or fault in stage 2 as in the reference"),
+    Oracle("psci-mp-state", "differential", "KVM_GET_MP_STATE reports as in the reference"),
+    Oracle("psci-P1-no-progress-while-off", "invariant",
+           "a powered-off vcpu never enters the guest (after CPU_OFF, SYSTEM_OFF/RESET, INIT with POWER_OFF, "
+           "KVM_SET_MP_STATE STOPPED) until CPU_ON, INIT or KVM_SET_MP_STATE RUNNABLE (ArchPsci)"),
+    Oracle("psci-P2-reset-state", "invariant",
+           "the first entry after CPU_ON starts at its entry point with x0 = its context id and PSTATE = "
+           "EL1h with DAIF masked; after KVM_ARM_VCPU_INIT from the reset state plus userspace's ONE_REG writes"),
+    Oracle("psci-P3-return", "invariant",
+           "each PSCI call returns what PSCI allows in the power states ArchPsci holds (ALREADY_ON, "
+           "INVALID_PARAMS, AFFINITY_INFO ON/OFF, INTERNAL_FAILURE after a system event, ...)"),
+    Oracle("psci-P4-system-event", "invariant",
+           "SYSTEM_OFF/RESET/RESET2 exit to userspace with KVM_EXIT_SYSTEM_EVENT of their type, nothing else does"),
+    Oracle("psci-P5-stage2-fresh", "invariant",
+           "after KVM_ARM_VCPU_INIT of a vcpu that has run, each page's first access faults in stage 2"),
+    Oracle("psci-P6-mp-state", "invariant", "KVM_GET_MP_STATE says STOPPED exactly when the vcpu is off"),
+    Oracle("psci-P7-runnable-runs", "invariant", "KVM_RUN on a vcpu that is on does not block"),
     Oracle("hyp-vcpu-loaded-once", "invariant",
            "a hyp vcpu is loaded on at most one physical CPU, and a CPU's loaded hyp vcpu is "
            "the vcpu whose thread runs there"),

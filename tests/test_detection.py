@@ -13,7 +13,7 @@ from hvfuzz.fuzz.session import fuzz_variant, load_corpus
 from hvfuzz.model.variants import VARIANTS
 
 EXAMPLE_BUDGET = 3000
-VGIC_EXAMPLE_BUDGET = 6000
+VGIC_EXAMPLE_BUDGET = 4000
 PKVM = sorted(n for n, v in VARIANTS.items() if v.kind in ("bug", "seed") and v.component == "pkvm")
 VGIC = sorted(n for n, v in VARIANTS.items() if v.kind in ("bug", "seed") and v.component == "vgic")
 SEEDS = load_corpus(["corpus/seeds"])

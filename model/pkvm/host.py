@@ -182,7 +182,8 @@ def handle_exit_pkvm_state(s: System, v: HostVcpu) -> None:
     if not s.pkvm or s.protected or not s.policy.lazy:
         return
     p, f = s.policy, v.arch.fault
-    if f.kind.startswith("trap") or (p.sync_on_serror and (f.kind == "el1_serror" or f.serror_pending)):
+    trap = f.kind.startswith("trap") and (p.sync_on_hvc or f.kind != "trap_hvc")
+    if trap or (p.sync_on_serror and (f.kind == "el1_serror" or f.serror_pending)):
         hyp_main.handle___pkvm_vcpu_sync_state(p, s.hyp[v.idx], v.arch, s.protected)
         if p.dirty_after_exit_sync:
             v.arch.iflags |= PKVM_HOST_STATE_DIRTY
@@ -279,6 +280,14 @@ def handle_exit(s: System, v: HostVcpu) -> int:
             a.ctxt[sysreg_index(f.reg)] = val
         a.iflags |= INCREMENT_PC
         return 1
+    if kind == "trap_hvc":  # handle_hvc -> kvm_smccc_call_handler -> kvm_psci_call
+        from hvfuzz.model import psci
+
+        return psci.kvm_psci_call(s, v)
+    if kind == "trap_dabt_s2":  # kvm_handle_guest_abort: a RAM page not mapped at stage 2
+        from hvfuzz.model import psci
+
+        return psci.kvm_handle_guest_abort(s, v, f.value)
     if kind == "trap_mmio_user":  # no in-kernel device: KVM_EXIT_MMIO, completed by next KVM_RUN
         v.mmio_needed = (f.rt, f.value)
         return 0

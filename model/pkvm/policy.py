@@ -34,6 +34,9 @@ class SyncPolicy:
     copy_pstate_on_exit: bool = True
     #: handle_exit_pkvm_state also syncs for EL1_SERROR / SError-pending exits (v1: traps only).
     sync_on_serror: bool = True
+    #: handle_exit_pkvm_state syncs for an HVC exit (a trap like the others: the PSCI/SMCCC handler
+    #: reads x0..x3 and writes the return values)
+    sync_on_hvc: bool = True
     #: handle_exit_pkvm_state sets DIRTY after __pkvm_vcpu_sync_state.
     dirty_after_exit_sync: bool = True
     #: kvm_arch_vcpu_put sets DIRTY after __pkvm_vcpu_put.

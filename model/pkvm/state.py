@@ -71,6 +71,16 @@ class HypVcpu:
 
 
 @attrs.define(slots=True)
+class ResetState:
+    """``struct vcpu_reset_state``: what a PSCI CPU_ON asks ``kvm_reset_vcpu`` to start with."""
+
+    pc: int = 0
+    r0: int = 0
+    be: bool = False
+    reset: bool = False
+
+
+@attrs.define(slots=True)
 class HostVcpu:
     """``struct kvm_vcpu`` on the host side, plus the vcpu thread's place in the run loop."""
 
@@ -87,6 +97,18 @@ class HostVcpu:
     guest_debug: bool = False
     #: a userspace MMIO read in flight: (rt, data) completed by the next KVM_RUN
     mmio_needed: tuple[int, int] | None = None
+    #: ``vcpu->arch.mp_state``: "RUNNABLE" or "STOPPED" (model/psci.py)
+    mp_state: str = "RUNNABLE"
+    #: pending vcpu requests (KVM_REQ_SLEEP, KVM_REQ_VCPU_RESET)
+    requests: set[str] = attrs.Factory(set)
+    reset_state: ResetState = attrs.Factory(ResetState)
+    #: the thread blocks in ``kvm_vcpu_sleep`` (scheduled out until woken)
+    sleeping: bool = False
+    #: the KVM_EXIT_SYSTEM_EVENT type of the last exit to userspace, if any
+    system_event: str | None = None
+    #: a CPU_ON whose reset request this thread has yet to publish: (target, reset state)
+    #: (only the ``cpu_on_reset_before_runnable=False`` deviation leaves one)
+    deferred: list[tuple[int, ResetState]] = attrs.Factory(list)
 
 
 @attrs.define(slots=True)
@@ -106,6 +128,6 @@ def new_vcpu_arch(vcpu_idx: int) -> VcpuArch:
 
 __all__ = [
     "INCREMENT_PC", "PENDING_EXCEPTION", "EXCEPT_AA64_EL1_SERR", "PKVM_HOST_STATE_DIRTY",
-    "Phase", "Fault", "VcpuArch", "HypVcpu", "HostVcpu", "Pcpu", "new_vcpu_arch",
+    "Phase", "Fault", "ResetState", "VcpuArch", "HypVcpu", "HostVcpu", "Pcpu", "new_vcpu_arch",
     "GUEST_TIMER_INDICES", "TIMER_INDICES",
 ]

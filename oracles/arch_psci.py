@@ -1,0 +1,210 @@
+"""``ArchPsci``: what PSCI (DEN0022, 1.1) and the KVM API (api.rst: KVM_EXIT_SYSTEM_EVENT,
+KVM_ARM_VCPU_INIT, KVM_SET_MP_STATE) promise, as an independent state machine, and the checks
+P1–P7 against a system under test.
+
+It is written from those documents, not from ``model/psci.py``: per vcpu a power state ON, OFF or
+ON_PENDING (a CPU_ON accepted, the vcpu not yet running), the register state its next entry must
+start with after a CPU_ON or KVM_ARM_VCPU_INIT, the PSCI call it has made, and the stage-2 pages a
+rebooted VM must fault in again.  It reads the ops and the observations the system makes (the
+values a PSCI call returned, whether an entry happened, a stage-2 hit or fault).
+
+Userspace discipline (U1): a VMM completes an MMIO exit with KVM_RUN before it re-initialises the
+vcpu; if it does not, the reset state of that vcpu is not checked.
+
+Where KVM takes a choice the specification leaves open it is allowed, not required:
+  * CPU_ON of a vcpu with a CPU_ON pending: ALREADY_ON (KVM) or ON_PENDING;
+  * AFFINITY_INFO of such a vcpu: ON (KVM, which has it RUNNABLE) or ON_PENDING;
+  * a vcpu turned off while it runs keeps running until the kick lands (its guest ops until
+    its next exit are allowed); only a new *entry* while off is progress.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from hvfuzz.fuzz import ops as O
+from hvfuzz.model.regs import IDX_PC, IDX_PSTATE, VCPU_RESET_PSTATE_EL1
+from hvfuzz.oracles.checks import Failure
+
+ON, OFF, ON_PENDING = "ON", "OFF", "ON_PENDING"
+SUCCESS, NOT_SUPPORTED, INVALID_PARAMS, ALREADY_ON, ON_PENDING_RET, INTERNAL_FAILURE = 0, -1, -2, -4, -5, -6
+AFF_ON, AFF_OFF, AFF_ON_PENDING = 0, 1, 2
+PSCI_VERSION_1_1 = 0x10001
+
+
+@attrs.define
+class _Vcpu:
+    power: str = ON
+    #: (pc, x0, pstate) the next entry must start with (after CPU_ON or KVM_ARM_VCPU_INIT)
+    expect: tuple[int, int, int] | None = None
+    #: (entry, context id) of an accepted CPU_ON
+    pending: tuple[int, int] | None = None
+    #: the PSCI call made by the vcpu's last HVC, until its handler runs
+    call: O.GuestPsci | None = None
+    #: KVM_RUN has run (``vcpu_has_run_once``)
+    has_run: bool = False
+    #: why the vcpu is off (for messages)
+    off_since: str = ""
+    #: a userspace MMIO read is in flight (KVM_EXIT_MMIO until the next KVM_RUN)
+    mmio_pending: bool = False
+
+
+class ArchPsci:
+    def __init__(self, vcpus: int, pages: tuple[int, ...] = O.PAGES) -> None:
+        self.cpus = [_Vcpu() for _ in range(vcpus)]
+        #: pages whose next access must fault (nothing is mapped at creation or after a re-init)
+        self.must_fault: set[int] = set(pages)
+
+    # --- the model's observations -------------------------------------------------------------------
+    def after(self, op: O.Op, sut: object, applied: bool) -> Failure | None:
+        """Check the step the system just made (``sut.last_observations``) and advance."""
+        if not applied:
+            return None
+        v = op.vcpu
+        c = self.cpus[v]
+        obs = sut.last_observations  # type: ignore[attr-defined]
+        seen = {o[0]: o[3] for o in obs if o[1] == v}
+        if isinstance(op, O.GuestEnter):
+            return self._entry(v, seen)
+        if isinstance(op, O.GuestPsci):
+            c.call = op
+        elif isinstance(op, O.HandleExit) and c.call is not None:
+            call, c.call = c.call, None
+            return self._psci_call(v, call, seen)
+        elif isinstance(op, O.KvmRun):
+            c.has_run, c.mmio_pending = True, False
+        elif isinstance(op, O.GuestExit) and op.kind == "trap_mmio_user":
+            c.mmio_pending = True
+        elif isinstance(op, O.UserVcpuInit):
+            self._init(v, op.power_off)
+        elif isinstance(op, O.UserSetMpState):
+            if op.state == "STOPPED":
+                self._service_reset(v)
+                c.power, c.off_since = OFF, "KVM_SET_MP_STATE(STOPPED)"
+            elif c.power == OFF:
+                c.power = ON
+        elif isinstance(op, O.UserGetMpState):
+            got = seen.get("psci-mp-state")
+            want = "STOPPED" if c.power == OFF else "RUNNABLE"
+            if got != want:
+                return Failure("psci-P6-mp-state", v, f"vcpu{v}: KVM_GET_MP_STATE says {got}, the vcpu is "
+                               f"{c.power}{' (' + c.off_since + ')' if c.off_since else ''}", got, want)
+        elif isinstance(op, (O.UserGetReg, O.UserSetReg)):
+            self._service_reset(v)
+            if isinstance(op, O.UserSetReg) and c.expect is not None:
+                pc, x0, pstate = c.expect
+                c.expect = (op.value if op.reg == "pc" else pc, op.value if op.reg == "x0" else x0,
+                            op.value if op.reg == "pstate" else pstate)
+        elif isinstance(op, O.GuestAccess):
+            got = seen.get("psci-stage2")
+            if op.page in self.must_fault and got == "hit":
+                return Failure("psci-P5-stage2-fresh", v, f"vcpu{v}: page {op.page} hit in stage 2 although the VM "
+                               "was re-initialised since it was last faulted in", got, "stage-2 fault")
+            self.must_fault.discard(op.page)
+        return None
+
+    # --- rules ------------------------------------------------------------------------------------------
+    def _entry(self, v: int, seen: dict[str, object]) -> Failure | None:
+        c = self.cpus[v]
+        view = seen.get("guest-entry")
+        if view is None:  # the thread blocked in the run loop
+            if c.power != OFF:
+                return Failure("psci-P7-runnable-runs", v, f"vcpu{v} is {c.power} but KVM_RUN blocks instead of "
+                               "entering the guest", "blocked", "entry")
+            return None
+        if c.power == OFF:
+            return Failure("psci-P1-no-progress-while-off", v, f"vcpu{v} entered the guest while powered off "
+                           f"({c.off_since})", "entry", "no entry")
+        self._service_reset(v)
+        if c.expect is not None:
+            got = (view[IDX_PC], view[0], view[IDX_PSTATE])  # type: ignore[index]
+            want, c.expect = c.expect, None
+            if got != want:
+                return Failure("psci-P2-reset-state", v, f"vcpu{v}'s first entry after a reset starts with PC, x0, "
+                               f"PSTATE = {_hex(got)}, not {_hex(want)}", _hex(got), _hex(want))
+        return None
+
+    def _service_reset(self, v: int) -> None:
+        """A CPU_ON is pending: the vcpu's next run (or ONE_REG access) starts from its entry."""
+        c = self.cpus[v]
+        if c.pending is not None:
+            entry, ctx = c.pending
+            c.pending, c.expect = None, (entry, ctx, VCPU_RESET_PSTATE_EL1)
+            if c.power == ON_PENDING:
+                c.power = ON
+
+    def _init(self, v: int, power_off: bool) -> None:
+        """KVM_ARM_VCPU_INIT: the architectural reset state (a pending CPU_ON's entry point and
+        context id if there is one); a VM that has run faults all its memory in again."""
+        c = self.cpus[v]
+        if c.pending is not None:
+            self._service_reset(v)
+        else:
+            c.expect = (0, 0, VCPU_RESET_PSTATE_EL1)
+        if c.mmio_pending:
+            # api.rst: an MMIO exit completes only when userspace re-enters with KVM_RUN.  A VMM
+            # that re-initialises first breaks that contract (U1), and KVM then retires the stale
+            # read into the fresh vcpu (kvm_handle_mmio_return: Rt written, PC + 4): no check.
+            c.expect = None
+        if c.has_run:
+            self.must_fault = set(O.PAGES)
+        c.power, c.off_since = (OFF, "KVM_ARM_VCPU_INIT with POWER_OFF") if power_off else (ON, "")
+
+    def _psci_call(self, v: int, call: O.GuestPsci, seen: dict[str, object]) -> Failure | None:
+        got = seen.get("psci-call")
+        if got is None:  # the exit failed before its handler ran (KVM_EXIT_FAIL_ENTRY): no call
+            return None
+        fn, ret = got  # type: ignore[misc]
+        allowed, then = self._expect(v, call)
+        if fn != call.fn or ret not in allowed:
+            return Failure("psci-P3-return", v, f"vcpu{v}: PSCI {call.fn} returned {ret} (as {fn}); PSCI allows "
+                           f"{sorted(allowed)}", (fn, ret), (call.fn, sorted(allowed)))
+        event = seen.get("psci-system-event")
+        want_event = {"SYSTEM_OFF": "SHUTDOWN", "SYSTEM_RESET": "RESET"}.get(call.fn)
+        if call.fn == "SYSTEM_RESET2" and call.target == 0:
+            want_event = "RESET"
+        if event != want_event:
+            return Failure("psci-P4-system-event", v, f"vcpu{v}: PSCI {call.fn} exits to userspace with system event "
+                           f"{event}, not {want_event}", event, want_event)
+        then()
+        return None
+
+    def _expect(self, v: int, call: O.GuestPsci) -> tuple[set[int], object]:
+        """The return values PSCI allows for ``call`` now, and the state change it makes."""
+        n = len(self.cpus)
+
+        def nothing() -> None:
+            return None
+
+        if call.fn == "PSCI_VERSION":
+            return {PSCI_VERSION_1_1}, nothing
+        if call.fn == "CPU_OFF":
+            def off() -> None:
+                self.cpus[v].power, self.cpus[v].off_since = OFF, "PSCI CPU_OFF"
+            return {SUCCESS}, off
+        if call.fn in ("CPU_ON", "AFFINITY_INFO"):
+            if call.target >= n:
+                return {INVALID_PARAMS}, nothing
+            t = self.cpus[call.target]
+            if call.fn == "AFFINITY_INFO":
+                return {AFF_OFF} if t.power == OFF else {AFF_ON} if t.power == ON else {AFF_ON, AFF_ON_PENDING}, nothing
+            if t.power == ON:
+                return {ALREADY_ON}, nothing
+            if t.power == ON_PENDING:
+                return {ALREADY_ON, ON_PENDING_RET}, nothing
+
+            def on() -> None:
+                t.power, t.pending, t.off_since = ON_PENDING, (call.entry, call.context), ""
+            return {SUCCESS}, on
+        if call.fn == "SYSTEM_RESET2" and call.target != 0:
+            return {INVALID_PARAMS}, nothing
+
+        def system_off() -> None:
+            why = f"vcpu{v}'s PSCI {call.fn}"
+            for c in self.cpus:
+                c.power, c.off_since = OFF, why
+        return {INTERNAL_FAILURE}, system_off  # x0 if userspace resumes the caller anyway
+
+
+def _hex(t: tuple[int, ...]) -> tuple[str, ...]:
+    return tuple(hex(x) for x in t)
