@@ -2,11 +2,11 @@
 while it keeps the same failure signature (the oracle that fails).
 
 Passes, repeated until nothing changes: delete chunks of ops (ddmin-style, halving chunk sizes
-down to single ops); delete every op of one interrupt or one vcpu at once; move an op earlier when
-that lets more be deleted; simplify op fields towards their defaults (values to 0/1, registers to
-the first of their list, exit kinds to ``irq``, no SError-pending); then shrink the VM (fewer
-vcpus and pcpus when no op uses them, non-protected, fewer list registers, 5 priority bits).
-Every candidate is judged by ``runner.run``.
+down to single ops); delete every op of one interrupt or one vcpu at once; move one op or two
+neighbours earlier when that lets more be deleted; simplify op fields towards their defaults
+(values to 0/1, registers to the first of their list, exit kinds to ``irq``, no SError-pending);
+then shrink the VM (fewer vcpus and pcpus when no op uses them, non-protected, fewer list
+registers, 5 priority bits).  Every candidate is judged by ``runner.run``.
 """
 
 from __future__ import annotations
@@ -104,23 +104,27 @@ def _delete_related(t: Trace, test: Predicate) -> Trace:
 
 
 def _hoist(t: Trace, test: Predicate) -> Trace:
-    """Move one op earlier when that lets deletion remove more: an injection moved before the
-    first entry spares the exit and re-entry that brought it into the LRs.  A move is kept only
-    if the trace then gets shorter, so this terminates."""
-    i = 1
-    while i < len(t.ops):
-        for j in range(i):
-            ops = list(t.ops)
-            ops.insert(j, ops.pop(i))
-            cand = t.replace_ops(ops)
-            if cand.ops == t.ops or not test(cand):
-                continue
-            shorter = _delete_chunks(cand, test)
-            if len(shorter.ops) < len(t.ops):
-                t = shorter
-                i = 0
-                break
-        i += 1
+    """Move one op, or two neighbours (an interrupt's configuration and injection), earlier when
+    that lets deletion remove more: an injection moved before the first entry spares the exit
+    and re-entry that brought it into the LRs.  A move is kept only if the trace then gets
+    shorter, so this terminates."""
+    for width in (1, 2):
+        i = 1
+        while i + width <= len(t.ops):
+            for j in range(i):
+                ops = list(t.ops)
+                block = ops[i:i + width]
+                del ops[i:i + width]
+                ops[j:j] = block
+                cand = t.replace_ops(ops)
+                if cand.ops == t.ops or not test(cand):
+                    continue
+                shorter = _delete_chunks(cand, test)
+                if len(shorter.ops) < len(t.ops):
+                    t = shorter
+                    i = 0
+                    break
+            i += 1
     return t
 
 

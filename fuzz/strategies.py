@@ -322,6 +322,42 @@ def make_machine(
                     self._guest_takes_irq(data, v)
 
         @precondition(lambda self: gic_on and bool(self.guest))
+        @rule(data=st.data(), n=st.integers(2, 3), unwind=st.integers(0, 3))
+        def preemption_chain(self, data: Any, n: int, unwind: int) -> None:
+            """Nested interrupts (vgic_irq.c test_inject_preemption): each new interrupt is more
+            urgent than the last and preempts its handler, so actives pile up beyond the LRs; then
+            the handlers return, innermost first (``unwind`` of them)."""
+            assert self.ex is not None
+            v = self._one(data, self.guest)
+            m = self.ex.gic.m
+            prios = sorted(data.draw(st.lists(PRIORITIES, min_size=n, max_size=n, unique=True), label="prios"),
+                           reverse=True)
+            for prio in prios:
+                if v not in self.guest:
+                    return
+                intid = data.draw(self.pool, label="intid")
+                mi = m.lookup(v, intid)
+                assert mi is not None
+                if mi.active or mi.pending:
+                    continue
+                self._do(O.ConfigIrq(v if intid < 32 else 0, intid, True, prio, 1, False, v))
+                self._do(O.InjectIrq(v if intid < 32 else 0, intid, True))
+                self._do(O.GuestExit(v, "irq"))
+                self._do(O.HandleExit(v))
+                if v not in self.p0:
+                    return
+                self._do(O.GuestEnter(v))
+                self._do(O.GuestAck(v, 1))
+            stack = m.cpus[v].ack_stack
+            for _ in range(min(unwind, len(stack))):
+                if v not in self.guest:
+                    return
+                intid, g = stack[-1]
+                self._do(O.GuestEoi(v, g, intid))
+                if m.cpus[v].veoim:
+                    self._do(O.GuestDir(v, intid))
+
+        @precondition(lambda self: gic_on and bool(self.guest))
         @rule(data=st.data(), pmr=PMRS, grp0=st.sampled_from([False, True]))
         def guest_gic_setup(self, data: Any, pmr: int, grp0: bool) -> None:
             """What a guest's GIC driver does at boot: PMR, group 1 (and maybe group 0) enabled."""

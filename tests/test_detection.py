@@ -1,9 +1,9 @@
 """Every bug variant (and the seed as written) is found by the fuzzer for 5 fixed seeds within a
 fixed example budget, shrunk small, and its repro replays to the same oracle.
 
-pKVM variants: Hypothesis generation alone.  vgic variants: generation plus mutation of the seed
-scenarios *that pass on the variant* (the scenario that shows the bug is held out, so the fuzzer
-has to find it, not replay it)."""
+pKVM variants: Hypothesis generation alone.  vgic and PSCI variants: generation plus mutation of
+the seed scenarios *that pass on the variant* (the scenarios that show the bug are held out, so the
+fuzzer has to find it, not replay it)."""
 
 import attrs
 import pytest
@@ -16,6 +16,8 @@ EXAMPLE_BUDGET = 3000
 VGIC_EXAMPLE_BUDGET = 4000
 PKVM = sorted(n for n, v in VARIANTS.items() if v.kind in ("bug", "seed") and v.component == "pkvm")
 VGIC = sorted(n for n, v in VARIANTS.items() if v.kind in ("bug", "seed") and v.component == "vgic")
+PSCI = sorted(n for n, v in VARIANTS.items() if v.kind in ("bug", "seed") and v.component == "psci")
+PSCI_EXAMPLE_BUDGET = 3000
 SEEDS = load_corpus(["corpus/seeds"])
 
 
@@ -33,11 +35,22 @@ def test_fuzzer_finds_pkvm_variant(variant, seed):
     _check(fuzz_variant(variant, seed=seed, max_examples=EXAMPLE_BUDGET), variant, seed, 12)
 
 
+def _held_out(variant):
+    on_variant = [attrs.evolve(t, config=attrs.evolve(t.config, variant=variant)) for t in SEEDS]
+    held_out = [t for t in on_variant if run(t).ok]
+    assert len(held_out) < len(SEEDS)  # the scenarios that show it are held out
+    return held_out
+
+
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("variant", VGIC)
 def test_fuzzer_finds_vgic_variant(variant, seed):
-    on_variant = [attrs.evolve(t, config=attrs.evolve(t.config, variant=variant)) for t in SEEDS]
-    held_out = [t for t in on_variant if run(t).ok]
-    assert len(held_out) < len(SEEDS)  # the scenario that shows it is held out
-    res = fuzz_variant(variant, seed=seed, max_examples=VGIC_EXAMPLE_BUDGET, corpus=held_out)
+    res = fuzz_variant(variant, seed=seed, max_examples=VGIC_EXAMPLE_BUDGET, corpus=_held_out(variant))
     _check(res, variant, seed, 20)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("variant", PSCI)
+def test_fuzzer_finds_psci_variant(variant, seed):
+    res = fuzz_variant(variant, seed=seed, max_examples=PSCI_EXAMPLE_BUDGET, corpus=_held_out(variant))
+    _check(res, variant, seed, 15)

@@ -1,0 +1,198 @@
+"""PSCI and power state: the model's functions against the kernel's (psci.c, arm.c, reset.c), and
+ArchPsci against PSCI (DEN0022) and the KVM API (api.rst)."""
+
+import attrs
+import pytest
+
+from hvfuzz.fuzz import ops as O
+from hvfuzz.fuzz.runner import run
+from hvfuzz.fuzz.trace import Config, Trace
+from hvfuzz.model import psci as P
+from hvfuzz.model.pkvm.state import PKVM_HOST_STATE_DIRTY, Phase
+from hvfuzz.model.regs import IDX_PC, VCPU_RESET_PSTATE_EL1
+from hvfuzz.model.system import System
+from hvfuzz.model.variants import LAZY
+from hvfuzz.oracles.arch_psci import ArchPsci
+
+
+def _system(vcpus=2, policy=LAZY, **psci):
+    return System(vcpus, vcpus, False, policy, psci=P.PsciPolicy(**psci))
+
+
+def _in_guest(s, v, pcpu=None):
+    s.apply(O.KvmRun(v, v if pcpu is None else pcpu))
+    s.apply(O.GuestEnter(v))
+    assert s.vcpus[v].phase is Phase.GUEST
+
+
+def _call(s, v, fn, **args):
+    s.apply(O.GuestPsci(v, fn, **args))
+    obs = s.apply(O.HandleExit(v))
+    return next(o[3] for o in obs if o[0] == "psci-call")
+
+
+# --- psci.c -----------------------------------------------------------------------------------------
+def test_cpu_on_stopped_target_gets_reset_state_and_runs():
+    """kvm_psci_vcpu_on: reset_state = {entry, context}, KVM_REQ_VCPU_RESET, then RUNNABLE."""
+    s = _system()
+    s.apply(O.UserVcpuInit(1, power_off=True))
+    _in_guest(s, 0)
+    assert _call(s, 0, "CPU_ON", target=1, entry=0x1000, context=7) == ("CPU_ON", P.PSCI_RET_SUCCESS)
+    t = s.vcpus[1]
+    assert t.mp_state == "RUNNABLE" and P.KVM_REQ_VCPU_RESET in t.requests
+    assert (t.reset_state.pc, t.reset_state.r0, t.reset_state.reset) == (0x1000, 7, True)
+    _in_guest(s, 1)
+    assert s.guest_view(1)[IDX_PC] == 0x1000 and s.guest_view(1)[0] == 7
+    assert not t.reset_state.reset  # consumed by kvm_reset_vcpu
+
+
+def test_cpu_on_of_a_running_vcpu_or_of_no_vcpu():
+    """ALREADY_ON when the target is not STOPPED (PSCI >= 0.2); INVALID_PARAMS for no such MPIDR."""
+    s = _system()
+    _in_guest(s, 0)
+    assert _call(s, 0, "CPU_ON", target=1) == ("CPU_ON", P.PSCI_RET_ALREADY_ON)
+    s.apply(O.GuestEnter(0))
+    assert _call(s, 0, "CPU_ON", target=5) == ("CPU_ON", P.PSCI_RET_INVALID_PARAMS)
+
+
+def test_affinity_info():
+    s = _system()
+    s.apply(O.UserSetMpState(1, "STOPPED"))
+    _in_guest(s, 0)
+    assert _call(s, 0, "AFFINITY_INFO", target=1) == ("AFFINITY_INFO", P.PSCI_0_2_AFFINITY_LEVEL_OFF)
+    s.apply(O.GuestEnter(0))
+    assert _call(s, 0, "AFFINITY_INFO", target=0) == ("AFFINITY_INFO", P.PSCI_0_2_AFFINITY_LEVEL_ON)
+    s.apply(O.GuestEnter(0))
+    assert _call(s, 0, "AFFINITY_INFO", target=2) == ("AFFINITY_INFO", P.PSCI_RET_INVALID_PARAMS)
+
+
+@pytest.mark.parametrize("fn,target,event", [("SYSTEM_OFF", 0, "SHUTDOWN"), ("SYSTEM_RESET", 0, "RESET"),
+                                             ("SYSTEM_RESET2", 0, "RESET")])
+def test_system_event_stops_every_vcpu(fn, target, event):
+    """kvm_prepare_system_event: every vcpu STOPPED with KVM_REQ_SLEEP, the caller exits to
+    userspace with KVM_EXIT_SYSTEM_EVENT and x0 = INTERNAL_FAILURE."""
+    s = _system()
+    _in_guest(s, 0)
+    _in_guest(s, 1)
+    assert _call(s, 0, fn, target=target) == (fn, P.PSCI_RET_INTERNAL_FAILURE)
+    assert s.vcpus[0].phase is Phase.OUT and s.vcpus[0].system_event == event
+    assert s.vcpus[0].arch.ctxt[0] == P.psci_ret(P.PSCI_RET_INTERNAL_FAILURE)
+    assert all(v.mp_state == "STOPPED" and P.KVM_REQ_SLEEP in v.requests for v in s.vcpus)
+    # vcpu1 runs on until the kick lands; then its run loop blocks
+    s.apply(O.GuestExit(1, "irq"))
+    s.apply(O.HandleExit(1))
+    s.apply(O.GuestEnter(1))
+    assert s.vcpus[1].sleeping and s.vcpus[1].phase is Phase.P0 and s.vcpus[1].pcpu is None
+
+
+def test_system_reset2_with_an_unknown_architectural_type_is_refused():
+    """PSCI 1.1 SYSTEM_RESET2: types 1..0x7fffffff are reserved: INVALID_PARAMS, no exit."""
+    s = _system()
+    _in_guest(s, 0)
+    assert _call(s, 0, "SYSTEM_RESET2", target=1) == ("SYSTEM_RESET2", P.PSCI_RET_INVALID_PARAMS)
+    assert s.vcpus[0].phase is Phase.P0 and s.vcpus[0].mp_state == "RUNNABLE"
+
+
+# --- arm.c / reset.c ------------------------------------------------------------------------------------
+def test_kvm_run_on_a_stopped_vcpu_sleeps_and_a_signal_returns():
+    """kvm_vcpu_sleep blocks (the thread is scheduled out: the put sets DIRTY); a signal returns
+    -EINTR with KVM_REQ_SLEEP requested again."""
+    s = _system(vcpus=1)
+    s.apply(O.UserSetMpState(0, "STOPPED"))
+    s.apply(O.KvmRun(0, 0))
+    obs = s.apply(O.GuestEnter(0))
+    assert not any(o[0] == "guest-entry" for o in obs)
+    v = s.vcpus[0]
+    assert v.sleeping and v.pcpu is None and v.arch.iflags & PKVM_HOST_STATE_DIRTY
+    assert not s.apply(O.SchedIn(0, 0))[0][3]  # blocked until woken
+    assert s.apply(O.ExitToUser(0))[0][3]
+    assert v.phase is Phase.OUT and P.KVM_REQ_SLEEP in v.requests
+
+
+def test_vcpu_init_unmaps_stage2_only_after_the_vcpu_has_run():
+    """kvm_arch_vcpu_ioctl_vcpu_init: stage2_unmap_vm if vcpu_has_run_once (no FWB)."""
+    s = _system(vcpus=1)
+    s.stage2.add(1)
+    s.apply(O.UserVcpuInit(0))
+    assert s.stage2 == {1}
+    _in_guest(s, 0)
+    s.apply(O.GuestAccess(0, 2))
+    s.apply(O.HandleExit(0))
+    assert s.stage2 == {1, 2}
+    s.apply(O.ExitToUser(0))
+    s.apply(O.UserVcpuInit(0, power_off=True))
+    assert s.stage2 == set() and s.vcpus[0].mp_state == "STOPPED"
+
+
+def test_reset_of_a_loaded_vcpu_reaches_the_hyp_copy_through_the_put():
+    """kvm_reset_vcpu puts a loaded vcpu first.  Under lazy sync that put is what sets DIRTY; with
+    DIRTY clear and no put, the reset lands in the host copy only and the guest resumes from the
+    stale hyp copy."""
+    for puts, want_pc in ((True, 0x4000), (False, None)):
+        s = _system(vcpus=1, reset_puts_loaded_vcpu=puts)
+        _in_guest(s, 0)
+        s.apply(O.GuestExit(0, "irq"))  # DIRTY cleared: the hyp copy is the state
+        s.apply(O.HandleExit(0))
+        v = s.vcpus[0]
+        assert not v.arch.iflags & PKVM_HOST_STATE_DIRTY
+        v.reset_state = attrs.evolve(v.reset_state, pc=0x4000, reset=True)
+        v.requests.add(P.KVM_REQ_VCPU_RESET)
+        s.apply(O.GuestEnter(0))
+        got = s.guest_view(0)[IDX_PC]
+        assert (got == 0x4000) == (want_pc is not None)
+
+
+def test_reset_state_is_the_architectural_one():
+    s = _system(vcpus=1)
+    s.apply(O.UserSetReg(0, "x2", 5))
+    s.apply(O.UserVcpuInit(0))
+    c = s.vcpus[0].arch.ctxt
+    assert c[2] == 0 and c[IDX_PC] == 0 and c[33] == VCPU_RESET_PSTATE_EL1
+
+
+# --- ArchPsci ---------------------------------------------------------------------------------------
+def _trace(*ops, vcpus=2, variant="lazy"):
+    return Trace(Config(variant=variant, vcpus=vcpus, pcpus=vcpus), ops)
+
+
+def test_arch_psci_allows_already_on_or_on_pending_for_a_pending_cpu_on():
+    """DEN0022 5.6: CPU_ON of a core with a CPU_ON pending returns ON_PENDING; KVM, which has the
+    target RUNNABLE, returns ALREADY_ON: both are allowed."""
+    m = ArchPsci(2)
+    m.cpus[1].power = "OFF"
+    cpu_on = O.GuestPsci(0, "CPU_ON", target=1, entry=0x1000)
+    allowed, then = m._expect(0, cpu_on)
+    assert allowed == {0}
+    then()
+    assert m.cpus[1].power == "ON_PENDING"
+    assert m._expect(0, cpu_on)[0] == {-4, -5}
+    assert m._expect(0, O.GuestPsci(0, "AFFINITY_INFO", target=1))[0] == {0, 2}
+
+
+def test_arch_psci_sees_an_entry_after_system_off():
+    """api.rst KVM_SYSTEM_EVENT_SHUTDOWN / the seed: every vcpu is off after the event."""
+    ops = (O.KvmRun(0, 0), O.GuestEnter(0), O.KvmRun(1, 1), O.GuestEnter(1), O.GuestPsci(0, "SYSTEM_OFF"),
+           O.HandleExit(0), O.GuestExit(1, "irq"), O.HandleExit(1), O.GuestEnter(1))
+    assert run(_trace(*ops)).ok
+    v = run(_trace(*ops, variant="psci-system-event-others-runnable"))
+    assert not v.ok and v.oracle == "psci-P1-no-progress-while-off" and v.step == len(ops) - 1
+
+
+def test_arch_psci_checks_the_first_entry_after_init_with_userspace_registers():
+    ops = (O.UserVcpuInit(0), O.UserSetReg(0, "pc", 0x80000), O.KvmRun(0, 0), O.GuestEnter(0))
+    assert run(_trace(*ops, vcpus=1)).ok
+    m = ArchPsci(1)
+    m._init(0, False)
+    assert m.cpus[0].expect == (0, 0, VCPU_RESET_PSTATE_EL1)
+
+
+def test_arch_psci_does_not_judge_a_reset_under_a_pending_mmio_read():
+    """U1: KVM retires an MMIO read still pending at KVM_ARM_VCPU_INIT into the fresh vcpu (Rt
+    written, PC + 4) at the next KVM_RUN; the API leaves that to the VMM."""
+    ops = (O.KvmRun(0, 0), O.GuestEnter(0), O.GuestExit(0, "trap_mmio_user", value=9), O.HandleExit(0),
+           O.UserVcpuInit(0), O.KvmRun(0, 0), O.GuestEnter(0))
+    assert run(_trace(*ops, vcpus=1)).ok
+    s = System(1, 1, False, LAZY)
+    for op in ops:
+        s.apply(op)
+    assert s.guest_view(0)[IDX_PC] == 4 and s.guest_view(0)[0] == 9
