@@ -8,6 +8,7 @@ import os
 import tempfile
 from typing import Any
 
+from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.runner import StepRecord, Verdict
 from hvfuzz.fuzz.trace import (
     Trace,
@@ -79,19 +80,32 @@ def load_repro(path: str) -> tuple[Trace, dict[str, Any] | None]:
     return trace, verdict
 
 
-_HEX_FIELDS = frozenset({"value", "esr", "priority"})
+_HEX_FIELDS = frozenset({"value", "esr", "priority", "entry", "context"})
 
 
 def _op_text(rec: StepRecord) -> str:
     op = rec.op
     fields = {k: v for k, v in op_to_json(op).items() if k not in ("op", "vcpu")}
+    if isinstance(op, O.GuestPsci):  # only the arguments the function takes
+        keep = {"CPU_ON": ("fn", "target", "entry", "context"), "AFFINITY_INFO": ("fn", "target"),
+                "SYSTEM_RESET2": ("fn", "target", "context")}.get(op.fn, ("fn",))
+        fields = {k: v for k, v in fields.items() if k in keep}
     args = ", ".join(f"{k}={hex(v) if k in _HEX_FIELDS and isinstance(v, int) and v > 9 else v}"
                      for k, v in fields.items())
     return f"{op.name}({args})" if args else op.name
 
 
 def _vcpu_cell(d: dict[str, Any]) -> str:
-    return _regs_cell(d) + _gic_cell(d)
+    return _regs_cell(d) + _power_cell(d) + _gic_cell(d)
+
+
+def _power_cell(d: dict[str, Any]) -> str:
+    """PSCI power state, shown when it is not plain RUNNABLE: mp_state (and a sleeping thread),
+    pending requests."""
+    if "mp_state" not in d:
+        return ""
+    req = f" req={'+'.join(d['requests'])}" if d.get("requests") else ""
+    return f"  power={d['mp_state']}{req}"
 
 
 def _gic_cell(d: dict[str, Any]) -> str:

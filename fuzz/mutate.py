@@ -32,6 +32,11 @@ _FIELD_VALUES: dict[str, tuple[object, ...]] = {
     "esr": (0, 1, 0x1FFFFF),
     "kind": O.EXIT_KINDS,
     "intid": O.SGIS[:2] + O.PPIS[-2:] + O.SPIS[:4] + (1023,),
+    "fn": O.PSCI_FNS,
+    "page": O.PAGES,
+    "state": O.MP_STATES,
+    "entry": (0x1000, 0x80000),
+    "context": (0, 7),
 }
 _REG_VALUES = (0, 1, 2, 0x1000, 0x5, 0x3C5, 0xFFFF_FFFF_FFFF_FFFF)
 _PMR_VALUES = (0x00, 0x30, 0x80, 0xA0, 0xF0, 0xFF)

@@ -159,8 +159,11 @@ class GicChecker:
             irq = g.lookup(v, intid)
             if mi is None or irq is None:
                 continue
-            if intid >= 32 and irq.on_lr and irq.vcpu != v:
-                continue  # live in another running vcpu's LRs: folded at its next exit
+            if intid >= 32 and irq.vcpu is not None and irq.vcpu != v and (
+                    irq.on_lr or sut.vcpus[irq.vcpu].phase.value == "guest"):
+                # queued on another vcpu that is in the guest: its LRs and EOIcount (an EOI of it
+                # outside the LRs) are folded at that vcpu's next exit, not at this entry
+                continue
             if self.m.cpus[v].tainted:
                 continue
             if irq.active != mi.active:
