@@ -166,6 +166,8 @@ class GicChecker:
                 continue
             if self.m.cpus[v].tainted:
                 continue
+            if intid >= 32 and any(self.m.cpus[u].tainted for u in {mi.target, irq.vcpu} if u is not None):
+                continue  # an SPI of a tainted vcpu (its non-LIFO EOIs move EOIcount: A3)
             if irq.active != mi.active:
                 if mi.active:
                     return Failure("gic-S3-active-lost", v, f"vcpu{v} entry: interrupt {intid} is active "
