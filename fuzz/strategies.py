@@ -157,6 +157,14 @@ def make_machine(
             self.free_pcpus = [c.idx for c in ref.pcpus if c.thread is None]
             self.all_vcpus = list(range(len(ref.vcpus)))
 
+        def _gic_boot(self, v: int) -> None:
+            """The guest's GIC driver initialises its CPU interface once: PMR, group 1, EOImode."""
+            self.booted.add(v)
+            self._do(O.GuestSetPmr(v, 0xF0))
+            self._do(O.GuestSetGrpEn(v, 1, True))
+            if self.split_eoi:
+                self._do(O.GuestSetEoiMode(v, True))
+
         def _one(self, data: Any, lst: list[int]) -> int:
             return lst[data.draw(pick[len(lst)])] if len(lst) > 1 else lst[0]
 
@@ -201,12 +209,7 @@ def make_machine(
                 assert self.ex is not None
                 if gic_on and v not in self.booted and data.draw(st.sampled_from([True, True, True, False]),
                                                                  label="gic_boot"):
-                    # the guest's GIC driver initialises its CPU interface once
-                    self.booted.add(v)
-                    self._do(O.GuestSetPmr(v, 0xF0))
-                    self._do(O.GuestSetGrpEn(v, 1, True))
-                    if self.split_eoi:
-                        self._do(O.GuestSetEoiMode(v, True))
+                    self._gic_boot(v)
                 if gic_on:
                     self._guest_takes_irq(data, v)
             elif v in self.p1:
@@ -236,11 +239,7 @@ def make_machine(
                     else:
                         break
                 if gic_on and v in self.guest and v not in self.booted:
-                    self.booted.add(v)
-                    self._do(O.GuestSetPmr(v, 0xF0))
-                    self._do(O.GuestSetGrpEn(v, 1, True))
-                    if self.split_eoi:
-                        self._do(O.GuestSetEoiMode(v, True))
+                    self._gic_boot(v)
 
         @precondition(lambda self: regs_on and bool(self.guest))
         @rule(data=st.data(), reg=st.sampled_from(O.GUEST_REGS))
