@@ -1,4 +1,4 @@
-"""``hvfuzz``: fuzz | replay | shrink | variants.
+"""``hvfuzz``: fuzz | replay | shrink | variants | atheris | import-crash.
 
 Exit codes (a contract every later command keeps): 0 no property violated, 1 a property was
 violated (a repro was written / the trace reproduces it), 2 bad input (one line on stderr).
@@ -141,6 +141,64 @@ def cmd_shrink(args: argparse.Namespace) -> int:
     return EXIT_VIOLATION
 
 
+def _write_imported(args: argparse.Namespace, crash: str, variant: str, target: str) -> int:
+    from hvfuzz.fuzz.export import write_repro
+    from hvfuzz.fuzz.libfuzzer import import_crash
+
+    original, verdict, small = import_crash(crash, variant, target)
+    if verdict.ok:
+        _out(f"{crash}: does not reproduce on {variant} ({len(original.ops)} ops decoded)")
+        return EXIT_OK
+    meta = {"found_by": f"hvfuzz import-crash {os.path.basename(crash)} (atheris target {target})",
+            "length_before_shrink": len(original.ops)}
+    path = write_repro(args.findings, small, verdict, meta)
+    _out(f"{crash}: VIOLATION of {verdict.oracle} on {variant}: {verdict.reason}")
+    _out(f"  repro ({len(small.ops)} ops, shrunk from {len(original.ops)}): {path}")
+    _out(f"  replay: hvfuzz replay {path}")
+    return EXIT_VIOLATION
+
+
+def cmd_import_crash(args: argparse.Namespace) -> int:
+    from hvfuzz.fuzz.targets import DEFAULT_VARIANT, TARGETS
+    from hvfuzz.model.variants import VARIANTS
+
+    if args.target not in TARGETS:
+        raise TraceError(f"unknown target {args.target!r} (known: {', '.join(TARGETS)})")
+    variant = args.variant or DEFAULT_VARIANT[args.target]
+    if variant not in VARIANTS:
+        raise TraceError(f"unknown variant {variant!r} (see 'hvfuzz variants')")
+    return _write_imported(args, args.file, variant, args.target)
+
+
+def cmd_atheris(args: argparse.Namespace) -> int:
+    from hvfuzz.fuzz.libfuzzer import run_target
+    from hvfuzz.fuzz.session import load_corpus
+    from hvfuzz.fuzz.targets import DEFAULT_VARIANT
+    from hvfuzz.model.variants import VARIANTS
+
+    try:
+        import atheris  # noqa: F401
+    except ImportError:
+        raise TraceError("atheris is not installed: pip install 'hvfuzz[atheris]'") from None
+    variant = args.variant or DEFAULT_VARIANT.get(args.target, "lazy")
+    if variant not in VARIANTS:
+        raise TraceError(f"unknown variant {variant!r} (see 'hvfuzz variants')")
+    corpus_dirs = args.corpus if args.corpus is not None else (["corpus"] if os.path.isdir("corpus") else [])
+    seeds = load_corpus([d for d in corpus_dirs if d])
+    res = run_target(args.target, variant, args.seconds, args.jobs, args.findings, seeds,
+                     [a for a in args.libfuzzer_flags if a != "--"], _out)
+    status = EXIT_OK
+    for crash in res.crashes:
+        status = max(status, _write_imported(args, crash, variant, "system" if args.target == "hypothesis"
+                                             else args.target))
+    if not res.crashes and res.returncode not in (0,):
+        _out(f"hvfuzz atheris: the target exited with {res.returncode} and left no crash file")
+        return EXIT_BAD_INPUT
+    if status == EXIT_OK:
+        _out("no property violated")
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="hvfuzz", description="Property-based fuzzer for hypervisor logic (pKVM, vgic).")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
@@ -166,6 +224,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--findings", default="findings")
     s.set_defaults(func=cmd_shrink)
+    a = sub.add_parser("atheris", help="coverage-guided fuzzing with an atheris/libFuzzer target")
+    a.add_argument("--target", default="system", help="system (default), pkvm, vgic, psci or hypothesis")
+    a.add_argument("--variant", help="variant to fuzz (default: the target's correct one)")
+    a.add_argument("--seconds", type=float, default=60.0, help="time budget (libFuzzer -max_total_time)")
+    a.add_argument("--jobs", type=int, default=1, help="worker processes (libFuzzer -fork=N)")
+    a.add_argument("--corpus", action="append", metavar="DIR",
+                   help="traces to seed the working corpus with (default: corpus/ when it exists here)")
+    a.add_argument("--findings", default="findings", help="crash artifacts, working corpus and repros")
+    a.add_argument("libfuzzer_flags", nargs="*", metavar="-- FLAGS", help="passed to libFuzzer after --")
+    a.set_defaults(func=cmd_atheris)
+    ic = sub.add_parser("import-crash", help="turn a libFuzzer crash file into a shrunk JSON repro")
+    ic.add_argument("file")
+    ic.add_argument("--variant", help="variant the crash was found on (default: the target's)")
+    ic.add_argument("--target", default="system", help="the target that wrote it (its op vocabulary)")
+    ic.add_argument("--findings", default="findings")
+    ic.set_defaults(func=cmd_import_crash)
     v = sub.add_parser("variants", help="list the variants")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_variants)

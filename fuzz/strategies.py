@@ -219,7 +219,8 @@ def make_machine(
             else:
                 self._do(O.SchedIn(v, self._one(data, self.free_pcpus)))
 
-        @precondition(lambda self: len(self.all_vcpus) > 1 and len(self.guest) < len(self.all_vcpus))
+        @precondition(lambda self: (gic_on or psci_on) and len(self.all_vcpus) > 1
+                      and len(self.guest) < len(self.all_vcpus))
         @rule(data=st.data())
         def run_all(self, data: Any) -> None:
             """Every vcpu thread goes its natural way into the guest (the SMP guest is up): the

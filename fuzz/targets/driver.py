@@ -1,0 +1,47 @@
+"""What every atheris target script does: pick the variant, decode the input, run it, and raise
+``OracleViolation`` (naming the oracle) on a violation, so libFuzzer writes a crash artifact.
+
+The scripts import this module inside ``atheris.instrument_imports()`` so that coverage of
+``model/`` and ``oracles/`` guides the fuzzer; nothing of hvfuzz is imported before that.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from hvfuzz.fuzz.decode import decode
+from hvfuzz.fuzz.runner import run
+from hvfuzz.fuzz.targets import DEFAULT_VARIANT
+from hvfuzz.model.variants import VARIANTS
+
+
+class OracleViolation(Exception):
+    """Raised by a target on a violated property; the message names the oracle."""
+
+
+def select_variant(target: str, argv: list[str]) -> tuple[str, list[str]]:
+    """The variant (``--variant=NAME`` in argv, else HVFUZZ_VARIANT, else the target's default),
+    and argv without our flag (libFuzzer sees only its own flags and corpus dirs)."""
+    variant = os.environ.get("HVFUZZ_VARIANT") or DEFAULT_VARIANT[target]
+    rest = []
+    for a in argv:
+        if a.startswith("--variant="):
+            variant = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+    if variant not in VARIANTS:
+        print(f"hvfuzz: unknown variant {variant!r} (see 'hvfuzz variants')", file=sys.stderr)
+        raise SystemExit(2)
+    os.environ["HVFUZZ_VARIANT"] = variant  # the workers -fork/-jobs start inherit it
+    return variant, rest
+
+
+def one_input(variant: str, component: str) -> Callable[[bytes], None]:
+    def test_one_input(data: bytes) -> None:
+        v = run(decode(data, variant, component))
+        if not v.ok:
+            raise OracleViolation(f"hvfuzz: oracle {v.oracle} violated at step {v.step} on {variant}: {v.reason}")
+
+    return test_one_input

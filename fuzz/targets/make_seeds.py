@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""Write a target's seed corpus zip from corpus/seeds (fuzz/decode.py byte format), for OSS-Fuzz
+and ClusterFuzzLite builds: python fuzz/targets/make_seeds.py TARGET OUT.zip"""
+
+import glob
+import hashlib
+import os
+import sys
+import zipfile
+
+from hvfuzz.fuzz.decode import encode
+from hvfuzz.fuzz.export import load_repro
+from hvfuzz.fuzz.libfuzzer import COMPONENT
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main() -> None:
+    target, out = sys.argv[1], sys.argv[2]
+    n = 0
+    with zipfile.ZipFile(out, "w") as z:
+        for path in sorted(glob.glob(os.path.join(ROOT, "corpus", "**", "*.json"), recursive=True)):
+            try:
+                data = encode(load_repro(path)[0], COMPONENT[target])
+            except ValueError:
+                continue  # ops outside this target's vocabulary
+            z.writestr(hashlib.sha1(data).hexdigest(), data)
+            n += 1
+    print(f"{out}: {n} seed inputs")
+
+
+if __name__ == "__main__":
+    main()

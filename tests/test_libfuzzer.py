@@ -1,0 +1,185 @@
+"""The coverage-guided side: the byte format (fuzz/decode.py), the atheris targets run the way
+libFuzzer users run them, crash import, and the OSS-Fuzz/ClusterFuzzLite build steps that need no
+docker.  Runs are bounded by -runs (executions), never by time."""
+
+import glob
+import os
+import random
+import subprocess
+import sys
+import zipfile
+
+import attrs
+import pytest
+
+from hvfuzz.fuzz import ops as O
+from hvfuzz.fuzz.decode import MAX_OPS, OPS_BY_COMPONENT, decode, encode
+from hvfuzz.fuzz.export import load_repro
+from hvfuzz.fuzz.runner import run
+from hvfuzz.fuzz.session import load_corpus
+from hvfuzz.fuzz.targets import TARGETS, target_path
+from hvfuzz.fuzz.trace import Config, Trace, trace_from_json, trace_to_json
+
+atheris = pytest.importorskip("atheris", reason="atheris is not installed (pip install 'hvfuzz[atheris]')")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORPUS = load_corpus([os.path.join(ROOT, "corpus")])
+
+
+def _hvfuzz(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "hvfuzz.fuzz", *args], capture_output=True, text=True,
+                          cwd=cwd, check=False)
+
+
+# --- the byte format ------------------------------------------------------------------------------------
+def test_any_bytes_decode_to_a_valid_trace():
+    rng = random.Random(3)
+    for _ in range(3000):
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(300)))
+        for component in OPS_BY_COMPONENT:
+            t = decode(data, "lazy", component)
+            assert trace_from_json(trace_to_json(t)) == t  # validates every op against the config
+            assert len(t.ops) <= MAX_OPS
+            assert all(type(op) in OPS_BY_COMPONENT[component] for op in t.ops)
+
+
+def test_encode_is_the_inverse_of_decode_for_corpus_traces():
+    assert len(CORPUS) > 20
+    for t in CORPUS:
+        assert decode(encode(t), t.config.variant) == t
+        for component in ("pkvm", "vgic", "psci"):
+            try:
+                data = encode(t, component)
+            except ValueError:
+                assert any(type(op) not in OPS_BY_COMPONENT[component] for op in t.ops)
+                continue
+            assert decode(data, t.config.variant, component) == t
+
+
+def test_raw_values_round_trip():
+    t = Trace(Config(vcpus=2, pcpus=1), (O.UserSetReg(1, "pc", 0x1234_5678_9ABC_DEF0), O.GuestEoi(0, 1, 1023),
+                                        O.HostInjectSError(1, 0xABCDEF)))
+    assert decode(encode(t)) == t
+
+
+def test_a_byte_change_leaves_the_ops_before_it_alone():
+    t = next(t for t in CORPUS if len(t.ops) > 15)
+    data = encode(t)
+    rng = random.Random(0)
+    for _ in range(200):
+        i = rng.randrange(2, len(data))
+        mutated = data[:i] + bytes([data[i] ^ (1 << rng.randrange(8))]) + data[i + 1:]
+        n_before = len(decode(data[:i]).ops)
+        assert decode(mutated).ops[:n_before] == t.ops[:n_before]
+
+
+# --- targets, run as libFuzzer binaries --------------------------------------------------------------------
+@pytest.mark.parametrize("target", TARGETS)
+def test_target_runs_like_a_libfuzzer_binary(target, tmp_path):
+    path = target_path(target)
+    assert os.access(path, os.X_OK) and open(path).readline().startswith("#!")  # -fork/-jobs re-exec it
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "one").write_bytes(encode(CORPUS[0]) if target != "hypothesis" else b"\x00" * 16)
+    work = tmp_path / "corpus"
+    work.mkdir()
+    p = subprocess.run([sys.executable, path, "-runs=300", "-seed=1", f"-artifact_prefix={tmp_path}/", str(work),
+                        str(seeds)], capture_output=True, text=True, check=False,
+                       env=dict(os.environ, HVFUZZ_FINDINGS=str(tmp_path)))
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "Done 300 runs" in p.stderr
+    assert not glob.glob(str(tmp_path / "crash-*"))
+
+
+def test_a_violation_is_a_crash_naming_the_oracle(tmp_path):
+    bad = Trace(Config(variant="psci-run-stopped-enters", vcpus=1, pcpus=1),
+                (O.UserSetMpState(0, "STOPPED"), O.KvmRun(0, 0), O.GuestEnter(0)))
+    assert run(bad).oracle == "psci-P1-no-progress-while-off"
+    crash_input = tmp_path / "input"
+    crash_input.write_bytes(encode(bad, "psci"))
+    # as libFuzzer reproduces a testcase: the target binary with the file as argument
+    r = subprocess.run([sys.executable, target_path("psci"), "--variant=psci-run-stopped-enters", str(crash_input)],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode != 0
+    assert "psci-P1-no-progress-while-off" in r.stdout + r.stderr
+    # and the correct model runs the same input clean
+    ok = subprocess.run([sys.executable, target_path("psci"), str(crash_input)], capture_output=True, text=True,
+                        check=False)
+    assert ok.returncode == 0, ok.stderr[-1000:]
+
+
+def test_unknown_variant_for_a_target_is_one_line_exit_2():
+    r = subprocess.run([sys.executable, target_path("system"), "--variant=nope", "-runs=1"], capture_output=True,
+                       text=True, check=False)
+    ours = [line for line in r.stderr.splitlines() if not line.startswith("INFO: Instrumenting")]
+    assert r.returncode == 2 and len(ours) == 1 and "nope" in ours[0] and "Traceback" not in r.stderr
+
+
+# --- import-crash -----------------------------------------------------------------------------------
+def test_import_crash_bad_input(tmp_path):
+    for path in (tmp_path / "missing", tmp_path / "empty"):
+        if path.name == "empty":
+            path.write_bytes(b"")
+        r = _hvfuzz("import-crash", str(path), "--findings", str(tmp_path))
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "Traceback" not in r.stderr
+
+
+def test_import_crash_writes_a_shrunk_repro_that_replays(tmp_path):
+    long = next(t for t in CORPUS if any(isinstance(op, O.UserVcpuInit) for op in t.ops))
+    t = attrs.evolve(long, config=attrs.evolve(long.config, variant="psci-init-power-off-ignored"))
+    v = run(t)
+    assert not v.ok
+    crash = tmp_path / "crash-abc"
+    crash.write_bytes(encode(t))
+    r = _hvfuzz("import-crash", str(crash), "--variant", "psci-init-power-off-ignored", "--findings", str(tmp_path))
+    assert r.returncode == 1, r.stdout + r.stderr
+    repro = glob.glob(str(tmp_path / "psci-init-power-off-ignored-*.json"))
+    assert len(repro) == 1
+    small, recorded = load_repro(repro[0])
+    assert len(small.ops) < len(t.ops) and recorded["oracle"] == v.oracle
+    again = _hvfuzz("replay", repro[0], "--quiet")
+    assert again.returncode == 1 and v.oracle in again.stdout
+
+
+def test_hvfuzz_atheris_finds_a_bug_variant_and_leaves_a_repro(tmp_path):
+    r = _hvfuzz("atheris", "--target", "psci", "--variant", "psci-run-stopped-enters", "--seconds", "60",
+                "--findings", str(tmp_path), "--", "-runs=20000", "-seed=1", cwd=ROOT)
+    assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
+    repros = glob.glob(str(tmp_path / "psci-run-stopped-enters-psci-*.json"))
+    assert repros
+    again = _hvfuzz("replay", repros[0], "--quiet")
+    assert again.returncode == 1
+
+
+def test_hvfuzz_atheris_on_the_correct_model_exits_0(tmp_path):
+    r = _hvfuzz("atheris", "--seconds", "60", "--findings", str(tmp_path), "--", "-runs=3000", "-seed=2", cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "no property violated" in r.stdout
+    assert os.listdir(tmp_path / "atheris" / "system-lazy" / "corpus")  # seeded from corpus/
+
+
+# --- OSS-Fuzz / ClusterFuzzLite build steps (all but docker and compile_python_fuzzer) --------------------
+def test_build_files_and_seed_corpora(tmp_path):
+    build = open(os.path.join(ROOT, ".clusterfuzzlite", "build.sh")).read()
+    assert "compile_python_fuzzer" in build
+    for name in ("project.yaml", "Dockerfile"):
+        assert os.path.exists(os.path.join(ROOT, ".clusterfuzzlite", name))
+    options = open(os.path.join(ROOT, "fuzz", "targets", "hvfuzz.options")).read()
+    assert "[libfuzzer]" in options and "dict = hvfuzz.dict" in options
+    for target in ("system", "pkvm", "vgic", "psci"):
+        assert f"fuzz/targets/fuzz_{target}.py" in build
+        out = tmp_path / f"fuzz_{target}_seed_corpus.zip"
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "fuzz", "targets", "make_seeds.py"), target, str(out)],
+                           capture_output=True, text=True, check=False)
+        assert p.returncode == 0, p.stderr
+        with zipfile.ZipFile(out) as z:
+            names = z.namelist()
+            assert names
+            for n in names:  # each seed decodes back to a corpus trace
+                assert decode(z.read(n), "lazy", target).ops in [t.ops for t in CORPUS]
+    # the dictionary parses as libFuzzer's format: a target accepts it
+    dict_file = os.path.join(ROOT, "fuzz", "targets", "hvfuzz.dict")
+    p = subprocess.run([sys.executable, target_path("system"), f"-dict={dict_file}", "-runs=50", str(tmp_path)],
+                       capture_output=True, text=True, check=False)
+    assert p.returncode == 0 and "ParseDictionaryFile" not in p.stderr, p.stderr[-1000:]
