@@ -69,6 +69,15 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         _out(f"  [{dt:6.1f}s] {variant}: {st.examples} examples, {st.ops} ops, {st.ops / max(dt, 1e-9):.0f} ops/s")
 
     corpus = load_corpus(args.corpus) if args.corpus else []
+    database = None
+    if args.db:
+        from hvfuzz.fuzz.profiles import open_database
+
+        try:
+            database = open_database(args.db)
+        except ValueError as e:
+            raise TraceError(str(e)) from None
+        _out(f"  sharing failures through the example database {args.db}")
     if corpus:
         _out(f"  replaying {len(corpus)} corpus trace(s) from {', '.join(args.corpus)} first")
     status = EXIT_OK
@@ -77,7 +86,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         if args.max_examples is None:
             seconds = args.seconds / len(names)
         res = fuzz_variant(name, seed=seed + i, seconds=seconds, max_examples=args.max_examples,
-                           progress=progress, nr_lrs=args.nr_lrs, corpus=corpus)
+                           progress=progress, nr_lrs=args.nr_lrs, corpus=corpus, database=database)
         rate = res.ops / max(res.seconds, 1e-9)
         mutated = f" + {res.mutants} corpus mutants" if res.mutants else ""
         _out(f"  {name}: {res.examples} examples{mutated}, {res.ops} ops in {res.seconds:.1f} s ({rate:.0f} ops/s)")
@@ -214,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--nr-lrs", type=int, choices=range(1, 17), metavar="1..16",
                    help="list registers per CPU (default: drawn per example, 1-4)")
     f.add_argument("--findings", default="findings", help="directory for repro files (default findings/)")
+    f.add_argument("--db", metavar="URL", help="Hypothesis example database shared by workers: redis://HOST:PORT/N "
+                   "(the redis extra) or a directory; failures found by one worker are replayed first by the others")
     f.set_defaults(func=cmd_fuzz)
     r = sub.add_parser("replay", help="replay a trace or repro file and print its timeline")
     r.add_argument("file")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings
+from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 _COMMON = dict(deadline=None, suppress_health_check=list(HealthCheck), stateful_step_count=30)
 
@@ -24,6 +25,24 @@ def session_settings(batch_examples: int, step_count: int = 30) -> settings:
         phases=[Phase.generate], suppress_health_check=list(HealthCheck),
         report_multiple_bugs=False, verbosity=Verbosity.quiet,
     )
+
+
+def open_database(url: str) -> ExampleDatabase:
+    """``redis://HOST:PORT/N`` (Hypothesis's RedisExampleDatabase, the ``redis`` extra) or a
+    directory (DirectoryBasedExampleDatabase): where ``hvfuzz fuzz`` workers share findings."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            import redis
+            from hypothesis.extra.redis import RedisExampleDatabase
+        except ImportError:
+            raise ValueError("--db redis://...: the redis package is missing (pip install 'hvfuzz[redis]')") from None
+        client = redis.Redis.from_url(url)
+        try:
+            client.ping()
+        except redis.exceptions.RedisError as e:
+            raise ValueError(f"--db {url}: cannot reach the redis server ({e})") from None
+        return RedisExampleDatabase(client)
+    return DirectoryBasedExampleDatabase(url)
 
 
 def load(name: str | None = None) -> str:

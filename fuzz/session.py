@@ -4,12 +4,14 @@ an oracle fails; a failure is shrunk by ``fuzz.shrink``."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
 
 import attrs
 from hypothesis import seed as hypothesis_seed
+from hypothesis.database import ExampleDatabase
 from hypothesis.stateful import get_state_machine_test
 
 from hvfuzz.fuzz.mutate import Mutator
@@ -17,7 +19,7 @@ from hvfuzz.fuzz.profiles import session_settings
 from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.shrink import shrink
 from hvfuzz.fuzz.strategies import OracleViolation, SessionStats, make_machine
-from hvfuzz.fuzz.trace import Trace
+from hvfuzz.fuzz.trace import Trace, TraceError, trace_from_json, trace_to_json
 
 
 @attrs.frozen
@@ -25,7 +27,7 @@ class Finding:
     trace: Trace  # shrunk
     verdict: Verdict  # of the shrunk trace
     original_length: int
-    #: "corpus replay", "hypothesis" or "corpus mutation"
+    #: "example database", "corpus replay", "hypothesis" or "corpus mutation"
     found_by: str = "hypothesis"
 
 
@@ -39,6 +41,25 @@ class SessionResult:
     finding: Finding | None
     #: corpus mutants run (``fuzz.mutate``) besides the Hypothesis examples
     mutants: int = 0
+
+
+def _db_key(variant: str) -> bytes:
+    return b"hvfuzz.findings." + variant.encode()
+
+
+def _shared_findings(database: ExampleDatabase | None, variant: str) -> list[Trace]:
+    """The findings workers stored for ``variant`` (entries that do not parse are skipped: another
+    hvfuzz version may have written them)."""
+    if database is None:
+        return []
+    out = []
+    for blob in sorted(database.fetch(_db_key(variant))):
+        try:
+            t = trace_from_json(json.loads(blob))
+        except (ValueError, TraceError):
+            continue
+        out.append(attrs.evolve(t, config=attrs.evolve(t.config, variant=variant)))
+    return out
 
 
 def load_corpus(dirs: list[str]) -> list[Trace]:
@@ -65,12 +86,15 @@ def fuzz_variant(
     nr_lrs: int | None = None,
     corpus: list[Trace] | None = None,
     mutants_per_batch: int = 300,
+    database: ExampleDatabase | None = None,
 ) -> SessionResult:
     """Fuzz ``variant`` against the reference until ``seconds`` or ``max_examples`` is spent.
     ``corpus`` traces are replayed first, on this variant (as libFuzzer runs its seed corpus
     before mutating); then batches of Hypothesis examples alternate with batches of corpus
     mutants (``fuzz.mutate``).  ``max_examples`` counts Hypothesis examples; with it the session
-    is deterministic for a given seed."""
+    is deterministic for a given seed.  ``database`` (``hvfuzz fuzz --db``) is shared by workers:
+    the findings other workers stored for this variant are replayed before anything else, and a
+    finding of this session is stored there for them (as a trace, so any hvfuzz can replay it)."""
     if seconds is None and max_examples is None:
         raise ValueError("give a budget: seconds or max_examples")
     stats = SessionStats()
@@ -79,7 +103,14 @@ def fuzz_variant(
     on_variant = [attrs.evolve(t, config=attrs.evolve(t.config, variant=variant)) for t in corpus or ()]
     if nr_lrs is not None:
         on_variant = [t for t in on_variant if t.config.nr_lrs == nr_lrs]
-    for t in on_variant:
+    shared = _shared_findings(database, variant)
+    for t in shared:
+        v = run(t)
+        if not v.ok:
+            failures.append((t, v))
+            found_by = "example database"
+            break
+    for t in on_variant if not failures else ():
         v = run(t)
         stats.ops += len(t.ops)
         if not v.ok:
@@ -132,4 +163,6 @@ def fuzz_variant(
         trace, verdict = failures[0]
         small = shrink(trace, verdict)
         finding = Finding(small, run(small), len(trace.ops), found_by)
+        if database is not None and found_by != "example database":
+            database.save(_db_key(variant), json.dumps(trace_to_json(small)).encode())
     return SessionResult(variant, seed, stats.examples, stats.ops, elapsed, finding, mutants)

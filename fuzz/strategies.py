@@ -367,7 +367,7 @@ def make_machine(
             if grp0:
                 self._do(O.GuestSetGrpEn(v, 0, True))
 
-        def _guest_takes_irq(self, data: Any, v: int) -> None:
+        def _guest_takes_irq(self, data: Any, v: int, depth: int = 0) -> None:
             """Right after an entry a guest with interrupts unmasked takes the vIRQ: acknowledge, then
             EOI, EOI+DIR (EOImode 1), or defer the end of the handler (nested / deferred deactivation)."""
             assert self.ex is not None
@@ -382,6 +382,9 @@ def make_machine(
                 if stack and data.draw(st.booleans(), label="finish_deferred"):
                     intid, g = stack[-1]
                     self._do(O.GuestEoi(v, g, intid))
+                    # the priority drop unmasks what was waiting: the CPU takes it at once
+                    if depth < 2:
+                        self._guest_takes_irq(data, v, depth + 1)
                 return
             how = data.draw(HANDLING, label="handling")
             if how == "defer":
