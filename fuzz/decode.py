@@ -7,8 +7,8 @@ field of one op, an inserted or deleted run of bytes adds or removes ops around 
 
     byte 0        vcpus-1 (bits 0-1), pcpus-1 (bits 2-3), protected (bit 4)
     byte 1        nr_lrs-1 (bits 0-3)
-    then per op   opcode (index into the ops the target allows, modulo their number),
-                  then one codec per field, in field order
+    then per op   opcode (index into the target's alphabet of ops, modulo its length; the
+                  run-loop ops hold several entries), then one codec per field, in field order
 
 Field codecs (one or a few bytes each, every value decodes to a valid one):
     vcpu / pcpu / target   one byte modulo the VM's vcpus / pCPUs (GuestPsci's target: 0-7)
@@ -147,9 +147,17 @@ OPS_BY_COMPONENT: dict[str, tuple[type[O.Op], ...]] = {
 }
 
 
+#: how many opcodes each op gets: the run-loop ops, which every path through the model needs, come
+#: up more often than the rest (blind bytes then reach guest entries and exits at all)
+_WEIGHT: dict[type[O.Op], int] = {O.KvmRun: 3, O.GuestEnter: 4, O.GuestExit: 3, O.HandleExit: 4}
+_ALPHABET: dict[str, tuple[type[O.Op], ...]] = {
+    c: tuple(cls for cls in ops for _ in range(_WEIGHT.get(cls, 1))) for c, ops in OPS_BY_COMPONENT.items()
+}
+
+
 def decode(data: bytes, variant: str = "lazy", component: str = "system") -> Trace:
     """The trace ``data`` encodes (never fails: every byte string is a valid trace)."""
-    allowed = OPS_BY_COMPONENT[component]
+    allowed = _ALPHABET[component]
     r = _Reader(data)
     try:
         b0, b1 = r.byte(), r.byte()
@@ -173,8 +181,9 @@ def encode(trace: Trace, component: str = "system") -> bytes:
     c = trace.config
     if c.pri_bits != Config().pri_bits:
         raise ValueError(f"the byte format has {Config().pri_bits} priority bits, the trace {c.pri_bits}")
-    allowed = OPS_BY_COMPONENT[component]
-    opcode = {cls: i for i, cls in enumerate(allowed)}
+    opcode: dict[type[O.Op], int] = {}
+    for i, cls in enumerate(_ALPHABET[component]):
+        opcode.setdefault(cls, i)
     out = bytearray([(c.vcpus - 1) | ((c.pcpus - 1) << 2) | (int(c.protected) << 4), c.nr_lrs - 1])
     for op in trace.ops[:MAX_OPS]:
         if type(op) not in opcode:
