@@ -178,6 +178,12 @@ def test_build_files_and_seed_corpora(tmp_path):
             assert names
             for n in names:  # each seed decodes back to a corpus trace
                 assert decode(z.read(n), "lazy", target).ops in [t.ops for t in CORPUS]
+    # the committed seed directories (corpus/atheris/TARGET) hold the corpus traces, encoded
+    for target in ("system", "pkvm", "vgic", "psci"):
+        files = glob.glob(os.path.join(ROOT, "corpus", "atheris", target, "*"))
+        assert files
+        for f in files:
+            assert decode(open(f, "rb").read(), "lazy", target).ops in [t.ops for t in CORPUS]
     # the dictionary parses as libFuzzer's format: a target accepts it
     dict_file = os.path.join(ROOT, "fuzz", "targets", "hvfuzz.dict")
     p = subprocess.run([sys.executable, target_path("system"), f"-dict={dict_file}", "-runs=50", str(tmp_path)],

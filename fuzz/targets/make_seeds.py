@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Write a target's seed corpus zip from corpus/seeds (fuzz/decode.py byte format), for OSS-Fuzz
-and ClusterFuzzLite builds: python fuzz/targets/make_seeds.py TARGET OUT.zip"""
+"""Write a target's seed corpus from corpus/ (fuzz/decode.py byte format): a zip for OSS-Fuzz and
+ClusterFuzzLite builds, or a directory (corpus/atheris/TARGET):
+    python fuzz/targets/make_seeds.py TARGET OUT.zip
+    python fuzz/targets/make_seeds.py TARGET --dir DIR"""
 
 import glob
 import hashlib
@@ -17,6 +19,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def main() -> None:
     target, out = sys.argv[1], sys.argv[2]
+    if out == "--dir":
+        from hvfuzz.fuzz.libfuzzer import write_seed_inputs
+        from hvfuzz.fuzz.session import load_corpus
+
+        traces = load_corpus([os.path.join(ROOT, "corpus", "seeds"), os.path.join(ROOT, "corpus", "regressions")])
+        print(f"{sys.argv[3]}: {write_seed_inputs(traces, sys.argv[3], target)} seed inputs")
+        return
     n = 0
     with zipfile.ZipFile(out, "w") as z:
         for path in sorted(glob.glob(os.path.join(ROOT, "corpus", "**", "*.json"), recursive=True)):
