@@ -20,6 +20,7 @@ with atheris.instrument_imports(include=["hvfuzz"]):
     from hypothesis.stateful import get_state_machine_test
 
     from hvfuzz.fuzz.export import write_repro
+    from hvfuzz.fuzz.runner import run
     from hvfuzz.fuzz.shrink import shrink
     from hvfuzz.fuzz.strategies import make_machine
     from hvfuzz.fuzz.targets.driver import select_variant
@@ -31,8 +32,7 @@ def main() -> None:
 
     def on_failure(trace, verdict):  # noqa: ANN001 - written before the exception propagates
         small = shrink(trace, verdict)
-        write_repro(findings, small, verdict if small == trace else __import__(
-            "hvfuzz.fuzz.runner", fromlist=["run"]).run(small), {"found_by": "atheris fuzz_hypothesis.py"})
+        write_repro(findings, small, run(small), {"found_by": "atheris fuzz_hypothesis.py"})
 
     machine = make_machine(variant, on_failure=on_failure)
     test = get_state_machine_test(machine, settings=settings(
