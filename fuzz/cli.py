@@ -11,7 +11,7 @@ import json
 import os
 import random
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from hvfuzz.fuzz.trace import TraceError
 
@@ -42,8 +42,22 @@ def cmd_variants(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _regression_dirs(corpus_dirs: list[str] | None) -> list[str]:
+    """Where kept findings live: regressions/ under the corpus directories (default corpus/)."""
+    dirs = [os.path.join(d, "regressions") for d in (corpus_dirs or []) if d]
+    return [d for d in dirs if os.path.isdir(d)] or ([os.path.join("corpus", "regressions")]
+                                                     if os.path.isdir(os.path.join("corpus", "regressions")) else [])
+
+
+def _known_text(rec: Any) -> str:
+    seen = (f"seen {rec.count} times, kept {rec.length} ops" if rec.count > 1
+            else "first time in this findings directory")
+    return (f"known: same variant and oracle as {rec.known}; {seen}" if rec.known
+            else f"new: not in the regression corpus; {seen}")
+
+
 def cmd_fuzz(args: argparse.Namespace) -> int:
-    from hvfuzz.fuzz.export import write_repro
+    from hvfuzz.fuzz.findings import record
     from hvfuzz.fuzz.session import fuzz_variant, load_corpus
     from hvfuzz.fuzz.strategies import SessionStats
     from hvfuzz.model.variants import VARIANTS, correct_variants
@@ -96,10 +110,11 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         f = res.finding
         meta = {"found_by": f"hvfuzz fuzz ({f.found_by})", "seed": seed + i,
                 "examples": res.examples, "length_before_shrink": f.original_length}
-        path = write_repro(args.findings, f.trace, f.verdict, meta)
+        rec = record(args.findings, f.trace, f.verdict, meta, regressions=_regression_dirs(args.corpus))
         _out(f"  {name}: VIOLATION of {f.verdict.oracle} at step {f.verdict.step}: {f.verdict.reason}")
-        _out(f"  repro ({len(f.trace.ops)} ops, shrunk from {f.original_length}, found by {f.found_by}): {path}")
-        _out(f"  replay: hvfuzz replay {path}")
+        _out(f"  repro ({len(f.trace.ops)} ops, shrunk from {f.original_length}, found by {f.found_by}): {rec.path}")
+        _out(f"  {_known_text(rec)}")
+        _out(f"  replay: hvfuzz replay {rec.path}")
         status = EXIT_VIOLATION
     if status == EXIT_OK:
         _out("no property violated")
@@ -151,7 +166,7 @@ def cmd_shrink(args: argparse.Namespace) -> int:
 
 
 def _write_imported(args: argparse.Namespace, crash: str, variant: str, target: str) -> int:
-    from hvfuzz.fuzz.export import write_repro
+    from hvfuzz.fuzz.findings import record
     from hvfuzz.fuzz.libfuzzer import import_crash
 
     original, verdict, small = import_crash(crash, variant, target)
@@ -160,10 +175,11 @@ def _write_imported(args: argparse.Namespace, crash: str, variant: str, target: 
         return EXIT_OK
     meta = {"found_by": f"hvfuzz import-crash {os.path.basename(crash)} (atheris target {target})",
             "length_before_shrink": len(original.ops)}
-    path = write_repro(args.findings, small, verdict, meta)
+    rec = record(args.findings, small, verdict, meta, regressions=_regression_dirs(None))
     _out(f"{crash}: VIOLATION of {verdict.oracle} on {variant}: {verdict.reason}")
-    _out(f"  repro ({len(small.ops)} ops, shrunk from {len(original.ops)}): {path}")
-    _out(f"  replay: hvfuzz replay {path}")
+    _out(f"  repro ({len(small.ops)} ops, shrunk from {len(original.ops)}): {rec.path}")
+    _out(f"  {_known_text(rec)}")
+    _out(f"  replay: hvfuzz replay {rec.path}")
     return EXIT_VIOLATION
 
 
@@ -206,6 +222,37 @@ def cmd_atheris(args: argparse.Namespace) -> int:
     if status == EXIT_OK:
         _out("no property violated")
     return status
+
+
+def cmd_findings(args: argparse.Namespace) -> int:
+    from hvfuzz.fuzz.findings import list_findings
+
+    if not os.path.isdir(args.dir):
+        raise TraceError(f"{args.dir}: not a directory")
+    rows = list_findings(args.dir)
+    if args.json:
+        _out(json.dumps(rows, indent=1))
+        return EXIT_OK
+    _out(f"{'signature':<12}  {'count':>5}  {'ops':>3}  {'variant':<34}  {'oracle':<30}  path")
+    for r in rows:
+        _out(f"{r['signature']:<12}  {r['count']:>5}  {r['length']:>3}  {r['variant']:<34}  {r['oracle']:<30}  "
+             f"{r['path']}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from hvfuzz.fuzz.export import load_repro, pytest_text
+
+    trace, recorded = load_repro(args.file)
+    if args.format == "pytest":
+        _out(pytest_text(trace, recorded, os.path.basename(args.file)))
+    else:
+        from hvfuzz.fuzz.export import timeline_text
+        from hvfuzz.fuzz.runner import run_recorded
+
+        verdict, rows = run_recorded(trace)
+        _out(timeline_text(trace, verdict, rows))
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,6 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
     ic.add_argument("--target", default="system", help="the target that wrote it (its op vocabulary)")
     ic.add_argument("--findings", default="findings")
     ic.set_defaults(func=cmd_import_crash)
+    fl = sub.add_parser("findings", help="list the findings in a directory (one per signature, with counts)")
+    fl.add_argument("dir", nargs="?", default="findings")
+    fl.add_argument("--json", action="store_true")
+    fl.set_defaults(func=cmd_findings)
+    ex = sub.add_parser("export", help="export a repro: a standalone pytest file, or the text timeline")
+    ex.add_argument("file")
+    ex.add_argument("--format", choices=("pytest", "timeline"), default="pytest")
+    ex.set_defaults(func=cmd_export)
     v = sub.add_parser("variants", help="list the variants")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_variants)

@@ -11,6 +11,7 @@ from typing import Any
 from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.runner import StepRecord, Verdict
 from hvfuzz.fuzz.trace import (
+    SCHEMA_VERSION,
     Trace,
     TraceError,
     load_json_file,
@@ -52,10 +53,15 @@ def signature(trace: Trace, verdict: Verdict) -> str:
 
 
 def write_repro(directory: str, trace: Trace, verdict: Verdict, meta: dict[str, Any] | None = None) -> str:
-    """Write the repro atomically (temp file + rename in the same directory); return its path."""
-    os.makedirs(directory, exist_ok=True)
+    """Write the repro atomically into ``directory``, named by variant, oracle and content hash."""
     name = f"{trace.config.variant}-{verdict.oracle or 'pass'}-{signature(trace, verdict)}.json"
-    path = os.path.join(directory, name)
+    return write_repro_at(os.path.join(directory, name), trace, verdict, meta)
+
+
+def write_repro_at(path: str, trace: Trace, verdict: Verdict, meta: dict[str, Any] | None = None) -> str:
+    """Write the repro to ``path`` atomically (temp file + rename in the same directory)."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -146,3 +152,37 @@ def timeline_text(trace: Trace, verdict: Verdict, rows: list[StepRecord]) -> str
         out.append(f"  variant saw:   {verdict.variant_saw}")
         out.append(f"  reference saw: {verdict.reference_saw}")
     return "\n".join(out)
+
+
+def pytest_text(trace: Trace, recorded: dict[str, Any] | None, name: str) -> str:
+    """A standalone pytest file replaying ``trace`` with the runner and asserting its recorded
+    verdict; when the bug is fixed, one edit (``EXPECT_FIXED = True``) makes it assert a pass."""
+    status = (recorded or {}).get("status", "pass")
+    oracle = (recorded or {}).get("oracle")
+    step = (recorded or {}).get("step")
+    ops = ",\n".join(f"    {op_to_json(op)!r}" for op in trace.ops)
+    where = f" ({oracle} at step {step})" if oracle else ""
+    return f'''"""Regression test exported by hvfuzz from {name}.
+
+Variant {trace.config.variant!r}: recorded verdict {status}{where}.
+Run with: pytest THIS_FILE (hvfuzz installed).  Once the bug is fixed in the model, set
+EXPECT_FIXED = True: the test then asserts that no oracle fails.
+"""
+
+from hvfuzz.fuzz.runner import run
+from hvfuzz.fuzz.trace import trace_from_json
+
+EXPECT_FIXED = False
+TRACE = {{"schema": {SCHEMA_VERSION}, "config": {trace_to_json(trace)["config"]!r}, "ops": [
+{ops}
+]}}
+
+
+def test_recorded_verdict():
+    verdict = run(trace_from_json(TRACE))
+    if EXPECT_FIXED or {status == "pass"!r}:
+        assert verdict.ok, verdict
+    else:
+        assert not verdict.ok, "no oracle failed: the bug is fixed? set EXPECT_FIXED = True"
+        assert verdict.oracle == {oracle!r} and verdict.step == {step!r}, verdict
+'''

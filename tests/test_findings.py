@@ -1,0 +1,86 @@
+"""The findings store (one file per signature, counted, shorter trace kept, known/new against the
+regression corpus), `hvfuzz findings`, and `hvfuzz export --format pytest`."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+from hvfuzz.fuzz import ops as O
+from hvfuzz.fuzz.export import load_repro
+from hvfuzz.fuzz.findings import bug_signature, list_findings, record
+from hvfuzz.fuzz.runner import run
+from hvfuzz.fuzz.trace import Config, Trace
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REGRESSIONS = os.path.join(ROOT, "corpus", "regressions")
+
+
+def _hvfuzz(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "hvfuzz.fuzz", *args], capture_output=True, text=True, cwd=cwd,
+                          check=False)
+
+
+def _bad(extra=()):
+    t = Trace(Config(variant="psci-run-stopped-enters", vcpus=1, pcpus=1),
+              tuple(extra) + (O.UserSetMpState(0, "STOPPED"), O.KvmRun(0, 0), O.GuestEnter(0)))
+    v = run(t)
+    assert not v.ok
+    return t, v
+
+
+def test_same_bug_twice_is_one_finding_with_a_count_and_the_shorter_trace(tmp_path):
+    long, lv = _bad(extra=(O.UserGetMpState(0), O.UserGetMpState(0)))
+    short, sv = _bad()
+    a = record(str(tmp_path), long, lv, {"found_by": "first"})
+    b = record(str(tmp_path), short, sv, {"found_by": "second"})
+    c = record(str(tmp_path), long, lv, {"found_by": "third"})
+    assert a.path == b.path == c.path and len(os.listdir(tmp_path)) == 1
+    assert (a.count, b.count, c.count) == (1, 2, 3)
+    kept, recorded = load_repro(c.path)
+    assert kept == short and recorded["step"] == sv.step  # the verdict of the kept trace
+    meta = json.load(open(c.path))["meta"]
+    assert meta["count"] == 3 and meta["found_by"] == "second"
+    assert meta["signature"] == bug_signature("psci-run-stopped-enters", "psci-P1-no-progress-while-off")
+    rows = list_findings(str(tmp_path))
+    assert [(r["count"], r["length"], r["oracle"]) for r in rows] == [(3, 3, "psci-P1-no-progress-while-off")]
+
+
+def test_known_or_new_against_the_regression_corpus(tmp_path):
+    t, _ = load_repro(os.path.join(REGRESSIONS, "vgic-pre-series-livelock.json"))
+    rec = record(str(tmp_path), t, run(t), regressions=[REGRESSIONS])
+    assert rec.known and rec.known.endswith("vgic-pre-series-livelock.json")
+    bad, v = _bad()
+    assert record(str(tmp_path), bad, v, regressions=[REGRESSIONS]).known is None
+
+
+def test_fuzz_says_known_and_findings_lists(tmp_path):
+    r = _hvfuzz("fuzz", "--variant", "vgic-pre-series", "--max-examples", "50", "--seed", "1", "--findings",
+                str(tmp_path), cwd=ROOT)
+    assert r.returncode == 1 and "known: same variant and oracle as corpus/regressions/" in r.stdout, r.stdout
+    listed = _hvfuzz("findings", str(tmp_path), "--json")
+    rows = json.loads(listed.stdout)
+    assert listed.returncode == 0 and len(rows) == 1 and rows[0]["variant"] == "vgic-pre-series"
+    assert _hvfuzz("findings", str(tmp_path / "nope")).returncode == 2
+
+
+def test_exported_pytest_file_asserts_the_recorded_failure_then_the_fix(tmp_path):
+    for name in ("vgic-pre-series-livelock.json", "lazy-v3-vserror-rearmed.json"):
+        r = _hvfuzz("export", os.path.join(REGRESSIONS, name), "--format", "pytest")
+        assert r.returncode == 0
+        test_file = tmp_path / f"test_{name[:-5].replace('-', '_')}.py"
+        test_file.write_text(r.stdout)
+    bad, v = _bad()
+    rec = record(str(tmp_path / "f"), bad, v)
+    (tmp_path / "test_psci.py").write_text(_hvfuzz("export", rec.path).stdout)
+    ok = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                        capture_output=True, text=True, check=False)
+    assert ok.returncode == 0 and "3 passed" in ok.stdout, ok.stdout
+    # "fixed": the one edit the file explains flips it to asserting a pass, which fails while the bug is there
+    p = tmp_path / "test_psci.py"
+    p.write_text(p.read_text().replace("EXPECT_FIXED = False", "EXPECT_FIXED = True"))
+    flipped = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(p)],
+                             capture_output=True, text=True, check=False)
+    assert flipped.returncode == 1
+    assert glob.glob(str(tmp_path / "f" / "*.json"))
