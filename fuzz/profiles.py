@@ -22,6 +22,7 @@ PROFILES = {
 def session_settings(batch_examples: int, step_count: int = 30) -> settings:
     return settings(
         max_examples=batch_examples, stateful_step_count=step_count, deadline=None, database=None,
+        derandomize=False,  # not the ci profile's: each batch is seeded by the session
         phases=[Phase.generate], suppress_health_check=list(HealthCheck),
         report_multiple_bugs=False, verbosity=Verbosity.quiet,
     )
