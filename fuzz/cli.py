@@ -246,6 +246,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     trace, recorded = load_repro(args.file)
     if args.format == "pytest":
         _out(pytest_text(trace, recorded, os.path.basename(args.file)))
+    elif args.format == "c":
+        from hvfuzz.fuzz.export_c import c_text
+
+        _out(c_text(trace, recorded, os.path.basename(args.file)))
     else:
         from hvfuzz.fuzz.export import timeline_text
         from hvfuzz.fuzz.runner import run_recorded
@@ -302,9 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     fl.add_argument("dir", nargs="?", default="findings")
     fl.add_argument("--json", action="store_true")
     fl.set_defaults(func=cmd_findings)
-    ex = sub.add_parser("export", help="export a repro: a standalone pytest file, or the text timeline")
+    ex = sub.add_parser("export", help="export a repro: a pytest file, the text timeline, or a KVM selftest skeleton")
     ex.add_argument("file")
-    ex.add_argument("--format", choices=("pytest", "timeline"), default="pytest")
+    ex.add_argument("--format", choices=("pytest", "timeline", "c"), default="pytest",
+                    help="pytest: a standalone regression test; timeline: the replay as text; "
+                         "c: a KVM selftest-style C skeleton")
     ex.set_defaults(func=cmd_export)
     v = sub.add_parser("variants", help="list the variants")
     v.add_argument("--json", action="store_true")

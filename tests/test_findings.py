@@ -84,3 +84,21 @@ def test_exported_pytest_file_asserts_the_recorded_failure_then_the_fix(tmp_path
                              capture_output=True, text=True, check=False)
     assert flipped.returncode == 1
     assert glob.glob(str(tmp_path / "f" / "*.json"))
+
+
+def test_c_skeleton_for_each_design():
+    """`hvfuzz export --format c`: a KVM selftest-style skeleton naming the selftest helpers, and the
+    comments for what userspace cannot force."""
+    cases = {"vgic-pre-series-livelock.json": ("gic_get_and_ack_irq()", "GUEST_SYNC("),
+             "lazy-v3-vserror-rearmed.json": ("vcpu_events_set(", "IRQ exit"),
+             }
+    for name, wants in cases.items():
+        r = _hvfuzz("export", os.path.join(REGRESSIONS, name), "--format", "c")
+        assert r.returncode == 0
+        assert "vm_create_with_vcpus(" in r.stdout and "int main(void)" in r.stdout
+        for w in wants:
+            assert w in r.stdout, (name, w)
+        assert r.stdout.count("{") == r.stdout.count("}")
+    psci = _hvfuzz("export", os.path.join(ROOT, "corpus", "seeds", "psci-cpu-off-then-on.json"), "--format", "c")
+    assert "smccc_hvc(PSCI_0_2_FN64_CPU_ON, 0x1, 0x90000" in psci.stdout
+    assert "blocks in kvm_vcpu_sleep" in psci.stdout and "entry from the reset state" in psci.stdout
