@@ -246,6 +246,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     trace, recorded = load_repro(args.file)
     if args.format == "pytest":
         _out(pytest_text(trace, recorded, os.path.basename(args.file)))
+    elif args.format == "html":
+        from hvfuzz.fuzz.export_html import html_text
+        from hvfuzz.fuzz.runner import run_recorded
+
+        verdict, rows = run_recorded(trace)
+        _out(html_text(trace, verdict, rows, os.path.basename(args.file)))
     elif args.format == "c":
         from hvfuzz.fuzz.export_c import c_text
 
@@ -308,9 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     fl.set_defaults(func=cmd_findings)
     ex = sub.add_parser("export", help="export a repro: a pytest file, the text timeline, or a KVM selftest skeleton")
     ex.add_argument("file")
-    ex.add_argument("--format", choices=("pytest", "timeline", "c"), default="pytest",
-                    help="pytest: a standalone regression test; timeline: the replay as text; "
-                         "c: a KVM selftest-style C skeleton")
+    ex.add_argument("--format", choices=("pytest", "timeline", "html", "c"), default="pytest",
+                    help="pytest: a standalone regression test; timeline: the replay as text; html: the "
+                         "timeline as a self-contained page; c: a KVM selftest-style C skeleton")
     ex.set_defaults(func=cmd_export)
     v = sub.add_parser("variants", help="list the variants")
     v.add_argument("--json", action="store_true")

@@ -102,3 +102,33 @@ def test_c_skeleton_for_each_design():
     psci = _hvfuzz("export", os.path.join(ROOT, "corpus", "seeds", "psci-cpu-off-then-on.json"), "--format", "c")
     assert "smccc_hvc(PSCI_0_2_FN64_CPU_ON, 0x1, 0x90000" in psci.stdout
     assert "blocks in kvm_vcpu_sleep" in psci.stdout and "entry from the reset state" in psci.stdout
+
+
+def test_html_timeline_renders_in_a_real_browser(tmp_path):
+    """`hvfuzz export --format html`: one self-contained page (no scripts, no external resources),
+    lanes per vcpu and pCPU, the failing step highlighted; headless Chromium renders it."""
+    import shutil
+
+    import pytest
+
+    r = _hvfuzz("export", os.path.join(REGRESSIONS, "vgic-pre-series-livelock.json"), "--format", "html")
+    assert r.returncode == 0
+    page = r.stdout
+    assert page.startswith("<!doctype html>") and "<script" not in page and "http" not in page.split("<body>")[1]
+    assert page.count('class="failing"') == 1 and "gic-O2-strict-at-sync" in page
+    assert "<th>vcpu0</th>" in page and "<th>pCPU0</th>" in page and "ap_list=[" in page
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium) - the page was checked as text")
+    html_file = tmp_path / "t.html"
+    html_file.write_text(page)
+    shot = tmp_path / "t.png"
+    p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,900", f"--screenshot={shot}",
+                        f"file://{html_file}"], capture_output=True, text=True, check=False, timeout=120)
+    assert p.returncode == 0 and shot.exists() and shot.stat().st_size > 20_000, p.stderr[-500:]
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile2'}", "--dump-dom",
+                          f"file://{html_file}"], capture_output=True, text=True, check=False, timeout=120)
+    assert 'class="failing"' in dom.stdout and "FAIL at step" in dom.stdout
