@@ -180,7 +180,8 @@ _PSCI = (
           "before 957db105c997 \"Introduce stage2_unmap_vm\" (§5 #25)", unmap_stage2_at_init=False),
     _psci("psci-cpu-on-runnable-first", "CPU_ON makes the target RUNNABLE and wakes it before its reset "
           "request is published (no single critical section / smp_wmb): the target can enter with its old "
-          "context", "0acc7239c20a / the smp_wmb in kvm_psci_vcpu_on (§5 #23)",
+          "context", "plausible mistake against the smp_wmb (kvm_psci_vcpu_on) / smp_rmb (kvm_vcpu_sleep) pairing; "
+          "the historical CPU_ON races of §5 #23 (v3.13 no lock, torn reset_state before 6654f9dfcb88) are its kin",
           cpu_on_reset_before_runnable=False),
     _psci("psci-cpu-on-already-on-accepted", "CPU_ON does not check that the target is off: it returns "
           "SUCCESS for a running vcpu and resets it under the guest's feet", "plausible mistake (PSCI: "
