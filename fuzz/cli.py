@@ -104,6 +104,10 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         rate = res.ops / max(res.seconds, 1e-9)
         mutated = f" + {res.mutants} corpus mutants" if res.mutants else ""
         _out(f"  {name}: {res.examples} examples{mutated}, {res.ops} ops in {res.seconds:.1f} s ({rate:.0f} ops/s)")
+        if res.coverage:
+            ranked = sorted(res.coverage.items(), key=lambda kv: kv[1])
+            _out(f"  {name}: semantic coverage: {len(ranked)} situations; rarest: "
+                 + ", ".join(f"{k} ({n})" for k, n in ranked[:6]))
         if res.finding is None:
             _out(f"  {name}: no property violated")
             continue

@@ -8,11 +8,13 @@ benchmarks all go through ``Execution``/``run``.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import attrs
 
 from hvfuzz.fuzz.ops import Op
+from hvfuzz.fuzz.situations import situations
 from hvfuzz.fuzz.trace import Config, Trace
 from hvfuzz.model.regs import TIMER_INDICES
 from hvfuzz.model.system import System
@@ -57,8 +59,10 @@ def build_system(config: Config, variant: str | None = None) -> System:
 class Execution:
     """A trace being executed op by op (the Hypothesis machine drives one incrementally)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, coverage: Counter[str] | None = None) -> None:
         self.config = config
+        #: semantic coverage (fuzz/situations.py), counted when given
+        self.coverage = coverage
         self.sut = build_system(config)
         var = VARIANTS[config.variant]
         self.ref = reference_system(config.vcpus, config.pcpus, config.protected, var.pmu_emulation,
@@ -76,6 +80,8 @@ class Execution:
         r_obs = self.ref.apply(op)
         self.ops_applied += r_obs[0][3]
         applied = bool(s_obs[0][3])
+        if self.coverage is not None:
+            self.coverage.update(situations(op, self.sut, applied))
         f = (compare(s_obs, r_obs) or check_invariants(self.sut) or check_invariants(self.ref)
              or self.gic.after(op, self.sut, applied) or self.psci.after(op, self.sut, applied))
         return None if f is None else _verdict(f, i)
@@ -85,8 +91,8 @@ def _verdict(f: Failure, step: int) -> Verdict:
     return Verdict(False, f.oracle, step, f.reason, f.variant_saw, f.reference_saw)
 
 
-def run(trace: Trace) -> Verdict:
-    ex = Execution(trace.config)
+def run(trace: Trace, coverage: Counter[str] | None = None) -> Verdict:
+    ex = Execution(trace.config, coverage)
     for op in trace.ops:
         v = ex.step(op)
         if v is not None:

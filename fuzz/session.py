@@ -41,6 +41,8 @@ class SessionResult:
     finding: Finding | None
     #: corpus mutants run (``fuzz.mutate``) besides the Hypothesis examples
     mutants: int = 0
+    #: semantic coverage: situation -> how often (fuzz/situations.py)
+    coverage: dict[str, int] = attrs.Factory(dict)
 
 
 def _db_key(variant: str) -> bytes:
@@ -148,7 +150,7 @@ def fuzz_variant(
         if mutator is not None and not failures:
             for _ in range(mutants_per_batch):
                 t = mutator.mutant()
-                v = run(t)
+                v = run(t, stats.coverage)
                 mutants += 1
                 stats.ops += len(t.ops)
                 if not v.ok:
@@ -165,4 +167,4 @@ def fuzz_variant(
         finding = Finding(small, run(small), len(trace.ops), found_by)
         if database is not None and found_by != "example database":
             database.save(_db_key(variant), json.dumps(trace_to_json(small)).encode())
-    return SessionResult(variant, seed, stats.examples, stats.ops, elapsed, finding, mutants)
+    return SessionResult(variant, seed, stats.examples, stats.ops, elapsed, finding, mutants, dict(stats.coverage))

@@ -10,6 +10,7 @@ Hypothesis's shrinker keeps the same oracle while it shrinks.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -76,6 +77,8 @@ class SessionStats:
 
     examples: int = 0
     ops: int = 0
+    #: semantic coverage of the session (fuzz/situations.py)
+    coverage: Counter[str] = attrs.Factory(Counter)
     started: float = attrs.Factory(time.monotonic)
     last_report: float = attrs.Factory(time.monotonic)
 
@@ -132,7 +135,7 @@ def make_machine(
             # each example works with a few interrupts, so that they meet in the ap_list and the LRs
             self.pool = st.sampled_from(pool)
             self.ex = Execution(Config(variant=variant, vcpus=vcpus, pcpus=pcpus, protected=protected,
-                                       nr_lrs=lrs))
+                                       nr_lrs=lrs), stats.coverage)
             self._refresh()
 
         # --- helpers -----------------------------------------------------------------------------
