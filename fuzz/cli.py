@@ -262,11 +262,26 @@ def cmd_export(args: argparse.Namespace) -> int:
         _out(c_text(trace, recorded, os.path.basename(args.file)))
     else:
         from hvfuzz.fuzz.export import timeline_text
+        from hvfuzz.fuzz.export_html import html_text
         from hvfuzz.fuzz.runner import run_recorded
 
         verdict, rows = run_recorded(trace)
         _out(timeline_text(trace, verdict, rows))
+        if args.html:
+            _write_text(args.html, html_text(trace, verdict, rows, os.path.basename(args.file)))
+            _out(f"html timeline: {args.html}")
     return EXIT_OK
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write a file atomically (temp file + rename)."""
+    import tempfile
+
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -319,8 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="export a repro: a pytest file, the text timeline, or a KVM selftest skeleton")
     ex.add_argument("file")
     ex.add_argument("--format", choices=("pytest", "timeline", "html", "c"), default="pytest",
-                    help="pytest: a standalone regression test; timeline: the replay as text; html: the "
-                         "timeline as a self-contained page; c: a KVM selftest-style C skeleton")
+                    help="pytest: a standalone regression test; timeline: the replay as text (--html FILE: "
+                         "also as a self-contained page); html: that page on stdout; c: a KVM selftest-style "
+                         "C skeleton")
+    ex.add_argument("--html", metavar="FILE", help="with --format timeline: write the HTML timeline to FILE")
     ex.set_defaults(func=cmd_export)
     v = sub.add_parser("variants", help="list the variants")
     v.add_argument("--json", action="store_true")

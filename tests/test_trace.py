@@ -12,7 +12,8 @@ def sample() -> Trace:
         O.HostInjectSError(1, 7), O.UserGetVcpuEvents(1), O.UserSetGuestDebug(1, False),
         O.HostPmuOverflow(0, 3), O.ConfigIrq(0, 33, True, 0x40, 0, True, 1), O.InjectIrq(1, 2, True),
         O.GuestAck(0, 0), O.GuestEoi(0, 1, 33), O.GuestDir(0, 33), O.GuestSetPmr(0, 0xF0), O.GuestSetBpr(0, 0, 3),
-        O.GuestSetGrpEn(0, 0, True), O.GuestSetEoiMode(0, True),
+        O.GuestSetGrpEn(0, 0, True), O.GuestSetEoiMode(0, True), O.GuestPsci(1, "CPU_ON", 0, 0x1000, 7),
+        O.GuestAccess(0, 2), O.UserVcpuInit(1, True), O.UserSetMpState(1, "STOPPED"), O.UserGetMpState(1),
     ))
 
 

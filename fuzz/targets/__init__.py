@@ -13,5 +13,13 @@ DEFAULT_VARIANT = {"system": "lazy", "pkvm": "lazy", "vgic": "vgic-lr-overflow",
 
 
 def target_path(name: str) -> str:
-    """The script of target ``name`` (libFuzzer re-executes it for -fork, -jobs, -minimize_crash)."""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), f"fuzz_{name}.py")
+    """The script of target ``name``.  libFuzzer re-executes it for -fork, -jobs and
+    -minimize_crash, so it must be executable; an installed wheel drops the mode bits, which are
+    put back here when the file is writable."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"fuzz_{name}.py")
+    if os.path.exists(path) and not os.access(path, os.X_OK):
+        try:
+            os.chmod(path, os.stat(path).st_mode | 0o111)
+        except OSError:
+            pass
+    return path
