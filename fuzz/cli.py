@@ -261,27 +261,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         _out(c_text(trace, recorded, os.path.basename(args.file)))
     else:
-        from hvfuzz.fuzz.export import timeline_text
+        from hvfuzz.fuzz.export import timeline_text, write_text_atomic
         from hvfuzz.fuzz.export_html import html_text
         from hvfuzz.fuzz.runner import run_recorded
 
         verdict, rows = run_recorded(trace)
         _out(timeline_text(trace, verdict, rows))
         if args.html:
-            _write_text(args.html, html_text(trace, verdict, rows, os.path.basename(args.file)))
+            write_text_atomic(args.html, html_text(trace, verdict, rows, os.path.basename(args.file)))
             _out(f"html timeline: {args.html}")
     return EXIT_OK
-
-
-def _write_text(path: str, text: str) -> None:
-    """Write a file atomically (temp file + rename)."""
-    import tempfile
-
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -59,13 +59,19 @@ def write_repro(directory: str, trace: Trace, verdict: Verdict, meta: dict[str, 
 
 
 def write_repro_at(path: str, trace: Trace, verdict: Verdict, meta: dict[str, Any] | None = None) -> str:
-    """Write the repro to ``path`` atomically (temp file + rename in the same directory)."""
+    """Write the repro to ``path`` atomically."""
+    return write_text_atomic(path, dumps_repro(repro_to_json(trace, verdict, meta)))
+
+
+def write_text_atomic(path: str, text: str) -> str:
+    """Write ``text`` to ``path`` atomically (temp file + fsync + rename in the same directory), so
+    a finding is never left half-written."""
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dumps_repro(repro_to_json(trace, verdict, meta)))
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -19,6 +19,13 @@ from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.trace import Trace, TraceError
 
 
+def _load_with_meta(path: str) -> tuple[Trace, dict[str, Any] | None, dict[str, Any]]:
+    """A repro file's trace, recorded verdict and ``meta``."""
+    trace, recorded = load_repro(path)
+    with open(path, encoding="utf-8") as f:
+        return trace, recorded, json.load(f).get("meta") or {}
+
+
 def bug_signature(variant: str, oracle: str | None) -> str:
     """What makes two findings the same bug: the design under test and the property it breaks."""
     return hashlib.sha256(f"{variant}\0{oracle}".encode()).hexdigest()[:12]
@@ -44,9 +51,7 @@ def record(directory: str, trace: Trace, verdict: Verdict, meta: dict[str, Any] 
     count = 1
     if os.path.exists(path):
         try:
-            old, _ = load_repro(path)
-            with open(path, encoding="utf-8") as f:
-                old_meta = json.load(f).get("meta") or {}
+            old, _, old_meta = _load_with_meta(path)
             count = int(old_meta.get("count", 1)) + 1
             if len(old.ops) <= len(trace.ops):  # keep the shorter repro (and its provenance)
                 trace, meta = old, old_meta
@@ -78,9 +83,7 @@ def list_findings(directory: str) -> list[dict[str, Any]]:
     rows = []
     for path in sorted(glob.glob(os.path.join(directory, "*.json"))):
         try:
-            t, recorded = load_repro(path)
-            with open(path, encoding="utf-8") as f:
-                meta = json.load(f).get("meta") or {}
+            t, recorded, meta = _load_with_meta(path)
         except (TraceError, ValueError, OSError) as e:
             raise TraceError(f"{path}: {e}") from None
         rows.append({"signature": meta.get("signature", "-"), "oracle": (recorded or {}).get("oracle", "-"),

@@ -167,12 +167,15 @@ def kvm_mpidr_to_vcpu(s: System, mpidr: int) -> HostVcpu | None:
 
 
 def kvm_psci_vcpu_on(s: System, source: HostVcpu, args: tuple[int, int, int]) -> int:
-    """``kvm_psci_vcpu_on``: under the target's ``mp_state_lock``: not STOPPED -> ALREADY_ON;
+    """``kvm_psci_vcpu_on``: affinity bits outside MPIDR_HWID_BITMASK or no such vcpu ->
+    INVALID_PARAMS; under the target's ``mp_state_lock``: not STOPPED -> ALREADY_ON;
     else reset_state = {pc=entry, be=caller's endianness, r0=context id}, KVM_REQ_VCPU_RESET,
     ``smp_wmb``, RUNNABLE, ``kvm_vcpu_wake_up``."""
     from hvfuzz.model.pkvm import host as H
 
     target_mpidr, entry, context = args
+    if target_mpidr & ~MPIDR_HWID_BITMASK:  # kvm_psci_valid_affinity
+        return PSCI_RET_INVALID_PARAMS
     t = kvm_mpidr_to_vcpu(s, target_mpidr)
     if t is None:
         return PSCI_RET_INVALID_PARAMS
@@ -207,7 +210,7 @@ def kvm_psci_vcpu_affinity_info(s: System, args: tuple[int, int, int]) -> int:
     (masked at the lowest affinity level) is not STOPPED, OFF if all are, INVALID_PARAMS if none
     matches or the level is above 3."""
     target_affinity, lowest_level, _ = args
-    if lowest_level > 3:
+    if target_affinity & ~MPIDR_HWID_BITMASK or lowest_level > 3:  # kvm_psci_valid_affinity, psci_affinity_mask
         return PSCI_RET_INVALID_PARAMS
     mask = MPIDR_HWID_BITMASK & ~((1 << (8 * lowest_level)) - 1) if lowest_level < 3 else 0xFF00000000
     target_affinity &= mask

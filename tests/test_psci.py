@@ -196,3 +196,12 @@ def test_arch_psci_does_not_judge_a_reset_under_a_pending_mmio_read():
     for op in ops:
         s.apply(op)
     assert s.guest_view(0)[IDX_PC] == 4 and s.guest_view(0)[0] == 9
+
+
+def test_affinity_bits_outside_the_hwid_mask_are_invalid():
+    """kvm_psci_valid_affinity: CPU_ON/AFFINITY_INFO with bits outside MPIDR_HWID_BITMASK."""
+    s = _system()
+    bad = P.MPIDR_HWID_BITMASK + 1
+    assert P.kvm_psci_vcpu_on(s, s.vcpus[0], (bad | 1, 0x1000, 0)) == P.PSCI_RET_INVALID_PARAMS
+    assert P.kvm_psci_vcpu_affinity_info(s, (bad, 0, 0)) == P.PSCI_RET_INVALID_PARAMS
+    assert P.kvm_psci_vcpu_affinity_info(s, (1, 0, 0)) == P.PSCI_0_2_AFFINITY_LEVEL_ON

@@ -30,7 +30,7 @@ def main() -> None:
     variant, argv = select_variant("hypothesis", sys.argv)
     findings = os.environ.get("HVFUZZ_FINDINGS", "findings")
 
-    def on_failure(trace, verdict):  # noqa: ANN001 - written before the exception propagates
+    def on_failure(trace, verdict):  # the repro is written before the exception propagates
         small = shrink(trace, verdict)
         write_repro(findings, small, run(small), {"found_by": "atheris fuzz_hypothesis.py"})
 
