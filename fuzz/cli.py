@@ -1,4 +1,4 @@
-"""``hvfuzz``: fuzz | replay | shrink | variants | atheris | import-crash.
+"""``hvfuzz``: fuzz | exhaustive | replay | shrink | variants | atheris | import-crash | findings | export.
 
 Exit codes (a contract every later command keeps): 0 no property violated, 1 a property was
 violated (a repro was written / the trace reproduces it), 2 bad input (one line on stderr).
@@ -122,6 +122,52 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         status = EXIT_VIOLATION
     if status == EXIT_OK:
         _out("no property violated")
+    return status
+
+
+def cmd_exhaustive(args: argparse.Namespace) -> int:
+    from hvfuzz.fuzz.exhaustive import Level, explore, runs_for
+    from hvfuzz.fuzz.findings import record
+    from hvfuzz.model.variants import VARIANTS
+
+    if args.variant is not None and args.variant not in VARIANTS:
+        raise TraceError(f"unknown variant {args.variant!r} (see 'hvfuzz variants')")
+    if args.depth < 1:
+        raise TraceError("--depth must be at least 1")
+    runs = runs_for(args.variant, args.alphabet)
+    if not runs:
+        raise TraceError(f"no correct variant has the {args.alphabet} component")
+    status = EXIT_OK
+    for name, alpha in runs:
+        try:
+            config = alpha.config(name, args.vcpus, args.pcpus, args.nr_lrs)
+        except ValueError as e:
+            raise TraceError(f"bad configuration ({e})") from None
+        ops = alpha.ops_of(config)
+        _out(f"hvfuzz exhaustive: {name} over the {alpha.component} alphabet ({len(ops)} ops; "
+             f"{config.vcpus} vcpu(s), {config.pcpus} pCPU(s), {config.nr_lrs} LR(s)), depth {args.depth}")
+
+        def progress(lv: Level) -> None:
+            _out(f"  depth {lv.depth}: {lv.new_states} new states, {lv.states} in all, "
+                 f"{lv.executions} ops executed, {lv.seconds:.1f} s")
+
+        res = explore(config, ops, args.depth, every_oracle=args.every_oracle, progress=progress)
+        _out(f"  {name}: {res.states} states explored, {res.executions} ops executed; covers all "
+             f"{res.traces_covered} traces of 1..{res.explored_to} ops")
+        if not res.counterexamples:
+            _out(f"  {name}: no violation up to depth {args.depth}")
+            continue
+        status = EXIT_VIOLATION
+        for oracle, (trace, verdict) in res.counterexamples.items():
+            meta = {"found_by": f"hvfuzz exhaustive --depth {args.depth} ({alpha.component} alphabet)",
+                    "minimal_length": len(trace.ops)}
+            rec = record(args.findings, trace, verdict, meta, regressions=_regression_dirs(None))
+            _out(f"  {name}: VIOLATION of {oracle}: a minimal counterexample has {len(trace.ops)} ops "
+                 f"(none shorter over this alphabet): {verdict.reason}")
+            _out(f"  repro: {rec.path}")
+            _out(f"  {_known_text(rec)}")
+    if status == EXIT_OK:
+        _out(f"no violation up to depth {args.depth}")
     return status
 
 
@@ -291,6 +337,19 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--db", metavar="URL", help="Hypothesis example database shared by workers: redis://HOST:PORT/N "
                    "(the redis extra) or a directory; failures found by one worker are replayed first by the others")
     f.set_defaults(func=cmd_fuzz)
+    e = sub.add_parser("exhaustive", help="check every trace up to --depth ops over a small alphabet "
+                       "(breadth-first, with state hashing): a minimal counterexample, or none")
+    e.add_argument("--depth", type=int, default=6, help="trace length bound K (default 6)")
+    e.add_argument("--variant", help="variant to check (default: every correct variant)")
+    e.add_argument("--alphabet", choices=("pkvm", "vgic", "psci"),
+                   help="the op alphabet (default: the variant's component)")
+    e.add_argument("--vcpus", type=int, choices=range(1, 5), metavar="1..4", help="default: the alphabet's")
+    e.add_argument("--pcpus", type=int, choices=range(1, 5), metavar="1..4", help="default: the alphabet's")
+    e.add_argument("--nr-lrs", type=int, choices=range(1, 17), metavar="1..16", help="default: 1")
+    e.add_argument("--every-oracle", action="store_true",
+                   help="go on to --depth and report the shortest counterexample of every oracle")
+    e.add_argument("--findings", default="findings", help="directory for repro files (default findings/)")
+    e.set_defaults(func=cmd_exhaustive)
     r = sub.add_parser("replay", help="replay a trace or repro file and print its timeline")
     r.add_argument("file")
     r.add_argument("--variant", help="replay against this variant instead of the recorded one")

@@ -1,0 +1,279 @@
+"""Bounded-exhaustive mode: every trace up to K ops over a small alphabet, breadth-first, with
+state hashing (the model-checking search TLC does, on the executable model itself).
+
+The alphabet is a finite set of ops for a small configuration (``ALPHABETS``: one per component,
+the ops and values that component's designs care about).  Every op is executable in every state,
+so the traces of length <= K are all the words over the alphabet; the search visits the states
+they reach instead.  A state is everything the future of an ``Execution`` depends on: both
+systems (the variant and the reference) and the oracles' own state (the ideal GIC, the taint and
+sync windows of ``GicChecker``, ``ArchPsci``).  Two prefixes that reach the same state have the
+same futures and the same verdicts, so only the first (shortest) is expanded.  Breadth-first, the
+first failure found is a shortest failing trace over the alphabet.
+
+Cost: the runner cannot clone a state cheaply (pickling one is ~40x a step), so a state is
+rebuilt by replaying its prefix.  An op that applies on neither side and fails no oracle leaves
+the state as it was (``tests/test_exhaustive.py`` checks this), so the next op is tried on the
+same execution without a rebuild.
+
+Interrupts outside the alphabet are never named by an op, so they keep their reset state; the
+state key leaves them out (the same test checks that too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from hvfuzz.fuzz import ops as O
+from hvfuzz.fuzz.runner import Execution, Verdict
+from hvfuzz.fuzz.trace import Config, Trace
+from hvfuzz.model.system import System
+from hvfuzz.model.variants import VARIANTS
+
+#: value written into registers: anything but the reset value 0 shows where it went
+_V = 1
+
+
+def _pkvm_alphabet(c: Config) -> tuple[O.Op, ...]:
+    """The vcpu-state sync: exits of every kind (with SError pending), preemption and migration,
+    guest and host writes to the registers the designs copy differently (a GPR, PSTATE, an FP
+    register, an EL1 sysreg in the timer range, MDSCR_EL1, PMOVSSET_EL0), userspace reads, SError
+    injection, single-step and a PMU overflow."""
+    ops: list[O.Op] = []
+    for v in range(c.vcpus):
+        ops += [O.KvmRun(v, p) for p in range(c.pcpus)]
+        ops += [O.GuestEnter(v), O.HandleExit(v), O.ExitToUser(v), O.SchedOut(v)]
+        ops += [O.SchedIn(v, p) for p in range(c.pcpus)]
+        ops += [O.GuestExit(v, "irq"), O.GuestExit(v, "irq", serror_pending=True),
+                O.GuestExit(v, "el1_serror"), O.GuestExit(v, "trap_mmio_read", value=_V),
+                O.GuestExit(v, "trap_sysreg_write", reg="ACTLR_EL1"), O.GuestExit(v, "trap_mmio_user")]
+        ops += [O.GuestWriteReg(v, r, _V) for r in ("x0", "pstate", "v0", "SCTLR_EL1")]
+        ops += [O.UserSetReg(v, r, _V) for r in ("x0", "v0", "SCTLR_EL1")]
+        ops += [O.UserGetReg(v, r) for r in ("x0", "pc", "pstate", "MDSCR_EL1", "PMOVSSET_EL0")]
+        ops += [O.HostInjectSError(v, 1), O.UserGetVcpuEvents(v), O.UserSetGuestDebug(v, True),
+                O.HostPmuOverflow(v, 0)]
+    return tuple(ops)
+
+
+#: INTIDs of the vgic alphabet: two SPIs whose priorities differ only in bit 3 (the fifth
+#: implemented bit), enabled by ``ConfigIrq`` (interrupts reset disabled)
+_SPI_A, _SPI_B = 32, 33
+
+
+def _vgic_alphabet(c: Config) -> tuple[O.Op, ...]:
+    """The vgic: two SPIs configured (edge, level, or in group 0) and injected, the guest's
+    acknowledge / EOI / DIR of each, EOImode 1, group enables, and the run loop around it."""
+    ops: list[O.Op] = [
+        O.ConfigIrq(0, _SPI_A, priority=0x48), O.ConfigIrq(0, _SPI_B, priority=0x40),
+        O.ConfigIrq(0, _SPI_A, priority=0x48, level=True), O.ConfigIrq(0, _SPI_B, priority=0x40, level=True),
+        O.ConfigIrq(0, _SPI_B, priority=0x40, group=0),
+    ]
+    if c.vcpus > 1:
+        ops.append(O.ConfigIrq(0, _SPI_A, priority=0x48, target=1))
+    ops += [O.InjectIrq(0, _SPI_A), O.InjectIrq(0, _SPI_B)]
+    for v in range(c.vcpus):
+        ops += [O.KvmRun(v, v % c.pcpus), O.GuestEnter(v), O.GuestExit(v, "irq"), O.HandleExit(v),
+                O.ExitToUser(v)]
+        ops += [O.GuestAck(v, 1), O.GuestAck(v, 0), O.GuestSetEoiMode(v, True),
+                O.GuestSetGrpEn(v, 1, True), O.GuestSetGrpEn(v, 1, False), O.GuestSetGrpEn(v, 0, True)]
+        ops += [O.GuestEoi(v, 1, i) for i in (_SPI_A, _SPI_B)] + [O.GuestEoi(v, 0, _SPI_B)]
+        ops += [O.GuestDir(v, i) for i in (_SPI_A, _SPI_B)]
+    return tuple(ops)
+
+
+def _psci_alphabet(c: Config) -> tuple[O.Op, ...]:
+    """PSCI and power state: CPU_ON of the other vcpu, CPU_OFF, AFFINITY_INFO, SYSTEM_OFF, a
+    stage-2 access, KVM_ARM_VCPU_INIT with and without POWER_OFF, KVM_SET/GET_MP_STATE, signals
+    and the run loop."""
+    ops: list[O.Op] = []
+    for v in range(c.vcpus):
+        other = (v + 1) % c.vcpus
+        ops += [O.KvmRun(v, v % c.pcpus), O.GuestEnter(v), O.GuestExit(v, "irq"), O.HandleExit(v),
+                O.ExitToUser(v)]
+        ops += [O.GuestPsci(v, "CPU_ON", other, 0x80000, _V), O.GuestPsci(v, "CPU_OFF", 0),
+                O.GuestPsci(v, "AFFINITY_INFO", other), O.GuestPsci(v, "SYSTEM_OFF", 0)]
+        ops += [O.GuestWriteReg(v, "x0", _V), O.GuestAccess(v, 0)]
+        ops += [O.UserVcpuInit(v, False), O.UserVcpuInit(v, True), O.UserSetMpState(v, "RUNNABLE"),
+                O.UserGetMpState(v)]
+    return tuple(ops)
+
+
+@attrs.frozen
+class Alphabet:
+    """A component's small configuration and the ops the search enumerates over it."""
+
+    component: str
+    vcpus: int
+    pcpus: int
+    nr_lrs: int
+    ops_of: Callable[[Config], tuple[O.Op, ...]]
+
+    def config(self, variant: str, vcpus: int | None = None, pcpus: int | None = None,
+               nr_lrs: int | None = None) -> Config:
+        return Config(variant=variant, vcpus=vcpus or self.vcpus, pcpus=pcpus or self.pcpus,
+                      nr_lrs=nr_lrs or self.nr_lrs)
+
+
+ALPHABETS: dict[str, Alphabet] = {
+    "pkvm": Alphabet("pkvm", 2, 2, 1, _pkvm_alphabet),
+    "vgic": Alphabet("vgic", 2, 2, 1, _vgic_alphabet),
+    "psci": Alphabet("psci", 2, 2, 1, _psci_alphabet),
+}
+
+
+def intids_of(ops: tuple[O.Op, ...]) -> tuple[int, ...]:
+    return tuple(sorted({i for op in ops if (i := getattr(op, "intid", None)) is not None}))
+
+
+# --- the state key ---------------------------------------------------------------------------------
+_SYSTEM_SKIP = frozenset(("_dispatch", "_obs", "vgic", "policy", "psci_policy", "pkvm", "protected",
+                          "pmu_emulation"))
+_IRQ_ARRAYS = frozenset(("private", "spis", "policy"))
+
+
+def _irqs(holder: Any, vcpus: int, intids: tuple[int, ...]) -> list[Any]:
+    return [holder.lookup(v, i) for i in intids for v in (range(vcpus) if i < 32 else (0,))]
+
+
+def _system_part(s: System, intids: tuple[int, ...]) -> tuple[Any, ...]:
+    n = len(s.vcpus)
+    return ([v for k, v in vars(s).items() if k not in _SYSTEM_SKIP],
+            [v for k, v in vars(s.vgic).items() if k not in _IRQ_ARRAYS], _irqs(s.vgic, n, intids))
+
+
+def state_key(ex: Execution, intids: tuple[int, ...]) -> bytes:
+    """What the futures of ``ex`` depend on, hashed: both systems, the ideal GIC and the oracles'
+    state (every attribute, except the constant policies, the last op's observations and the
+    interrupts no op of the alphabet names)."""
+    gic = ex.gic
+    part = (
+        _system_part(ex.sut, intids), _system_part(ex.ref, intids),
+        [v for k, v in vars(gic).items() if k != "m"],
+        [v for k, v in vars(gic.m).items() if k not in _IRQ_ARRAYS], _irqs(gic.m, gic.vcpus, intids),
+        vars(ex.psci),
+    )
+    return hashlib.blake2b(pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL), digest_size=16).digest()
+
+
+# --- the search ----------------------------------------------------------------------------------------
+@attrs.frozen
+class Level:
+    depth: int
+    new_states: int
+    states: int
+    executions: int
+    seconds: float
+
+
+@attrs.frozen
+class ExhaustiveResult:
+    config: Config
+    alphabet: tuple[O.Op, ...]
+    depth: int
+    #: every trace up to this many ops was explored (less than ``depth`` when the search stopped at
+    #: a counterexample or ran out of budget)
+    explored_to: int
+    states: int
+    executions: int
+    levels: tuple[Level, ...]
+    #: the shortest counterexample per oracle found (in the order found: the first is a shortest)
+    counterexamples: dict[str, tuple[Trace, Verdict]] = attrs.field(factory=dict)
+    #: the execution budget ran out before ``depth``
+    out_of_budget: bool = False
+
+    @property
+    def counterexample(self) -> Trace | None:
+        return next(iter(self.counterexamples.values()))[0] if self.counterexamples else None
+
+    @property
+    def verdict(self) -> Verdict | None:
+        return next(iter(self.counterexamples.values()))[1] if self.counterexamples else None
+
+    @property
+    def traces_covered(self) -> int:
+        """Words over the alphabet of length 1..explored_to: each reaches an explored state."""
+        a = len(self.alphabet)
+        return sum(a ** d for d in range(1, self.explored_to + 1))
+
+
+def explore(config: Config, alphabet: tuple[O.Op, ...], depth: int, *, every_oracle: bool = False,
+            oracle: str | None = None, max_executions: int | None = None,
+            progress: Callable[[Level], None] | None = None) -> ExhaustiveResult:
+    """Breadth-first search of the states reachable in at most ``depth`` ops of ``alphabet``.
+
+    Stops at the first counterexample (a shortest one), or, with ``oracle``, at the first that
+    fails that oracle; with ``every_oracle`` it goes on to ``depth`` and keeps the shortest
+    counterexample of each oracle (a failing state is not expanded: its trace has ended)."""
+    intids = intids_of(alphabet)
+    seen = {state_key(Execution(config), intids)}
+    frontier: list[tuple[int, ...]] = [()]
+    found: dict[str, tuple[Trace, Verdict]] = {}
+    executions = 0
+    levels: list[Level] = []
+    start = time.perf_counter()
+
+    def result(explored_to: int, out_of_budget: bool = False) -> ExhaustiveResult:
+        return ExhaustiveResult(config, alphabet, depth, explored_to, len(seen), executions,
+                                tuple(levels), found, out_of_budget)
+
+    for d in range(1, depth + 1):
+        nxt: list[tuple[int, ...]] = []
+        for prefix in frontier:
+            if max_executions is not None and executions >= max_executions:
+                return result(d - 1, out_of_budget=True)
+            ex: Execution | None = None
+            for i, op in enumerate(alphabet):
+                if ex is None:
+                    ex = _replay(config, alphabet, prefix)
+                executions += 1
+                v = ex.step(op)
+                if v is not None:
+                    ex = None
+                    assert v.oracle is not None
+                    if v.oracle not in found:
+                        found[v.oracle] = (Trace(config, tuple(alphabet[j] for j in (*prefix, i))),
+                                           attrs.evolve(v, step=d - 1))
+                        if oracle is None and not every_oracle or v.oracle == oracle:
+                            levels.append(Level(d, len(nxt), len(seen), executions, time.perf_counter() - start))
+                            return result(d - 1)
+                    continue
+                if not (ex.sut.last_observations[0][3] or ex.ref.last_observations[0][3]):
+                    continue  # applied nowhere: the same state, keep going on it
+                key = state_key(ex, intids)
+                if key not in seen:
+                    seen.add(key)
+                    nxt.append((*prefix, i))
+                ex = None
+        frontier = nxt
+        levels.append(Level(d, len(nxt), len(seen), executions, time.perf_counter() - start))
+        if progress is not None:
+            progress(levels[-1])
+        if not frontier:
+            break
+    return result(depth)
+
+
+def _replay(config: Config, alphabet: tuple[O.Op, ...], prefix: tuple[int, ...]) -> Execution:
+    ex = Execution(config)
+    for j in prefix:
+        ex.step(alphabet[j])
+    return ex
+
+
+def runs_for(variant: str | None, component: str | None = None) -> list[tuple[str, Alphabet]]:
+    """What ``hvfuzz exhaustive`` checks: a variant over its component's alphabet (or over
+    ``component``'s), or, with no variant, every correct design over its component's alphabet
+    and the pKVM designs over the PSCI alphabet too (PSCI has no correct variant of its own: its
+    calls cross the vcpu-state sync)."""
+    if variant is not None:
+        return [(variant, ALPHABETS[component or VARIANTS[variant].component])]
+    correct = [v for v in VARIANTS.values() if v.kind == "correct"]
+    runs = [(v.name, ALPHABETS[v.component]) for v in correct if component in (None, v.component)]
+    if component in (None, "psci"):
+        runs += [(v.name, ALPHABETS["psci"]) for v in correct if v.component == "pkvm"]
+    return runs
