@@ -14,6 +14,8 @@ not a verdict.
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any
 
 from hvfuzz.fuzz import ops as O
@@ -23,6 +25,55 @@ _PSCI_FN = {"CPU_ON": "PSCI_0_2_FN64_CPU_ON", "CPU_OFF": "PSCI_0_2_FN_CPU_OFF",
             "AFFINITY_INFO": "PSCI_0_2_FN64_AFFINITY_INFO", "SYSTEM_OFF": "PSCI_0_2_FN_SYSTEM_OFF",
             "SYSTEM_RESET": "PSCI_0_2_FN_SYSTEM_RESET", "SYSTEM_RESET2": "PSCI_1_1_FN64_SYSTEM_RESET2",
             "PSCI_VERSION": "PSCI_0_2_FN_PSCI_VERSION"}
+
+
+#: ``gcc -fsyntax-only -I STUBS_DIR repro.c`` checks a skeleton without a kernel tree
+STUBS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "c_stubs")
+
+#: helpers the skeleton defines itself (only those it uses), in selftest style
+_HELPERS: dict[str, str] = {
+    "DATA_GVA": "#define DATA_GVA\t\t0x40000000ULL\t/* a memslot the test adds for the guest's data pages */",
+    "USER_MMIO_GVA": "#define USER_MMIO_GVA\t0x3e000000ULL\t/* no memslot: KVM_EXIT_MMIO to userspace */",
+    "MMIO_GVA": "#define MMIO_GVA\t\t0x08000000ULL\t/* an in-kernel device frame (the GICD) */",
+    "pin_to_cpu": """static void pin_to_cpu(int cpu)
+{
+\tcpu_set_t set;
+
+\tCPU_ZERO(&set);
+\tCPU_SET(cpu, &set);
+\tTEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "pin to CPU %d", cpu);
+}
+""",
+    "run_until_sync": """/* KVM_RUN until the guest's next GUEST_SYNC/GUEST_DONE */
+static void run_until_sync(struct kvm_vcpu *vcpu)
+{
+\tstruct ucall uc;
+
+\tvcpu_run(vcpu);
+\tswitch (get_ucall(vcpu, &uc)) {
+\tcase UCALL_SYNC:
+\tcase UCALL_DONE:
+\t\tbreak;
+\tcase UCALL_ABORT:
+\t\tREPORT_GUEST_ASSERT(uc);
+\t\tbreak;
+\tdefault:
+\t\tTEST_FAIL("unexpected exit %s", exit_reason_str(vcpu->run->exit_reason));
+\t}
+}
+""",
+    "vcpu_init_descriptor_again": """/* KVM_ARM_VCPU_INIT again (a reset), with or without KVM_ARM_VCPU_POWER_OFF */
+static void vcpu_init_descriptor_again(struct kvm_vcpu *vcpu, bool power_off)
+{
+\tstruct kvm_vcpu_init init = { 0 };
+
+\tvm_ioctl(vcpu->vm, KVM_ARM_PREFERRED_TARGET, &init);
+\tif (power_off)
+\t\tinit.features[0] |= 1 << KVM_ARM_VCPU_POWER_OFF;
+\tvcpu_ioctl(vcpu, KVM_ARM_VCPU_INIT, &init);
+}
+""",
+}
 
 
 def _reg_id(reg: str) -> str:
@@ -165,6 +216,9 @@ def c_text(trace: Trace, recorded: dict[str, Any] | None, name: str) -> str:
         guest_fns.append(f"static void guest_code_vcpu{v}(void)\n{{\n\tstruct arm_smccc_res res;\n\tuint64_t intid;\n\n"
                          f"\t(void)res; (void)intid;\n\t{body}\n\tGUEST_DONE();\n}}\n")
     hosts = "\n\t".join(host)
+    used = "\n".join(guest_fns) + hosts
+    defines = [h for n, h in _HELPERS.items() if h.startswith("#define") and re.search(r"\b" + n + r"\b", used)]
+    helpers = [h for n, h in _HELPERS.items() if not h.startswith("#define") and f"{n}(" in used]
     return f"""// SPDX-License-Identifier: GPL-2.0
 /*
  * hvfuzz reproducer skeleton, exported from {name}
@@ -175,8 +229,15 @@ def c_text(trace: Trace, recorded: dict[str, Any] | None, name: str) -> str:
  * cannot choose exit kinds and timing, preemption, or the pKVM lazy-sync state (DIRTY), which the
  * model's trace fixes at every step (see the comments).  On a kernel with the bug the failure shows
  * only if those happen as in the trace.  Helper names follow kvm_util.h, gic.h and vgic.h; check
- * them against your tree (vcpu_init_descriptor_again and run_until_sync are left to write).
+ * them against your tree.
+ *
+ * Syntax check without a kernel tree (stub declarations shipped with hvfuzz):
+ *     gcc -fsyntax-only -I {STUBS_DIR} <this file>
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* sched_setaffinity */
+#endif
+#include <sched.h>
 #include <linux/psci.h>
 
 #include "kvm_util.h"
@@ -186,7 +247,9 @@ def c_text(trace: Trace, recorded: dict[str, Any] | None, name: str) -> str:
 #include "ucall.h"
 
 #define NR_VCPUS {n}
+{chr(10).join(defines)}
 
+{chr(10).join(helpers)}
 {chr(10).join(guest_fns)}
 int main(void)
 {{

@@ -104,6 +104,55 @@ def test_c_skeleton_for_each_design():
     assert "blocks in kvm_vcpu_sleep" in psci.stdout and "entry from the reset state" in psci.stdout
 
 
+def _every_op_trace() -> Trace:
+    """One vcpu doing every op (every register, exit kind and PSCI function), then a second
+    vcpu: what the C exporter has to write down."""
+    ops: list[O.Op] = [O.UserVcpuInit(1, True), O.KvmRun(0, 0), O.GuestEnter(0)]
+    ops += [O.GuestWriteReg(0, r, 1) for r in O.GUEST_REGS]
+    for kind in O.EXIT_KINDS:
+        ops += [O.GuestExit(0, kind, serror_pending=True), O.HandleExit(0), O.GuestEnter(0)]
+    for fn in O.PSCI_FNS:
+        ops += [O.GuestPsci(0, fn, 1, 0x80000, 1), O.HandleExit(0), O.GuestEnter(0)]
+    ops += [O.GuestAccess(0, 1), O.HandleExit(0), O.GuestEnter(0)]
+    ops += [O.GuestAck(0, 1), O.GuestEoi(0, 1, 32), O.GuestDir(0, 32), O.GuestSetPmr(0, 0xF0),
+            O.GuestSetBpr(0, 1, 3), O.GuestSetGrpEn(0, 1, True), O.GuestSetEoiMode(0, True),
+            O.GuestExit(0, "irq"), O.SchedOut(0), O.SchedIn(0, 1), O.ExitToUser(0)]
+    ops += [O.UserSetReg(0, r, 1) for r in O.ONE_REGS] + [O.UserGetReg(0, r) for r in O.ONE_REGS]
+    ops += [O.HostInjectSError(0, 1), O.UserGetVcpuEvents(0), O.UserSetGuestDebug(0, True),
+            O.HostPmuOverflow(0, 0), O.InjectIrq(0, 1), O.InjectIrq(0, 23), O.InjectIrq(0, 32),
+            O.ConfigIrq(0, 33, priority=0x40), O.UserSetMpState(1, "RUNNABLE"), O.UserGetMpState(1),
+            O.UserVcpuInit(0, False)]
+    return Trace(Config(variant="lazy", vcpus=2, pcpus=2), tuple(ops))
+
+
+def test_c_skeletons_pass_gcc_syntax_check_with_the_shipped_stubs(tmp_path):
+    """Every exported skeleton (every op, every design's regressions and seeds) is C that
+    `gcc -fsyntax-only -Wall -Wextra -Werror` accepts with the stub selftest headers it names."""
+    import shutil
+
+    import pytest
+
+    from hvfuzz.fuzz.export import write_repro_at
+    from hvfuzz.fuzz.export_c import STUBS_DIR
+
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed")
+    every = str(tmp_path / "every-op.json")
+    t = _every_op_trace()
+    write_repro_at(every, t, run(t), {})
+    files = [every] + sorted(glob.glob(os.path.join(ROOT, "corpus", "*", "*.json")))
+    for path in files:
+        r = _hvfuzz("export", path, "--format", "c")
+        assert r.returncode == 0, path
+        assert f"gcc -fsyntax-only -I {STUBS_DIR}" in r.stdout
+        src = tmp_path / (os.path.basename(path) + ".c")
+        src.write_text(r.stdout)
+        cc = subprocess.run([gcc, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-I", STUBS_DIR, str(src)],
+                            capture_output=True, text=True, check=False)
+        assert cc.returncode == 0, (path, cc.stderr[:2000])
+
+
 def test_html_timeline_renders_in_a_real_browser(tmp_path):
     """`hvfuzz export --format html`: one self-contained page (no scripts, no external resources),
     lanes per vcpu and pCPU, the failing step highlighted; headless Chromium renders it."""

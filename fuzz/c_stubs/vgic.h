@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* hvfuzz syntax-check stub for the selftest header vgic.h: see hvfuzz_selftest_stubs.h */
+#include "hvfuzz_selftest_stubs.h"
