@@ -6,7 +6,14 @@ down to single ops); delete every op of one interrupt or one vcpu at once; move 
 neighbours earlier when that lets more be deleted; simplify op fields towards their defaults
 (values to 0/1, registers to the first of their list, exit kinds to ``irq``, no SError-pending);
 then shrink the VM (fewer vcpus and pcpus when no op uses them, non-protected, fewer list
-registers, 5 priority bits).  Every candidate is judged by ``runner.run``.
+registers, 5 priority bits) and renumber vcpus, pCPUs and interrupts to the smallest numbers.
+Every candidate is judged by ``runner.run``.
+
+When those passes are done, a breadth-first search (``fuzz.exhaustive``) over the trace's own ops
+plus the small alphabet of its component looks for a shorter trace failing the same oracle, within
+an execution budget.  That finds what deletion and local moves cannot (a different interleaving,
+another op in place of two), and it makes the shrunk length the bounded-exhaustive minimum over
+that alphabet whenever the search completes.
 """
 
 from __future__ import annotations
@@ -30,8 +37,15 @@ def same_failure(oracle: str) -> Predicate:
     return pred
 
 
-def shrink(trace: Trace, verdict: Verdict | None = None, max_runs: int = 20000) -> Trace:
-    """The smallest trace this can find that fails with the same oracle as ``trace``."""
+#: the final breadth-first search runs on traces up to this long (longer ones need more than
+#: the budget: a depth-10 search over ~40 ops does not complete in 15 000 executions)
+SEARCH_MAX_LENGTH = 9
+
+
+def shrink(trace: Trace, verdict: Verdict | None = None, max_runs: int = 20000,
+           search_budget: int = 15000) -> Trace:
+    """The smallest trace this can find that fails with the same oracle as ``trace``.
+    ``search_budget``: ops the final breadth-first search may execute (0: no search)."""
     verdict = verdict or run(trace)
     if verdict.ok:
         return trace
@@ -53,8 +67,27 @@ def shrink(trace: Trace, verdict: Verdict | None = None, max_runs: int = 20000) 
         best = _hoist(best, test)
         best = _simplify_fields(best, test)
         best = _shrink_config(best, test)
-        if best == before or budget[0] <= 0:
+        if best == before:
+            shorter = best
+            if search_budget and len(best.ops) <= SEARCH_MAX_LENGTH:
+                shorter = _breadth_first(best, verdict.oracle, search_budget)
+            if shorter == best:
+                return best
+            best = shorter
+        if budget[0] <= 0:
             return best
+
+
+def _breadth_first(t: Trace, oracle: str, max_executions: int) -> Trace:
+    """The shortest trace failing ``oracle`` over the ops of ``t`` and its component's alphabet
+    (``fuzz.exhaustive``), if the search finds one shorter than ``t`` within its budget."""
+    from hvfuzz.fuzz.exhaustive import ALPHABETS, explore
+    from hvfuzz.model.variants import VARIANTS
+
+    alphabet = tuple(dict.fromkeys(t.ops + ALPHABETS[VARIANTS[t.config.variant].component].ops_of(t.config)))
+    res = explore(t.config, alphabet, len(t.ops) - 1, oracle=oracle, max_executions=max_executions)
+    hit = res.counterexamples.get(oracle)
+    return hit[0] if hit is not None and len(hit[0].ops) < len(t.ops) else t
 
 
 def _delete_chunks(t: Trace, test: Predicate) -> Trace:
@@ -178,8 +211,31 @@ def _renumber(t: Trace, test: Predicate) -> Trace:
     return t
 
 
+#: the INTID ranges a renumbering stays within: SGIs, PPIs, SPIs
+_INTID_CLASSES = ((0, 16), (16, 32), (32, 64))
+
+
+def _renumber_intids(t: Trace, test: Predicate) -> Trace:
+    """Rename the interrupts to the smallest INTIDs of their class (SGI, PPI, SPI), in order of
+    first use: INTID 35 alone becomes 32."""
+    mapping: dict[int, int] = {}
+    for op in t.ops:
+        intid = getattr(op, "intid", None)
+        if intid is None or intid in mapping:
+            continue
+        for lo, hi in _INTID_CLASSES:
+            if lo <= intid < hi:
+                mapping[intid] = lo + sum(1 for k in mapping if lo <= k < hi)
+    if all(k == v for k, v in mapping.items()):
+        return t
+    cand = t.replace_ops(tuple(attrs.evolve(op, intid=mapping.get(op.intid, op.intid))
+                               if getattr(op, "intid", None) is not None else op for op in t.ops))
+    return cand if test(cand) else t
+
+
 def _shrink_config(t: Trace, test: Predicate) -> Trace:
     t = _renumber(t, test)
+    t = _renumber_intids(t, test)
     c = t.config
     used_vcpus = max((op.vcpu for op in t.ops), default=0) + 1
     used_pcpus = max((getattr(op, "pcpu", 0) for op in t.ops), default=0) + 1
