@@ -59,6 +59,7 @@ def _known_text(rec: Any) -> str:
 def cmd_fuzz(args: argparse.Namespace) -> int:
     from hvfuzz.fuzz.findings import record
     from hvfuzz.fuzz.session import fuzz_variant, load_corpus
+    from hvfuzz.fuzz.situations import coverage_table
     from hvfuzz.fuzz.strategies import SessionStats
     from hvfuzz.model.variants import VARIANTS, correct_variants
 
@@ -95,6 +96,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     if corpus:
         _out(f"  replaying {len(corpus)} corpus trace(s) from {', '.join(args.corpus)} first")
     status = EXIT_OK
+    total: dict[str, int] = {}
     for i, name in enumerate(names):
         seconds = None
         if args.max_examples is None:
@@ -104,6 +106,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         rate = res.ops / max(res.seconds, 1e-9)
         mutated = f" + {res.mutants} corpus mutants" if res.mutants else ""
         _out(f"  {name}: {res.examples} examples{mutated}, {res.ops} ops in {res.seconds:.1f} s ({rate:.0f} ops/s)")
+        for k, n in res.coverage.items():
+            total[k] = total.get(k, 0) + n
         if res.coverage:
             ranked = sorted(res.coverage.items(), key=lambda kv: kv[1])
             _out(f"  {name}: semantic coverage: {len(ranked)} situations; rarest: "
@@ -120,6 +124,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         _out(f"  {_known_text(rec)}")
         _out(f"  replay: hvfuzz replay {rec.path}")
         status = EXIT_VIOLATION
+    _out(coverage_table(total, pmu_emulation=any(VARIANTS[n].pmu_emulation for n in names)))
     if status == EXIT_OK:
         _out("no property violated")
     return status

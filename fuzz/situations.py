@@ -11,7 +11,7 @@ that wakes a sleeping vcpu.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hvfuzz.fuzz import ops as O
@@ -66,3 +66,53 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
             yield "psci:KVM_RUN blocks (off)"
         elif o[0] == "psci-stage2":
             yield f"stage2:{o[3]}"
+
+
+_PSCI_RETURNS: dict[str, tuple[int, ...]] = {
+    # SUCCESS, INVALID_PARAMS (no such MPIDR), ALREADY_ON
+    "CPU_ON": (0, -2, -4),
+    # success (the caller is off: seen only if it runs again)
+    "CPU_OFF": (0,),
+    # ON, OFF, INVALID_PARAMS (KVM never answers ON_PENDING: CPU_ON makes the target RUNNABLE at once)
+    "AFFINITY_INFO": (0, 1, -2),
+    # the caller's x0 after a system event: INTERNAL_FAILURE (if it ever runs again)
+    "SYSTEM_OFF": (-6,), "SYSTEM_RESET": (-6,), "SYSTEM_RESET2": (-6, -2),
+    "PSCI_VERSION": (0x10001,),
+}
+
+
+def catalog(pmu_emulation: bool = False) -> tuple[str, ...]:
+    """Every situation ``situations`` can name, so a session can say which it never reached
+    (host PMU overflows only where the variant emulates a PMU)."""
+    names: list[str] = []
+    for kind in O.EXIT_KINDS:
+        names += [f"exit:{kind}{s}:dirty={d}" for s in ("", ":serror") for d in (0, 1)]
+    names += [f"exit:{kind}:dirty={d}" for kind in O.SPECIAL_EXIT_KINDS for d in (0, 1)]
+    names += [f"preempted in {p.value}" for p in (Phase.P0, Phase.P1)] + ["sched-in"]
+    writers = ("UserSetReg", "HostInjectSError") + (("HostPmuOverflow",) if pmu_emulation else ())
+    names += [f"host write {n} dirty={d}" for n in writers for d in (0, 1)]
+    names += ["vgic:more in flight than LRs", "vgic:active outside the LRs", "vgic:eoicount"]
+    names += [f"vgic:dir by {how}" for how in ("hardware", "trap-ignored", "trap-fast-path", "trap-emulated")]
+    names += ["vgic:deactivation on another vcpu", "vgic:group disabled with interrupts active", "vgic:ack",
+              "vgic:ack spurious"]
+    names += [f"psci:{fn}->{ret}" for fn, rets in _PSCI_RETURNS.items() for ret in rets]
+    names += ["psci:system event with interrupts pending", "psci:CPU_ON wakes a vcpu", "psci:KVM_RUN blocks (off)",
+              "stage2:hit", "stage2:stage-2 fault"]
+    return tuple(names)
+
+
+def coverage_table(counts: Mapping[str, int], pmu_emulation: bool = False) -> str:
+    """The semantic coverage table: every catalogued situation (and any other seen) with its
+    count, grouped by topic, the ones never reached called out."""
+    names = list(dict.fromkeys([*catalog(pmu_emulation), *sorted(counts)]))
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        topic = n.split(":", 1)[0] if ":" in n else n.split(" ", 1)[0]
+        groups.setdefault(topic, []).append(n)
+    width = max(len(n) for n in names)
+    lines = [f"semantic coverage: {sum(1 for n in names if counts.get(n))} of {len(names)} situations reached"]
+    for topic, members in groups.items():
+        lines.append(f"  {topic}:")
+        lines += [f"    {n:<{width}}  {counts.get(n, 0):>9}" + ("  <- never" if not counts.get(n) else "")
+                  for n in members]
+    return "\n".join(lines)

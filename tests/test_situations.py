@@ -36,3 +36,22 @@ def test_a_session_reports_its_coverage():
     res = fuzz_variant("lazy", seed=1, max_examples=200)
     assert res.finding is None and len(res.coverage) > 20
     assert any(k.startswith("psci:") for k in res.coverage) and any(k.startswith("vgic:") for k in res.coverage)
+
+
+def test_every_situation_the_corpus_reaches_is_catalogued_and_the_table_flags_the_rest():
+    """What the runner counts on the whole corpus is in the catalog (else a session could not say
+    what it never reached), and the table marks exactly the zero counters."""
+    import glob
+
+    from hvfuzz.fuzz.situations import catalog, coverage_table
+
+    seen: Counter = Counter()
+    for path in glob.glob(os.path.join(SEEDS, "*.json")):
+        t, _ = load_repro(path)
+        run(t, seen)
+    assert set(seen) <= set(catalog(pmu_emulation=True)), set(seen) - set(catalog(pmu_emulation=True))
+    table = coverage_table(seen)
+    never = [line.split("  ")[2].strip() for line in table.splitlines() if line.endswith("<- never")]
+    assert set(never) == {n for n in catalog() if not seen[n]}
+    assert table.splitlines()[0] == f"semantic coverage: {len(set(seen) & set(catalog()))} of {len(catalog())} situations reached"
+    assert "host write HostPmuOverflow" not in table and "HostPmuOverflow" in coverage_table(seen, pmu_emulation=True)
