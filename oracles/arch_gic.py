@@ -123,8 +123,8 @@ class ArchGic:
     def cand(self, vcpu: int) -> list[ArchIrq]:
         """What the HPPVI search looks at: forwardable and group enabled in VMCR."""
         c = self.cpus[vcpu]
-        return [i for i in self.irqs_of(vcpu)
-                if i.pending and not i.active and i.enabled and c.veng[i.group] and i.prio < 0xFF]
+        return [i for i in self.irqs_of(vcpu)  # enabled first: most interrupts are not
+                if i.enabled and not i.active and i.pending and c.veng[i.group] and i.prio < 0xFF]
 
     def hppi_set(self, vcpu: int) -> list[ArchIrq]:
         c = self.cand(vcpu)

@@ -24,7 +24,7 @@ from hvfuzz.model.vgic.irq import (
     ICH_HCR_VGRP1EIE,
     SPURIOUS,
 )
-from hvfuzz.oracles.arch_gic import NR_PRIVATE, NR_SPIS, ArchGic
+from hvfuzz.oracles.arch_gic import ArchGic
 from hvfuzz.oracles.checks import Failure
 
 if TYPE_CHECKING:
@@ -154,26 +154,25 @@ class GicChecker:
     def _check_active_sets(self, v: int, sut: System) -> Failure | None:
         """L2 (and S3): deactivations land by the next sync, and active state is never lost."""
         g = sut.vgic
-        for intid in range(NR_PRIVATE + NR_SPIS):
-            mi = self.m.lookup(v, intid)
-            irq = g.lookup(v, intid)
-            if mi is None or irq is None:
+        if self.m.cpus[v].tainted:
+            return None
+        pairs = zip(g.private[v] + g.spis, self.m.private[v] + self.m.spis, strict=True)
+        for irq, mi in pairs:
+            if irq.active == mi.active:
                 continue
+            intid = irq.intid
             if intid >= 32 and irq.vcpu is not None and irq.vcpu != v and (
                     irq.on_lr or sut.vcpus[irq.vcpu].phase.value == "guest"):
                 # queued on another vcpu that is in the guest: its LRs and EOIcount (an EOI of it
                 # outside the LRs) are folded at that vcpu's next exit, not at this entry
                 continue
-            if self.m.cpus[v].tainted:
-                continue
             if intid >= 32 and any(self.m.cpus[u].tainted for u in {mi.target, irq.vcpu} if u is not None):
                 continue  # an SPI of a tainted vcpu (its non-LIFO EOIs move EOIcount: A3)
-            if irq.active != mi.active:
-                if mi.active:
-                    return Failure("gic-S3-active-lost", v, f"vcpu{v} entry: interrupt {intid} is active "
-                                   f"architecturally but the vgic has it inactive", irq.active, mi.active)
-                return Failure("gic-L2-deactivation-lost", v, f"vcpu{v} entry: interrupt {intid} was "
-                               f"deactivated by the guest but the vgic still has it active", irq.active, mi.active)
+            if mi.active:
+                return Failure("gic-S3-active-lost", v, f"vcpu{v} entry: interrupt {intid} is active "
+                               f"architecturally but the vgic has it inactive", irq.active, mi.active)
+            return Failure("gic-L2-deactivation-lost", v, f"vcpu{v} entry: interrupt {intid} was "
+                           f"deactivated by the guest but the vgic still has it active", irq.active, mi.active)
         return None
 
     def _check_lr_invariants(self, v: int, sut: System) -> Failure | None:
