@@ -122,9 +122,12 @@ class ArchGic:
     # --- §2.2 / §3.2 definitions -------------------------------------------------------------------
     def cand(self, vcpu: int) -> list[ArchIrq]:
         """What the HPPVI search looks at: forwardable and group enabled in VMCR."""
-        c = self.cpus[vcpu]
-        return [i for i in self.irqs_of(vcpu)  # enabled first: most interrupts are not
-                if i.enabled and not i.active and i.pending and c.veng[i.group] and i.prio < 0xFF]
+        veng = self.cpus[vcpu].veng
+        # irqs_of(vcpu), inlined (a hot path); enabled first: most interrupts are not
+        out = [i for i in self.private[vcpu] if i.enabled and not i.active and (i.latch or (i.level and i.line))
+               and veng[i.group] and i.prio < 0xFF]
+        return out + [i for i in self.spis if i.enabled and i.target == vcpu and not i.active
+                      and (i.latch or (i.level and i.line)) and veng[i.group] and i.prio < 0xFF]
 
     def hppi_set(self, vcpu: int) -> list[ArchIrq]:
         c = self.cand(vcpu)

@@ -63,14 +63,17 @@ class ArchPsci:
         v = op.vcpu
         c = self.cpus[v]
         obs = sut.last_observations  # type: ignore[attr-defined]
-        seen = {o[0]: o[3] for o in obs if o[1] == v}
+
+        def seen() -> dict[str, object]:
+            return {o[0]: o[3] for o in obs if o[1] == v}
+
         if isinstance(op, O.GuestEnter):
-            return self._entry(v, seen)
+            return self._entry(v, seen())
         if isinstance(op, O.GuestPsci):
             c.call = op
         elif isinstance(op, O.HandleExit) and c.call is not None:
             call, c.call = c.call, None
-            return self._psci_call(v, call, seen)
+            return self._psci_call(v, call, seen())
         elif isinstance(op, O.KvmRun):
             c.has_run, c.mmio_pending = True, False
         elif isinstance(op, O.GuestExit) and op.kind == "trap_mmio_user":
@@ -84,7 +87,7 @@ class ArchPsci:
             elif c.power == OFF:
                 c.power = ON
         elif isinstance(op, O.UserGetMpState):
-            got = seen.get("psci-mp-state")
+            got = seen().get("psci-mp-state")
             want = "STOPPED" if c.power == OFF else "RUNNABLE"
             if got != want:
                 return Failure("psci-P6-mp-state", v, f"vcpu{v}: KVM_GET_MP_STATE says {got}, the vcpu is "
@@ -96,7 +99,7 @@ class ArchPsci:
                 c.expect = (op.value if op.reg == "pc" else pc, op.value if op.reg == "x0" else x0,
                             op.value if op.reg == "pstate" else pstate)
         elif isinstance(op, O.GuestAccess):
-            got = seen.get("psci-stage2")
+            got = seen().get("psci-stage2")
             if op.page in self.must_fault and got == "hit":
                 return Failure("psci-P5-stage2-fresh", v, f"vcpu{v}: page {op.page} hit in stage 2 although the VM "
                                "was re-initialised since it was last faulted in", got, "stage-2 fault")

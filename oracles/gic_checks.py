@@ -9,6 +9,7 @@ Strict (O2) only for the first CPU-interface read after a sync with no event in 
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from hvfuzz.fuzz import ops as O
@@ -156,7 +157,7 @@ class GicChecker:
         g = sut.vgic
         if self.m.cpus[v].tainted:
             return None
-        pairs = zip(g.private[v] + g.spis, self.m.private[v] + self.m.spis, strict=True)
+        pairs = chain(zip(g.private[v], self.m.private[v], strict=True), zip(g.spis, self.m.spis, strict=True))
         for irq, mi in pairs:
             if irq.active == mi.active:
                 continue
