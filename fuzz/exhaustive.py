@@ -40,7 +40,9 @@ _V = 1
 
 
 def _pkvm_alphabet(c: Config) -> tuple[O.Op, ...]:
-    """The vcpu-state sync: exits of every kind (with SError pending), preemption and migration,
+    """The vcpu-state sync: exits of every kind (IRQ with and without SError pending, an illegal
+    exception return, which goes straight back to userspace, an SError, MMIO and sysreg traps, a
+    userspace MMIO), preemption and migration,
     guest and host writes to the registers the designs copy differently (a GPR, PSTATE, an FP
     register, an EL1 sysreg in the timer range, MDSCR_EL1, PMOVSSET_EL0), userspace reads, SError
     injection, single-step and a PMU overflow."""
@@ -49,7 +51,7 @@ def _pkvm_alphabet(c: Config) -> tuple[O.Op, ...]:
         ops += [O.KvmRun(v, p) for p in range(c.pcpus)]
         ops += [O.GuestEnter(v), O.HandleExit(v), O.ExitToUser(v), O.SchedOut(v)]
         ops += [O.SchedIn(v, p) for p in range(c.pcpus)]
-        ops += [O.GuestExit(v, "irq"), O.GuestExit(v, "irq", serror_pending=True),
+        ops += [O.GuestExit(v, "irq"), O.GuestExit(v, "irq", serror_pending=True), O.GuestExit(v, "il"),
                 O.GuestExit(v, "el1_serror"), O.GuestExit(v, "trap_mmio_read", value=_V),
                 O.GuestExit(v, "trap_sysreg_write", reg="ACTLR_EL1"), O.GuestExit(v, "trap_mmio_user")]
         ops += [O.GuestWriteReg(v, r, _V) for r in ("x0", "pstate", "v0", "SCTLR_EL1")]

@@ -38,12 +38,12 @@ def same_failure(oracle: str) -> Predicate:
 
 
 #: the final breadth-first search runs on traces up to this long (longer ones need more than
-#: the budget: a depth-10 search over ~40 ops does not complete in 15 000 executions)
+#: the budget: a depth-10 search over ~40 ops does not complete in 40 000 executions)
 SEARCH_MAX_LENGTH = 9
 
 
 def shrink(trace: Trace, verdict: Verdict | None = None, max_runs: int = 20000,
-           search_budget: int = 15000) -> Trace:
+           search_budget: int = 40000) -> Trace:
     """The smallest trace this can find that fails with the same oracle as ``trace``.
     ``search_budget``: ops the final breadth-first search may execute (0: no search)."""
     verdict = verdict or run(trace)
@@ -79,15 +79,21 @@ def shrink(trace: Trace, verdict: Verdict | None = None, max_runs: int = 20000,
 
 
 def _breadth_first(t: Trace, oracle: str, max_executions: int) -> Trace:
-    """The shortest trace failing ``oracle`` over the ops of ``t`` and its component's alphabet
-    (``fuzz.exhaustive``), if the search finds one shorter than ``t`` within its budget."""
+    """The shortest trace failing ``oracle`` over the trace's own ops, then over those and its
+    component's alphabet (``fuzz.exhaustive``), if a search finds one shorter than ``t`` within
+    its budget.  The first search is cheap (a handful of ops) and reaches deeper; the second
+    finds traces that need an op the finding does not have."""
     from hvfuzz.fuzz.exhaustive import ALPHABETS, explore
     from hvfuzz.model.variants import VARIANTS
 
-    alphabet = tuple(dict.fromkeys(t.ops + ALPHABETS[VARIANTS[t.config.variant].component].ops_of(t.config)))
-    res = explore(t.config, alphabet, len(t.ops) - 1, oracle=oracle, max_executions=max_executions)
-    hit = res.counterexamples.get(oracle)
-    return hit[0] if hit is not None and len(hit[0].ops) < len(t.ops) else t
+    own = tuple(dict.fromkeys(t.ops))
+    wide = tuple(dict.fromkeys(own + ALPHABETS[VARIANTS[t.config.variant].component].ops_of(t.config)))
+    for alphabet in (own, wide):
+        res = explore(t.config, alphabet, len(t.ops) - 1, oracle=oracle, max_executions=max_executions)
+        hit = res.counterexamples.get(oracle)
+        if hit is not None and len(hit[0].ops) < len(t.ops):
+            return hit[0]
+    return t
 
 
 def _delete_chunks(t: Trace, test: Predicate) -> Trace:
