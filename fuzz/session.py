@@ -89,6 +89,7 @@ def fuzz_variant(
     corpus: list[Trace] | None = None,
     mutants_per_batch: int = 300,
     database: ExampleDatabase | None = None,
+    search_budget: int | None = None,
 ) -> SessionResult:
     """Fuzz ``variant`` against the reference until ``seconds`` or ``max_examples`` is spent.
     ``corpus`` traces are replayed first, on this variant (as libFuzzer runs its seed corpus
@@ -96,7 +97,9 @@ def fuzz_variant(
     mutants (``fuzz.mutate``).  ``max_examples`` counts Hypothesis examples; with it the session
     is deterministic for a given seed.  ``database`` (``hvfuzz fuzz --db``) is shared by workers:
     the findings other workers stored for this variant are replayed before anything else, and a
-    finding of this session is stored there for them (as a trace, so any hvfuzz can replay it)."""
+    finding of this session is stored there for them (as a trace, so any hvfuzz can replay it).
+    ``search_budget``: the shrinker's final breadth-first search (``shrink.shrink``; None: its
+    default, 0: none)."""
     if seconds is None and max_examples is None:
         raise ValueError("give a budget: seconds or max_examples")
     stats = SessionStats()
@@ -163,7 +166,7 @@ def fuzz_variant(
     finding = None
     if failures:
         trace, verdict = failures[0]
-        small = shrink(trace, verdict)
+        small = shrink(trace, verdict, **({} if search_budget is None else {"search_budget": search_budget}))
         finding = Finding(small, run(small), len(trace.ops), found_by)
         if database is not None and found_by != "example database":
             database.save(_db_key(variant), json.dumps(trace_to_json(small)).encode())
