@@ -19,9 +19,9 @@ from typing import Any
 
 import attrs
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.trace import Config, Trace
+from hvfuzz.model.vocab import ops as O
 
 TRACE_OPS = 50
 

@@ -18,12 +18,12 @@ import statistics
 import sys
 import time
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.export import load_repro
 from hvfuzz.fuzz.runner import run
 from hvfuzz.fuzz.session import fuzz_variant
 from hvfuzz.fuzz.trace import Config, Trace
 from hvfuzz.model.variants import correct_variants
+from hvfuzz.model.vocab import ops as O
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -28,8 +28,8 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.trace import Config, Trace
+from hvfuzz.model.vocab import ops as O
 
 MAX_OPS = 64
 #: 64-bit values one byte names (register values, PSCI entry points and context ids)

@@ -29,11 +29,11 @@ from typing import Any
 
 import attrs
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.runner import Execution, Verdict
 from hvfuzz.fuzz.trace import Config, Trace
 from hvfuzz.model.system import System
 from hvfuzz.model.variants import VARIANTS
+from hvfuzz.model.vocab import ops as O
 
 #: value written into registers: anything but the reset value 0 shows where it went
 _V = 1

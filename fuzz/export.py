@@ -8,7 +8,6 @@ import os
 import tempfile
 from typing import Any
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.runner import StepRecord, Verdict
 from hvfuzz.fuzz.trace import (
     SCHEMA_VERSION,
@@ -19,6 +18,7 @@ from hvfuzz.fuzz.trace import (
     trace_from_json,
     trace_to_json,
 )
+from hvfuzz.model.vocab import ops as O
 
 
 def repro_to_json(trace: Trace, verdict: Verdict, meta: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -18,8 +18,8 @@ import os
 import re
 from typing import Any
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.trace import Trace
+from hvfuzz.model.vocab import ops as O
 
 _PSCI_FN = {"CPU_ON": "PSCI_0_2_FN64_CPU_ON", "CPU_OFF": "PSCI_0_2_FN_CPU_OFF",
             "AFFINITY_INFO": "PSCI_0_2_FN64_AFFINITY_INFO", "SYSTEM_OFF": "PSCI_0_2_FN_SYSTEM_OFF",

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 import attrs
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.trace import Config, Trace
+from hvfuzz.model.vocab import ops as O
 
 #: Values each op field is redrawn from, beyond the values the corpus already uses for it.
 _PRIORITIES = (0x00, 0x10, 0x20, 0x40, 0x48, 0x80, 0xA0, 0xA8, 0xF0)

@@ -13,12 +13,12 @@ from typing import Any
 
 import attrs
 
-from hvfuzz.fuzz.ops import Op
 from hvfuzz.fuzz.situations import situations
 from hvfuzz.fuzz.trace import Config, Trace
 from hvfuzz.model.regs import TIMER_INDICES
 from hvfuzz.model.system import System
 from hvfuzz.model.variants import VARIANTS
+from hvfuzz.model.vocab.ops import Op
 from hvfuzz.oracles.arch_psci import ArchPsci
 from hvfuzz.oracles.arch_regs import reference_system
 from hvfuzz.oracles.checks import Failure, check_invariants, compare

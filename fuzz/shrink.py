@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterator
 
 import attrs
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.trace import Trace
+from hvfuzz.model.vocab import ops as O
 
 Predicate = Callable[[Trace], bool]
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.model.pkvm.state import PKVM_HOST_STATE_DIRTY, Phase
 from hvfuzz.model.vgic.irq import ICH_HCR_EOICOUNT_MASK
+from hvfuzz.model.vocab import ops as O
 
 
 def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:

@@ -18,11 +18,11 @@ import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.runner import Execution, Verdict
 from hvfuzz.fuzz.trace import MAX_PCPUS, MAX_VCPUS, Config, Trace
 from hvfuzz.model.pkvm.state import Phase
 from hvfuzz.model.regs import PSTATE_FAULT_BITS_64, SCTLR_ELx_EE
+from hvfuzz.model.vocab import ops as O
 from hvfuzz.oracles.registry import ORACLES
 
 

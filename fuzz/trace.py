@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from hvfuzz.fuzz.ops import OPS_BY_NAME, Op
+from hvfuzz.model.vocab.ops import OPS_BY_NAME, Op
 
 SCHEMA_VERSION = 1
 MAX_VCPUS = 4

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.model import psci as P
 from hvfuzz.model.pkvm import host as H
 from hvfuzz.model.pkvm.host import IDX_MDSCR
@@ -37,8 +36,9 @@ from hvfuzz.model.regs import (
 )
 from hvfuzz.model.vgic.irq import VgicPolicy
 from hvfuzz.model.vgic.vgic import Vgic
+from hvfuzz.model.vocab import ops as O
+from hvfuzz.model.vocab.obs import Observation
 
-Observation = tuple[str, int, str, Any]
 _TIMER_SLOT = {idx: n for n, idx in enumerate(TIMER_INDICES)}
 
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import attrs
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.model.regs import IDX_PC, IDX_PSTATE, VCPU_RESET_PSTATE_EL1
+from hvfuzz.model.vocab import ops as O
 from hvfuzz.oracles.checks import Failure
 
 ON, OFF, ON_PENDING = "ON", "OFF", "ON_PENDING"

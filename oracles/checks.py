@@ -7,8 +7,9 @@ from typing import Any
 
 import attrs
 
-from hvfuzz.model.regs import CTXT_LEN, INDEX_NAME
-from hvfuzz.model.system import Observation, System
+from hvfuzz.model.system import System
+from hvfuzz.model.vocab.obs import Observation
+from hvfuzz.model.vocab.regs import CTXT_LEN, INDEX_NAME
 
 
 @attrs.frozen

@@ -12,7 +12,6 @@ from __future__ import annotations
 from itertools import chain
 from typing import TYPE_CHECKING
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.model.vgic.irq import (
     ICH_HCR_LRENPIE,
     ICH_HCR_NPIE,
@@ -25,6 +24,7 @@ from hvfuzz.model.vgic.irq import (
     ICH_HCR_VGRP1EIE,
     SPURIOUS,
 )
+from hvfuzz.model.vocab import ops as O
 from hvfuzz.oracles.arch_gic import ArchGic
 from hvfuzz.oracles.checks import Failure
 

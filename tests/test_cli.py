@@ -76,8 +76,8 @@ def test_fuzz_without_variant_covers_every_correct_variant(tmp_path):
 
 
 def test_shrink_command(tmp_path):
-    from hvfuzz.fuzz import ops as O
     from hvfuzz.fuzz.trace import Config, Trace, trace_to_json
+    from hvfuzz.model.vocab import ops as O
 
     ops = [O.UserGetReg(0, "x0"), O.KvmRun(0, 0), O.ExitToUser(0), O.KvmRun(0, 0), O.GuestEnter(0)]
     f = tmp_path / "t.json"

@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.export import load_repro
 from hvfuzz.fuzz.findings import bug_signature, list_findings, record
 from hvfuzz.fuzz.runner import run
 from hvfuzz.fuzz.trace import Config, Trace
+from hvfuzz.model.vocab import ops as O
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGRESSIONS = os.path.join(ROOT, "corpus", "regressions")

@@ -2,12 +2,12 @@
 
 import pytest
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.model.pkvm import host as H
 from hvfuzz.model.pkvm.state import INCREMENT_PC, PENDING_EXCEPTION, PKVM_HOST_STATE_DIRTY, Phase
 from hvfuzz.model.regs import HCR_VSE, IDX_PSTATE, sysreg_index
 from hvfuzz.model.system import System
 from hvfuzz.model.variants import LAZY
+from hvfuzz.model.vocab import ops as O
 
 
 def lazy_system(protected: bool = False) -> System:

@@ -12,13 +12,13 @@ import zipfile
 import attrs
 import pytest
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.decode import MAX_OPS, OPS_BY_COMPONENT, decode, encode
 from hvfuzz.fuzz.export import load_repro
 from hvfuzz.fuzz.runner import run
 from hvfuzz.fuzz.session import load_corpus
 from hvfuzz.fuzz.targets import TARGETS, target_path
 from hvfuzz.fuzz.trace import Config, Trace, trace_from_json, trace_to_json
+from hvfuzz.model.vocab import ops as O
 
 atheris = pytest.importorskip("atheris", reason="atheris is not installed (pip install 'hvfuzz[atheris]')")
 

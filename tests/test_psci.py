@@ -4,7 +4,6 @@ ArchPsci against PSCI (DEN0022) and the KVM API (api.rst)."""
 import attrs
 import pytest
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.runner import run
 from hvfuzz.fuzz.trace import Config, Trace
 from hvfuzz.model import psci as P
@@ -12,6 +11,7 @@ from hvfuzz.model.pkvm.state import PKVM_HOST_STATE_DIRTY, Phase
 from hvfuzz.model.regs import IDX_PC, VCPU_RESET_PSTATE_EL1
 from hvfuzz.model.system import System
 from hvfuzz.model.variants import LAZY
+from hvfuzz.model.vocab import ops as O
 from hvfuzz.oracles.arch_psci import ArchPsci
 
 

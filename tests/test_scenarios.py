@@ -119,8 +119,8 @@ def test_each_bug_variant_is_seen_by_some_scenario():
 def test_async_pmu_write_is_lost_while_dirty_is_clear():
     """An overflow while the hyp copy is authoritative (after an IRQ exit) never reaches the
     guest under lazy sync; the same write while DIRTY is set (vcpu put) does."""
-    from hvfuzz.fuzz import ops as O
     from hvfuzz.fuzz.trace import Config, Trace
+    from hvfuzz.model.vocab import ops as O
 
     run_loop = (O.KvmRun(0, 0), O.GuestEnter(0), O.GuestExit(0, "irq"), O.HandleExit(0))
     lost = Trace(Config(variant="lazy-async-pmu-write", vcpus=1, pcpus=1),

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.exhaustive import ALPHABETS, explore, runs_for
 from hvfuzz.fuzz.runner import run
 from hvfuzz.fuzz.shrink import shrink
 from hvfuzz.fuzz.trace import Trace
+from hvfuzz.model.vocab import ops as O
 
 
 def _minimal(variant: str, component: str, vcpus: int) -> tuple[Trace, str]:

@@ -1,7 +1,7 @@
 import pytest
 
-from hvfuzz.fuzz import ops as O
 from hvfuzz.fuzz.trace import Config, Trace, TraceError, trace_from_json, trace_to_json
+from hvfuzz.model.vocab import ops as O
 
 
 def sample() -> Trace:
