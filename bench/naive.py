@@ -1,21 +1,19 @@
 """The naive baseline of the benchmarks: random traces with no knowledge of the designs.
 
-Every op is drawn uniformly from the whole vocabulary (``fuzz.ops.OP_CLASSES``) and every field
-uniformly from its valid domain: vcpus and pCPUs of the VM, register names from the list the
-op's field allows, exit kinds, PSCI functions, pages, MP states, booleans, INTIDs 0-63 (0-1023
-for EOI/DIR), priorities 0-255, BPR 0-7, SError syndromes 0..2^24-1.  64-bit values (register
-values, MMIO data, PSCI entry points and context ids) are drawn from {0, 1, 2, a uniform 64-bit
-value}: uniform 64-bit values alone would never repeat a value, which no real workload does
-either.  No preconditions, no corpus, no shrinking: 50-op traces on a 2-vcpu, 2-pCPU VM with
-1, 2 or 4 list registers, run through ``runner.run`` until one fails.
+Every op is drawn uniformly from the whole vocabulary (``model.vocab.ops.OP_CLASSES``) and every
+field uniformly from its valid domain (``Domain.naive``, ``model/vocab/fields.py``): vcpus and
+pCPUs of the VM, register names from the list the op's field allows, exit kinds, PSCI functions,
+pages, MP states, booleans, INTIDs 0-63 (0-1023 for EOI/DIR), priorities 0-255, BPR 0-7, SError
+syndromes 0..2^24-1.  64-bit values (register values, MMIO data, PSCI entry points and context
+ids) are drawn from {0, 1, 2, a uniform 64-bit value}: uniform 64-bit values alone would never
+repeat a value, which no real workload does either.  No preconditions, no corpus, no shrinking:
+50-op traces on a 2-vcpu, 2-pCPU VM with 1, 2 or 4 list registers, run through ``runner.run`` until one fails.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from typing import Any
 
 import attrs
 
@@ -26,36 +24,11 @@ from hvfuzz.model.vocab import ops as O
 TRACE_OPS = 50
 
 
-def _u64(r: random.Random) -> int:
-    return r.choice((0, 1, 2, r.getrandbits(64)))
-
-
-def _field(cls: type[O.Op], name: str, r: random.Random, c: Config) -> Any:
-    small: dict[str, Callable[[], Any]] = {
-        "vcpu": lambda: r.randrange(c.vcpus), "pcpu": lambda: r.randrange(c.pcpus),
-        "kind": lambda: r.choice(O.EXIT_KINDS), "rt": lambda: r.randrange(31),
-        "esr": lambda: r.randrange(1 << 24), "counter": lambda: r.randrange(31),
-        "priority": lambda: r.randrange(256), "group": lambda: r.randrange(2),
-        "fn": lambda: r.choice(O.PSCI_FNS), "page": lambda: r.choice(O.PAGES),
-        "state": lambda: r.choice(O.MP_STATES), "entry": lambda: _u64(r), "context": lambda: _u64(r),
-    }
-    if name in small:
-        return small[name]()
-    if name == "reg":
-        return r.choice({O.GuestExit: O.TRAPPED_SYSREGS, O.GuestWriteReg: O.GUEST_REGS}.get(cls, O.ONE_REGS))
-    if name == "value":
-        return {O.GuestSetPmr: lambda: r.randrange(256), O.GuestSetBpr: lambda: r.randrange(8)}.get(
-            cls, lambda: _u64(r))()
-    if name == "intid":
-        return r.randrange(1024) if cls in (O.GuestEoi, O.GuestDir) else r.randrange(64)
-    if name == "target":
-        return r.randrange(c.vcpus) if cls is O.ConfigIrq else r.randrange(8)
-    return bool(r.getrandbits(1))  # the boolean fields
-
-
 def random_op(r: random.Random, c: Config) -> O.Op:
+    """One op drawn uniformly from the vocabulary, each field uniformly from its domain
+    (``Domain.naive``)."""
     cls = r.choice(O.OP_CLASSES)
-    return cls(**{f.name: _field(cls, f.name, r, c) for f in attrs.fields(cls)})
+    return cls(**{f.name: f.metadata["domain"].naive(r, c) for f in attrs.fields(cls)})
 
 
 def random_trace(variant: str, r: random.Random) -> Trace:

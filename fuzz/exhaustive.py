@@ -35,74 +35,23 @@ from hvfuzz.model.system import System
 from hvfuzz.model.variants import VARIANTS
 from hvfuzz.model.vocab import ops as O
 
-#: value written into registers: anything but the reset value 0 shows where it went
-_V = 1
 
+def _alphabet_of(component: str) -> Callable[[Config], tuple[O.Op, ...]]:
+    """The ops of ``component``'s alphabet for a config: every op kind's instances for it
+    (``OpSpec.alphabet`` in ``model/vocab/ops.py``), in opcode order.
 
-def _pkvm_alphabet(c: Config) -> tuple[O.Op, ...]:
-    """The vcpu-state sync: exits of every kind (IRQ with and without SError pending, an illegal
-    exception return, which goes straight back to userspace, an SError, MMIO and sysreg traps, a
-    userspace MMIO), preemption and migration,
-    guest and host writes to the registers the designs copy differently (a GPR, PSTATE, an FP
-    register, an EL1 sysreg in the timer range, MDSCR_EL1, PMOVSSET_EL0), userspace reads, SError
-    injection, single-step and a PMU overflow."""
-    ops: list[O.Op] = []
-    for v in range(c.vcpus):
-        ops += [O.KvmRun(v, p) for p in range(c.pcpus)]
-        ops += [O.GuestEnter(v), O.HandleExit(v), O.ExitToUser(v), O.SchedOut(v)]
-        ops += [O.SchedIn(v, p) for p in range(c.pcpus)]
-        ops += [O.GuestExit(v, "irq"), O.GuestExit(v, "irq", serror_pending=True), O.GuestExit(v, "il"),
-                O.GuestExit(v, "el1_serror"), O.GuestExit(v, "trap_mmio_read", value=_V),
-                O.GuestExit(v, "trap_sysreg_write", reg="ACTLR_EL1"), O.GuestExit(v, "trap_mmio_user")]
-        ops += [O.GuestWriteReg(v, r, _V) for r in ("x0", "pstate", "v0", "SCTLR_EL1")]
-        ops += [O.UserSetReg(v, r, _V) for r in ("x0", "v0", "SCTLR_EL1")]
-        ops += [O.UserGetReg(v, r) for r in ("x0", "pc", "pstate", "MDSCR_EL1", "PMOVSSET_EL0")]
-        ops += [O.HostInjectSError(v, 1), O.UserGetVcpuEvents(v), O.UserSetGuestDebug(v, True),
-                O.HostPmuOverflow(v, 0)]
-    return tuple(ops)
+    pkvm: exits of every kind (IRQ with and without SError pending, an illegal exception return,
+    an SError, MMIO and sysreg traps, a userspace MMIO), preemption and migration, guest and host
+    writes to registers the designs copy differently (a GPR, PSTATE, an FP register, an EL1
+    sysreg in the timer range), userspace reads, SError injection, single-step, a PMU overflow.
+    vgic: two SPIs configured (edge, level, or in group 0) and injected, the guest's acknowledge /
+    EOI / DIR of each, EOImode 1, group enables, and the run loop around it.  psci: CPU_ON of the
+    other vcpu, CPU_OFF, AFFINITY_INFO, SYSTEM_OFF, a stage-2 access, KVM_ARM_VCPU_INIT with and
+    without POWER_OFF, KVM_SET/GET_MP_STATE, signals and the run loop."""
+    def ops_of(c: Config) -> tuple[O.Op, ...]:
+        return tuple(op for spec in O.OPS for op in spec.small(component, c))
 
-
-#: INTIDs of the vgic alphabet: two SPIs whose priorities differ only in bit 3 (the fifth
-#: implemented bit), enabled by ``ConfigIrq`` (interrupts reset disabled)
-_SPI_A, _SPI_B = 32, 33
-
-
-def _vgic_alphabet(c: Config) -> tuple[O.Op, ...]:
-    """The vgic: two SPIs configured (edge, level, or in group 0) and injected, the guest's
-    acknowledge / EOI / DIR of each, EOImode 1, group enables, and the run loop around it."""
-    ops: list[O.Op] = [
-        O.ConfigIrq(0, _SPI_A, priority=0x48), O.ConfigIrq(0, _SPI_B, priority=0x40),
-        O.ConfigIrq(0, _SPI_A, priority=0x48, level=True), O.ConfigIrq(0, _SPI_B, priority=0x40, level=True),
-        O.ConfigIrq(0, _SPI_B, priority=0x40, group=0),
-    ]
-    if c.vcpus > 1:
-        ops.append(O.ConfigIrq(0, _SPI_A, priority=0x48, target=1))
-    ops += [O.InjectIrq(0, _SPI_A), O.InjectIrq(0, _SPI_B)]
-    for v in range(c.vcpus):
-        ops += [O.KvmRun(v, v % c.pcpus), O.GuestEnter(v), O.GuestExit(v, "irq"), O.HandleExit(v),
-                O.ExitToUser(v)]
-        ops += [O.GuestAck(v, 1), O.GuestAck(v, 0), O.GuestSetEoiMode(v, True),
-                O.GuestSetGrpEn(v, 1, True), O.GuestSetGrpEn(v, 1, False), O.GuestSetGrpEn(v, 0, True)]
-        ops += [O.GuestEoi(v, 1, i) for i in (_SPI_A, _SPI_B)] + [O.GuestEoi(v, 0, _SPI_B)]
-        ops += [O.GuestDir(v, i) for i in (_SPI_A, _SPI_B)]
-    return tuple(ops)
-
-
-def _psci_alphabet(c: Config) -> tuple[O.Op, ...]:
-    """PSCI and power state: CPU_ON of the other vcpu, CPU_OFF, AFFINITY_INFO, SYSTEM_OFF, a
-    stage-2 access, KVM_ARM_VCPU_INIT with and without POWER_OFF, KVM_SET/GET_MP_STATE, signals
-    and the run loop."""
-    ops: list[O.Op] = []
-    for v in range(c.vcpus):
-        other = (v + 1) % c.vcpus
-        ops += [O.KvmRun(v, v % c.pcpus), O.GuestEnter(v), O.GuestExit(v, "irq"), O.HandleExit(v),
-                O.ExitToUser(v)]
-        ops += [O.GuestPsci(v, "CPU_ON", other, 0x80000, _V), O.GuestPsci(v, "CPU_OFF", 0),
-                O.GuestPsci(v, "AFFINITY_INFO", other), O.GuestPsci(v, "SYSTEM_OFF", 0)]
-        ops += [O.GuestWriteReg(v, "x0", _V), O.GuestAccess(v, 0)]
-        ops += [O.UserVcpuInit(v, False), O.UserVcpuInit(v, True), O.UserSetMpState(v, "RUNNABLE"),
-                O.UserGetMpState(v)]
-    return tuple(ops)
+    return ops_of
 
 
 @attrs.frozen
@@ -121,11 +70,7 @@ class Alphabet:
                       nr_lrs=nr_lrs or self.nr_lrs)
 
 
-ALPHABETS: dict[str, Alphabet] = {
-    "pkvm": Alphabet("pkvm", 2, 2, 1, _pkvm_alphabet),
-    "vgic": Alphabet("vgic", 2, 2, 1, _vgic_alphabet),
-    "psci": Alphabet("psci", 2, 2, 1, _psci_alphabet),
-}
+ALPHABETS: dict[str, Alphabet] = {c: Alphabet(c, 2, 2, 1, _alphabet_of(c)) for c in O.COMPONENTS}
 
 
 def intids_of(ops: tuple[O.Op, ...]) -> tuple[int, ...]:

@@ -18,7 +18,6 @@ from hvfuzz.fuzz.trace import (
     trace_from_json,
     trace_to_json,
 )
-from hvfuzz.model.vocab import ops as O
 
 
 def repro_to_json(trace: Trace, verdict: Verdict, meta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -97,11 +96,8 @@ _HEX_FIELDS = frozenset({"value", "esr", "priority", "entry", "context"})
 
 def _op_text(rec: StepRecord) -> str:
     op = rec.op
-    fields = {k: v for k, v in op_to_json(op).items() if k not in ("op", "vcpu")}
-    if isinstance(op, O.GuestPsci):  # only the arguments the function takes
-        keep = {"CPU_ON": ("fn", "target", "entry", "context"), "AFFINITY_INFO": ("fn", "target"),
-                "SYSTEM_RESET2": ("fn", "target", "context")}.get(op.fn, ("fn",))
-        fields = {k: v for k, v in fields.items() if k in keep}
+    shown = op.shown_fields()  # e.g. only the arguments a PSCI function takes
+    fields = {k: v for k, v in op_to_json(op).items() if k not in ("op", "vcpu") and k in shown}
     args = ", ".join(f"{k}={hex(v) if k in _HEX_FIELDS and isinstance(v, int) and v > 9 else v}"
                      for k, v in fields.items())
     return f"{op.name}({args})" if args else op.name

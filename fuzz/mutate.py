@@ -21,49 +21,16 @@ import attrs
 
 from hvfuzz.fuzz.trace import Config, Trace
 from hvfuzz.model.vocab import ops as O
+from hvfuzz.model.vocab.fields import Index, domain_of
 
-#: Values each op field is redrawn from, beyond the values the corpus already uses for it.
-_PRIORITIES = (0x00, 0x10, 0x20, 0x40, 0x48, 0x80, 0xA0, 0xA8, 0xF0)
-_FIELD_VALUES: dict[str, tuple[object, ...]] = {
-    "priority": _PRIORITIES,
-    "group": (0, 1),
-    "rt": (0, 1, 2, 30),
-    "counter": (0, 1),
-    "esr": (0, 1, 0x1FFFFF),
-    "kind": O.EXIT_KINDS,
-    "intid": O.SGIS[:2] + O.PPIS[-2:] + O.SPIS[:4] + (1023,),
-    "fn": O.PSCI_FNS,
-    "page": O.PAGES,
-    "state": O.MP_STATES,
-    "entry": (0x1000, 0x80000),
-    "context": (0, 7),
-}
-_REG_VALUES = (0, 1, 2, 0x1000, 0x5, 0x3C5, 0xFFFF_FFFF_FFFF_FFFF)
-_PMR_VALUES = (0x00, 0x30, 0x80, 0xA0, 0xF0, 0xFF)
 #: the fresh op each op kind starts from when one is inserted from nothing
-_TEMPLATES: tuple[O.Op, ...] = tuple(cls(vcpu=0) for cls in O.OPS_BY_NAME.values())
+_TEMPLATES: tuple[O.Op, ...] = tuple(cls(vcpu=0) for cls in O.OP_CLASSES)
 
 
 def _field_choices(op: O.Op, name: str, config: Config, pool: dict[str, set[object]]) -> list[object]:
-    """The values ``op.name`` may take in a trace of ``config``."""
-    cur = getattr(op, name)
-    if name == "vcpu" or name == "target":
-        return list(range(config.vcpus))
-    if name == "pcpu":
-        return list(range(config.pcpus))
-    if isinstance(cur, bool):
-        return [not cur]
-    if name == "reg":
-        return list(O.GUEST_REGS if isinstance(op, O.GuestWriteReg)
-                    else O.TRAPPED_SYSREGS if isinstance(op, O.GuestExit) else O.ONE_REGS)
-    if name == "value":
-        if isinstance(op, O.GuestSetPmr):
-            return list(_PMR_VALUES)
-        if isinstance(op, O.GuestSetBpr):
-            return list(range(8))
-        return list(_REG_VALUES) + sorted(v for v in pool.get(name, ()) if isinstance(v, int))
-    base = list(_FIELD_VALUES.get(name, ()))
-    return base + [v for v in sorted(pool.get(name, ()), key=repr) if v not in base]
+    """The values ``op.name`` may take in a trace of ``config``: its domain's neighbours
+    (``model/vocab/fields.py``) and, for most fields, the values the corpus uses for it."""
+    return domain_of(type(op), name).mutants(getattr(op, name), config, pool.get(name, ()))
 
 
 def _evolve(op: O.Op, **changes: object) -> O.Op | None:
@@ -74,16 +41,12 @@ def _evolve(op: O.Op, **changes: object) -> O.Op | None:
 
 
 def _fit(op: O.Op, config: Config, rng: random.Random) -> O.Op | None:
-    """``op`` renumbered into ``config`` (a vcpu/pCPU the config lacks is redrawn)."""
+    """``op`` renumbered into ``config`` (a vcpu, pCPU or target vcpu the config lacks is redrawn)."""
     changes: dict[str, object] = {}
-    if op.vcpu >= config.vcpus:
-        changes["vcpu"] = rng.randrange(config.vcpus)
-    pcpu = getattr(op, "pcpu", None)
-    if pcpu is not None and pcpu >= config.pcpus:
-        changes["pcpu"] = rng.randrange(config.pcpus)
-    target = getattr(op, "target", None)
-    if target is not None and target >= config.vcpus:
-        changes["target"] = rng.randrange(config.vcpus)
+    for f in attrs.fields(type(op)):
+        dom = f.metadata["domain"]
+        if isinstance(dom, Index) and not dom.fits(getattr(op, f.name), config):
+            changes[f.name] = rng.randrange(getattr(config, dom.of))
     return _evolve(op, **changes) if changes else op
 
 

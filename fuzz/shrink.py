@@ -4,7 +4,8 @@ while it keeps the same failure signature (the oracle that fails).
 Passes, repeated until nothing changes: delete chunks of ops (ddmin-style, halving chunk sizes
 down to single ops); delete every op of one interrupt or one vcpu at once; move one op or two
 neighbours earlier when that lets more be deleted; simplify op fields towards their defaults
-(values to 0/1, registers to the first of their list, exit kinds to ``irq``, no SError-pending);
+(each field's domain lists its simpler values: values to 0/1, registers to x0, exit kinds to
+``irq``, no SError-pending);
 then shrink the VM (fewer vcpus and pcpus when no op uses them, non-protected, fewer list
 registers, 5 priority bits) and renumber vcpus, pCPUs and interrupts to the smallest numbers.
 Every candidate is judged by ``runner.run``.
@@ -171,21 +172,11 @@ def _hoist(t: Trace, test: Predicate) -> Trace:
     return t
 
 
-_SIMPLER: dict[str, tuple[object, ...]] = {
-    "value": (0, 1),
-    "esr": (0, 1),
-    "kind": ("irq", "trap_mmio_read"),
-    "serror_pending": (False,),
-    "rt": (0,),
-    "counter": (0,),
-    "pcpu": (0,),
-    "reg": ("x0", "ACTLR_EL1"),
-}
-
-
 def _candidates(op: O.Op) -> Iterator[O.Op]:
+    """``op`` with one field set to a simpler value of its domain (``Domain.shrink_to``, simplest
+    first; none once the field holds one of them)."""
     for f in attrs.fields(type(op)):
-        for simpler in _SIMPLER.get(f.name, ()):
+        for simpler in f.metadata["domain"].shrink_to:
             if getattr(op, f.name) == simpler:
                 break
             try:

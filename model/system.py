@@ -8,7 +8,8 @@ under pKVM the hyp vcpus, and the EL1 timer state in the CPUs — executing ``Op
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from hvfuzz.model import psci as P
 from hvfuzz.model.pkvm import host as H
@@ -40,6 +41,18 @@ from hvfuzz.model.vocab import ops as O
 from hvfuzz.model.vocab.obs import Observation
 
 _TIMER_SLOT = {idx: n for n, idx in enumerate(TIMER_INDICES)}
+_F = TypeVar("_F", bound=Callable[..., bool])
+
+
+def handles(cls: type[O.Op]) -> Callable[[_F], _F]:
+    """Marks a ``System`` method as the handler of op kind ``cls``: it checks where the vcpu
+    thread is (the op's declared ``requires``, a test checks they agree), runs the kernel
+    functions, and returns whether the op applied."""
+    def mark(fn: _F) -> _F:
+        fn.handles = cls  # type: ignore[attr-defined]
+        return fn
+
+    return mark
 
 
 class System:
@@ -67,23 +80,7 @@ class System:
         self.psci_policy = psci or PsciPolicy()
         self.stage2: set[int] = set()
         self._obs: list[Observation] = []
-        self._dispatch = {
-            O.KvmRun: self._kvm_run, O.GuestEnter: self._guest_enter, O.GuestExit: self._guest_exit,
-            O.HandleExit: self._handle_exit, O.ExitToUser: self._exit_to_user,
-            O.SchedOut: self._sched_out, O.SchedIn: self._sched_in,
-            O.GuestWriteReg: self._guest_write_reg, O.UserGetReg: self._user_get_reg,
-            O.UserSetReg: self._user_set_reg, O.HostInjectSError: self._host_inject_serror,
-            O.UserGetVcpuEvents: self._user_get_vcpu_events,
-            O.UserSetGuestDebug: self._user_set_guest_debug,
-            O.HostPmuOverflow: self._host_pmu_overflow,
-            O.InjectIrq: self._inject_irq, O.ConfigIrq: self._config_irq, O.GuestAck: self._guest_ack,
-            O.GuestEoi: self._guest_eoi, O.GuestDir: self._guest_dir, O.GuestSetPmr: self._guest_set_pmr,
-            O.GuestSetBpr: self._guest_set_bpr, O.GuestSetGrpEn: self._guest_set_grpen,
-            O.GuestSetEoiMode: self._guest_set_eoimode,
-            O.GuestPsci: self._guest_psci, O.GuestAccess: self._guest_access,
-            O.UserVcpuInit: self._user_vcpu_init, O.UserSetMpState: self._user_set_mp_state,
-            O.UserGetMpState: self._user_get_mp_state,
-        }
+        self._dispatch = {cls: getattr(self, name) for cls, name in _HANDLERS.items()}
 
     # --- observations ---------------------------------------------------------------------------
     def observe(self, vcpu: int, oracle: str, what: str, value: Any) -> None:
@@ -127,6 +124,7 @@ class System:
     def _pcpu_free(self, pcpu: int) -> bool:
         return pcpu < len(self.pcpus) and self.pcpus[pcpu].thread is None
 
+    @handles(O.KvmRun)
     def _kvm_run(self, op: O.KvmRun) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.OUT or not v.initialized or not self._pcpu_free(op.pcpu):
@@ -134,6 +132,7 @@ class System:
         H.kvm_arch_vcpu_ioctl_run_enter(self, v, op.pcpu)
         return True
 
+    @handles(O.GuestEnter)
     def _guest_enter(self, op: O.GuestEnter) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.P0 or v.pcpu is None:
@@ -143,6 +142,7 @@ class System:
             H.kvm_vcpu_run_guest(self, v)
         return True
 
+    @handles(O.GuestExit)
     def _guest_exit(self, op: O.GuestExit) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.GUEST:
@@ -150,6 +150,7 @@ class System:
         H.guest_exit(self, v, Fault(op.kind, op.serror_pending, op.rt, op.reg, op.value))
         return True
 
+    @handles(O.HandleExit)
     def _handle_exit(self, op: O.HandleExit) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.P1 or v.pcpu is None:
@@ -160,6 +161,7 @@ class System:
             H.kvm_arch_vcpu_ioctl_run_exit(self, v)
         return True
 
+    @handles(O.ExitToUser)
     def _exit_to_user(self, op: O.ExitToUser) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.P0 or (v.pcpu is None and not v.sleeping):
@@ -172,6 +174,7 @@ class System:
         H.kvm_arch_vcpu_ioctl_run_exit(self, v)
         return True
 
+    @handles(O.SchedOut)
     def _sched_out(self, op: O.SchedOut) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase not in (Phase.P0, Phase.P1) or v.pcpu is None:
@@ -180,6 +183,7 @@ class System:
         H.kvm_arch_vcpu_put(self, v)
         return True
 
+    @handles(O.SchedIn)
     def _sched_in(self, op: O.SchedIn) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase not in (Phase.P0, Phase.P1) or v.pcpu is not None or not self._pcpu_free(op.pcpu):
@@ -190,6 +194,7 @@ class System:
         H.kvm_arch_vcpu_load(self, v, op.pcpu)
         return True
 
+    @handles(O.GuestWriteReg)
     def _guest_write_reg(self, op: O.GuestWriteReg) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.GUEST or v.pcpu is None:
@@ -204,6 +209,7 @@ class System:
             take_pending_vserror(run)
         return True
 
+    @handles(O.UserGetReg)
     def _user_get_reg(self, op: O.UserGetReg) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.OUT:
@@ -212,6 +218,7 @@ class System:
         self.observe(op.vcpu, "one-reg", f"KVM_GET_ONE_REG {op.reg}", v.arch.ctxt[REG_INDEX[op.reg]])
         return True
 
+    @handles(O.UserSetReg)
     def _user_set_reg(self, op: O.UserSetReg) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.OUT:
@@ -219,6 +226,7 @@ class System:
         P.service_pending_reset(self, v)
         return H.kvm_arm_set_reg(self, v, REG_INDEX[op.reg], op.value)
 
+    @handles(O.HostInjectSError)
     def _host_inject_serror(self, op: O.HostInjectSError) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.OUT:
@@ -226,6 +234,7 @@ class System:
         H.kvm_inject_serror_esr(self, v, op.esr)
         return True
 
+    @handles(O.UserGetVcpuEvents)
     def _user_get_vcpu_events(self, op: O.UserGetVcpuEvents) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.OUT:
@@ -235,12 +244,14 @@ class System:
                      (pending, v.arch.vsesr_el2 if pending else 0))
         return True
 
+    @handles(O.UserSetGuestDebug)
     def _user_set_guest_debug(self, op: O.UserSetGuestDebug) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.OUT:
             return False
         return H.kvm_arch_vcpu_ioctl_set_guest_debug(self, v, op.single_step)
 
+    @handles(O.HostPmuOverflow)
     def _host_pmu_overflow(self, op: O.HostPmuOverflow) -> bool:
         if not self.pmu_emulation:
             return False
@@ -248,9 +259,11 @@ class System:
         return True
 
     # --- interrupts: devices, distributor, the guest's CPU interface ------------------------------
+    @handles(O.InjectIrq)
     def _inject_irq(self, op: O.InjectIrq) -> bool:
         return self.vgic.kvm_vgic_inject_irq(op.vcpu, op.intid, op.level)
 
+    @handles(O.ConfigIrq)
     def _config_irq(self, op: O.ConfigIrq) -> bool:
         if op.target >= len(self.vcpus):
             return False
@@ -259,6 +272,7 @@ class System:
     def _in_guest(self, vcpu: int) -> bool:
         return self.vcpus[vcpu].phase is Phase.GUEST
 
+    @handles(O.GuestAck)
     def _guest_ack(self, op: O.GuestAck) -> bool:
         if not self._in_guest(op.vcpu):
             return False
@@ -266,12 +280,14 @@ class System:
         self.observe(op.vcpu, "gic-iar", f"ICV_IAR{op.group}_EL1", intid)
         return True
 
+    @handles(O.GuestEoi)
     def _guest_eoi(self, op: O.GuestEoi) -> bool:
         if not self._in_guest(op.vcpu):
             return False
         self.vgic.cpuif[op.vcpu].icv_eoir_write(op.group, op.intid)
         return True
 
+    @handles(O.GuestDir)
     def _guest_dir(self, op: O.GuestDir) -> bool:
         if not self._in_guest(op.vcpu):
             return False
@@ -279,24 +295,28 @@ class System:
         self.observe(op.vcpu, "gic-dir", "ICV_DIR_EL1 handled by", how)
         return True
 
+    @handles(O.GuestSetPmr)
     def _guest_set_pmr(self, op: O.GuestSetPmr) -> bool:
         if not self._in_guest(op.vcpu):
             return False
         self.vgic.cpuif[op.vcpu].icv_pmr_write(op.value)
         return True
 
+    @handles(O.GuestSetBpr)
     def _guest_set_bpr(self, op: O.GuestSetBpr) -> bool:
         if not self._in_guest(op.vcpu):
             return False
         self.vgic.cpuif[op.vcpu].icv_bpr_write(op.group, op.value)
         return True
 
+    @handles(O.GuestSetGrpEn)
     def _guest_set_grpen(self, op: O.GuestSetGrpEn) -> bool:
         if not self._in_guest(op.vcpu):
             return False
         self.vgic.cpuif[op.vcpu].icv_igrpen_write(op.group, op.enable)
         return True
 
+    @handles(O.GuestSetEoiMode)
     def _guest_set_eoimode(self, op: O.GuestSetEoiMode) -> bool:
         if not self._in_guest(op.vcpu):
             return False
@@ -304,19 +324,19 @@ class System:
         return True
 
     # --- PSCI, power state, stage-2 --------------------------------------------------------------
+    @handles(O.GuestPsci)
     def _guest_psci(self, op: O.GuestPsci) -> bool:
         """The guest loads x0..x3 and executes HVC #0."""
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.GUEST:
             return False
         run = self.running_arch(op.vcpu)
-        args = {"CPU_ON": (op.target, op.entry, op.context), "AFFINITY_INFO": (op.target, 0, 0),
-                "SYSTEM_RESET2": (op.target, op.context, 0)}.get(op.fn, (0, 0, 0))
-        for i, val in enumerate((P.PSCI_FN_IDS[op.fn],) + args):
+        for i, val in enumerate(op.registers()):
             run.ctxt[i] = val & MASK64
         H.guest_exit(self, v, Fault("trap_hvc"))
         return True
 
+    @handles(O.GuestAccess)
     def _guest_access(self, op: O.GuestAccess) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.GUEST:
@@ -327,6 +347,7 @@ class System:
             H.guest_exit(self, v, Fault("trap_dabt_s2", value=op.page))
         return True
 
+    @handles(O.UserVcpuInit)
     def _user_vcpu_init(self, op: O.UserVcpuInit) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.OUT:
@@ -334,6 +355,7 @@ class System:
         P.kvm_arch_vcpu_ioctl_vcpu_init(self, v, op.power_off)
         return True
 
+    @handles(O.UserSetMpState)
     def _user_set_mp_state(self, op: O.UserSetMpState) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.OUT:
@@ -341,6 +363,7 @@ class System:
         P.kvm_arch_vcpu_ioctl_set_mpstate(self, v, op.state)
         return True
 
+    @handles(O.UserGetMpState)
     def _user_get_mp_state(self, op: O.UserGetMpState) -> bool:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.OUT:
@@ -374,3 +397,12 @@ class System:
 
 def _irq_state(irq: Any) -> str:
     return ("A" if irq.active else "") + ("P" if irq.is_pending() else "") or "-"
+
+
+#: op kind -> the name of the ``System`` method that executes it
+_HANDLERS: dict[type[O.Op], str] = {
+    fn.handles: name for name, fn in vars(System).items() if callable(fn) and hasattr(fn, "handles")
+}
+_unhandled = [cls.name for cls in O.OP_CLASSES if cls not in _HANDLERS]
+if _unhandled:
+    raise ImportError(f"model.system: no System handler for op(s) {', '.join(_unhandled)}")

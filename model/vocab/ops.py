@@ -1,4 +1,5 @@
-"""The operation vocabulary: one frozen attrs value per hypervisor event.
+"""The operation vocabulary: one frozen attrs value per hypervisor event, and the registry that
+says everything else about each op kind.
 
 Every op is executable in every state: one that does not apply (a guest register write while the
 vcpu is in the host, a KVM_RUN on a vcpu that is already running) is recorded as a no-op.  Ops
@@ -8,10 +9,23 @@ imports nothing of hvfuzz but ``model.vocab``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import enum
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import ClassVar, TypeVar
 
 import attrs
 
+from hvfuzz.model.vocab.fields import (
+    POOL_INTS,
+    POOL_NONE,
+    U64,
+    Choice,
+    Flag,
+    Index,
+    IntRange,
+    VmShape,
+    field,
+)
 from hvfuzz.model.vocab.regs import GUEST_TIMER_SYSREGS, REG_INDEX
 
 #: Registers a guest can write while it runs (GPRs, SP, PC, PSTATE, SPSRs, FP, EL1 sysregs and
@@ -35,28 +49,175 @@ EXIT_KINDS: tuple[str, ...] = (
 )
 #: exits only special ops cause: an HVC (``GuestPsci``) and a stage-2 abort (``GuestAccess``)
 SPECIAL_EXIT_KINDS: tuple[str, ...] = ("trap_hvc", "trap_dabt_s2")
+#: INTIDs the fuzzer uses: SGIs, PPIs (23: a PMU-like line, 27: the vtimer), SPIs
+SGIS: tuple[int, ...] = (0, 1, 2, 3)
+PPIS: tuple[int, ...] = (23, 27)
+SPIS: tuple[int, ...] = (32, 33, 34, 35)
+#: guest-physical pages the guest touches (stage-2 mappings are per page)
+PAGES: tuple[int, ...] = (0, 1, 2, 3)
+MP_STATES: tuple[str, ...] = ("RUNNABLE", "STOPPED")
 
 
-def _reg_in(names: tuple[str, ...]) -> Any:
-    return attrs.validators.in_(frozenset(names))
+@attrs.frozen
+class PsciFunction:
+    """A PSCI function as the guest calls it (DEN0022): its function ID (SMC64 where there are two),
+    the C macro of include/uapi/linux/psci.h, and which of x1..x3 carry arguments."""
+
+    name: str
+    function_id: int
+    c_macro: str
+    #: for x1..x3: the ``GuestPsci`` field each carries (None: 0)
+    args: tuple[str | None, str | None, str | None] = (None, None, None)
 
 
-_u64 = attrs.validators.and_(
-    attrs.validators.instance_of(int), attrs.validators.ge(0), attrs.validators.le((1 << 64) - 1)
+#: PSCI functions a guest calls with HVC (PSCI 1.1); append only (the byte format reads a choice
+#: modulo their number)
+PSCI_FUNCTIONS: tuple[PsciFunction, ...] = (
+    PsciFunction("CPU_ON", 0xC4000003, "PSCI_0_2_FN64_CPU_ON", ("target", "entry", "context")),
+    PsciFunction("CPU_OFF", 0x84000002, "PSCI_0_2_FN_CPU_OFF"),
+    PsciFunction("AFFINITY_INFO", 0xC4000004, "PSCI_0_2_FN64_AFFINITY_INFO", ("target", None, None)),
+    PsciFunction("SYSTEM_OFF", 0x84000008, "PSCI_0_2_FN_SYSTEM_OFF"),
+    PsciFunction("SYSTEM_RESET", 0x84000009, "PSCI_0_2_FN_SYSTEM_RESET"),
+    PsciFunction("SYSTEM_RESET2", 0xC4000012, "PSCI_1_1_FN64_SYSTEM_RESET2", ("target", "context", None)),
+    PsciFunction("PSCI_VERSION", 0x84000000, "PSCI_0_2_FN_PSCI_VERSION"),
 )
-_idx = attrs.validators.and_(attrs.validators.instance_of(int), attrs.validators.ge(0))
-_bool = attrs.validators.instance_of(bool)
+PSCI_BY_NAME: dict[str, PsciFunction] = {f.name: f for f in PSCI_FUNCTIONS}
+PSCI_FNS: tuple[str, ...] = tuple(f.name for f in PSCI_FUNCTIONS)
+
+
+# --- field domains (fields.py has the kinds; simplest value first) ------------------------------
+VCPU = Index("vcpus")
+PCPU = Index("pcpus", shrink_to=(0,))
+FLAG = Flag()
+GROUP = IntRange(2)
+PRIORITY = IntRange(256, neighbours=(0x00, 0x10, 0x20, 0x40, 0x48, 0x80, 0xA0, 0xA8, 0xF0))
+_INTID_NEIGHBOURS = SGIS[:2] + PPIS[-2:] + SPIS[:4] + (1023,)
+#: an interrupt a device or the distributor names (SGI, PPI or SPI)
+INTID = IntRange(64, neighbours=_INTID_NEIGHBOURS)
+#: an INTID the guest writes to EOIR/DIR (any 10-bit value, 1020-1023 special)
+INTID_EOI = IntRange(1024, width=2, neighbours=_INTID_NEIGHBOURS)
+REG_VALUE = U64(neighbours=(0, 1, 2, 0x1000, 0x5, 0x3C5, 0xFFFF_FFFF_FFFF_FFFF), shrink_to=(0, 1), pool=POOL_INTS)
+ONE_REG = Choice(ONE_REGS, shrink_to=("x0", "ACTLR_EL1"), pool=POOL_NONE)
+
+
+class Where(enum.Enum):
+    """Where a vcpu thread is: what an op's applicability depends on first."""
+
+    USER = "userspace"  # outside KVM_RUN
+    RUN_LOOP = "run-loop"  # at the top of the run loop on a CPU: next is guest entry
+    GUEST = "guest"  # the guest runs
+    EXIT_PENDING = "exit-handling"  # after handle_exit_early on a CPU: next is handle_exit
+    PREEMPTED = "preempted"  # in the run loop, off its CPU (preempted)
+    ASLEEP = "asleep"  # in the run loop, off its CPU, asleep in kvm_vcpu_sleep (powered off)
+
+
+ANYWHERE: frozenset[Where] = frozenset(Where)
+_W = Where
+#: an alphabet entry: the op with its defaults, once per vcpu
+EACH_VCPU = "each vcpu"
+Small = Callable[[VmShape], Sequence["Op"]] | str
+
+
+@attrs.frozen
+class OpSpec:
+    """Everything hvfuzz knows about one op kind besides its fields (whose domains sit on the
+    fields: ``fields.domain_of``)."""
+
+    cls: type[Op]
+    #: the stable opcode: never reused, new ops are appended (the byte format numbers ops by it)
+    code: int
+    #: the focused targets and alphabets that use it ("pkvm", "vgic", "psci"; "system" has all)
+    components: frozenset[str]
+    #: where the op's vcpu thread must be for the op to apply (a necessary condition)
+    requires: frozenset[Where]
+    #: who performs it, for the C export: "guest" (guest code) or "host" (the VMM or the kernel)
+    side: str
+    #: the op makes the vcpu exit (a guest-code segment ends)
+    exits: bool = False
+    #: opcodes it gets in the byte format (the run-loop ops come up more often)
+    weight: int = 1
+    #: its instances in each component's small alphabet (``fuzz/exhaustive.py``): a function of
+    #: the VM's shape, or ``EACH_VCPU`` (the op with its defaults, once per vcpu)
+    alphabet: Mapping[str, Small] = attrs.field(factory=dict)
+
+    def small(self, component: str, c: VmShape) -> Sequence[Op]:
+        """The op's instances in ``component``'s alphabet for a VM of shape ``c``."""
+        make = self.alphabet.get(component)
+        if make is None:
+            return ()
+        if make == EACH_VCPU:
+            return [self.cls(v) for v in range(c.vcpus)]
+        assert callable(make)
+        return make(c)
+
+
+@attrs.define
+class Registry:
+    """The op kinds, by opcode.  Filled by ``@OPS.op(...)`` as the op classes are defined."""
+
+    specs: dict[int, OpSpec] = attrs.Factory(dict)
+    by_name: dict[str, OpSpec] = attrs.Factory(dict)
+
+    def op(self, code: int, *, components: Sequence[str], requires: frozenset[Where] | Sequence[Where], side: str,
+           exits: bool = False, weight: int = 1,
+           alphabet: Mapping[str, Small] | None = None,
+           ) -> Callable[[type[_O]], type[_O]]:
+        def register(cls: type[_O]) -> type[_O]:
+            if code in self.specs:
+                raise ValueError(f"opcode {code} of {cls.name} is {self.specs[code].cls.name}'s")
+            spec = OpSpec(cls, code, frozenset(components), frozenset(requires), side, exits, weight,
+                          dict(alphabet or {}))
+            self.specs[code] = spec
+            self.by_name[cls.name] = spec
+            cls.spec = spec
+            return cls
+
+        return register
+
+    def __iter__(self) -> Iterator[OpSpec]:
+        return iter(sorted(self.specs.values(), key=lambda s: s.code))
+
+    def classes(self, component: str = "system") -> tuple[type[Op], ...]:
+        """The op kinds of ``component`` in opcode order."""
+        return tuple(s.cls for s in self if component == "system" or component in s.components)
+
+
+#: the op registry
+OPS = Registry()
+_O = TypeVar("_O", bound="Op")
 
 
 @attrs.frozen
 class Op:
     """Base of every operation.  ``vcpu`` is the vcpu (thread) it concerns."""
 
-    vcpu: int = attrs.field(validator=_idx)
+    vcpu: int = attrs.field(validator=VCPU.validator(), metadata={"domain": VCPU})
     #: the ``op`` key in JSON
     name: ClassVar[str] = "Op"
+    spec: ClassVar[OpSpec]
+
+    def c_statement(self) -> str:
+        """What a KVM selftest does for this op (guest code or host code, ``spec.side``)."""
+        return f"/* {self.name} */"
+
+    def shown_fields(self) -> tuple[str, ...]:
+        """The fields this op's kind uses (timelines print these)."""
+        return tuple(f.name for f in attrs.fields(type(self)))
 
 
+def _per_vcpu(make: Callable[[VmShape, int], Sequence[Op]]) -> Callable[[VmShape], Sequence[Op]]:
+    return lambda c: [op for v in range(c.vcpus) for op in make(c, v)]
+
+
+#: value the alphabets write into registers: anything but the reset value 0 shows where it went
+_V = 1
+_RUN_LOOP_SMALL = _per_vcpu(lambda c, v: [KvmRun(v, v % c.pcpus)])
+
+
+# --- the run loop ---------------------------------------------------------------------------------
+@OPS.op(0, components=("pkvm", "vgic", "psci"), requires=(_W.USER,), side="host", weight=3, alphabet={
+    "pkvm": _per_vcpu(lambda c, v: [KvmRun(v, p) for p in range(c.pcpus)]),
+    "vgic": _RUN_LOOP_SMALL, "psci": _RUN_LOOP_SMALL})
 @attrs.frozen
 class KvmRun(Op):
     """Userspace enters KVM_RUN on physical CPU ``pcpu``: the first time
@@ -64,10 +225,17 @@ class KvmRun(Op):
     MMIO and ``vcpu_load`` (``kvm_arch_vcpu_load``).  Stops at the top of the run loop
     (preemptible)."""
 
-    pcpu: int = attrs.field(default=0, validator=_idx)
+    pcpu: int = field(PCPU, 0)
     name: ClassVar[str] = "KvmRun"
 
+    def c_statement(self) -> str:
+        return (f"pin_to_cpu({self.pcpu});  /* the model's pCPU {self.pcpu} */\n"
+                f"\trun_until_sync(vcpus[{self.vcpu}]);  /* KVM_RUN */")
 
+
+@OPS.op(1, components=("pkvm", "vgic", "psci"), requires=(_W.RUN_LOOP,), side="host", weight=4,
+        alphabet={"pkvm": EACH_VCPU, "vgic": EACH_VCPU,
+                  "psci": EACH_VCPU})
 @attrs.frozen
 class GuestEnter(Op):
     """The run loop enters the guest: vgic flush, ``__kvm_vcpu_run`` (``flush_hyp_vcpu`` under
@@ -77,6 +245,26 @@ class GuestEnter(Op):
     name: ClassVar[str] = "GuestEnter"
 
 
+EXIT_KIND = Choice(EXIT_KINDS, shrink_to=("irq", "trap_mmio_read"))
+TRAPPED_SYSREG = Choice(TRAPPED_SYSREGS, shrink_to=("ACTLR_EL1",), pool=POOL_NONE)
+_EXIT_TEXT = {
+    "irq": "an IRQ exit: a host interrupt (timer, IPI) must land here; not forceable",
+    "el1_serror": "an SError taken to EL2: needs a RAS error source; not forceable",
+    "il": "an illegal exception return exit",
+    "trap_mmio_read": "READ_ONCE(*(volatile uint64_t *)MMIO_GVA): an in-kernel device read",
+    "trap_mmio_write": "WRITE_ONCE(*(volatile uint64_t *)MMIO_GVA, x): an in-kernel device write",
+    "trap_sysreg_read": "read_sysreg({reg}): trapped (HCR_EL2.TACR / MDCR_EL2)",
+    "trap_sysreg_write": "write_sysreg(x, {reg}): trapped",
+    "trap_mmio_user": "READ_ONCE(*(volatile uint64_t *)USER_MMIO_GVA): KVM_EXIT_MMIO to the host",
+}
+
+
+@OPS.op(2, components=("pkvm", "vgic", "psci"), requires=(_W.GUEST,), side="guest", exits=True, weight=3, alphabet={
+    "pkvm": _per_vcpu(lambda c, v: [
+        GuestExit(v, "irq"), GuestExit(v, "irq", serror_pending=True), GuestExit(v, "il"), GuestExit(v, "el1_serror"),
+        GuestExit(v, "trap_mmio_read", value=_V), GuestExit(v, "trap_sysreg_write", reg="ACTLR_EL1"),
+        GuestExit(v, "trap_mmio_user")]),
+    "vgic": _per_vcpu(lambda c, v: [GuestExit(v, "irq")]), "psci": _per_vcpu(lambda c, v: [GuestExit(v, "irq")])})
 @attrs.frozen
 class GuestExit(Op):
     """The guest exits with ``kind`` (ARM_EXCEPTION_* code; ``trap_*`` are TRAP exits with the
@@ -84,14 +272,21 @@ class GuestExit(Op):
     ``handle_exit_early`` and the preempt_enable after it.  ``rt`` is the transfer register of a
     trapped access, ``reg`` the trapped sysreg, ``value`` the MMIO read data."""
 
-    kind: str = attrs.field(default="irq", validator=attrs.validators.in_(frozenset(EXIT_KINDS)))
-    serror_pending: bool = attrs.field(default=False, validator=_bool)
-    rt: int = attrs.field(default=0, validator=attrs.validators.and_(_idx, attrs.validators.le(30)))
-    reg: str = attrs.field(default="ACTLR_EL1", validator=_reg_in(TRAPPED_SYSREGS))
-    value: int = attrs.field(default=0, validator=_u64)
+    kind: str = field(EXIT_KIND, "irq")
+    serror_pending: bool = field(Flag(shrink_to=(False,)), False)
+    rt: int = field(IntRange(31, neighbours=(0, 1, 2, 30), shrink_to=(0,)), 0)
+    reg: str = field(TRAPPED_SYSREG, "ACTLR_EL1")
+    value: int = field(REG_VALUE, 0)
     name: ClassVar[str] = "GuestExit"
 
+    def c_statement(self) -> str:
+        pending = " with an SError pending at the exit (not forceable)" if self.serror_pending else ""
+        return f"/* exit: {_EXIT_TEXT[self.kind].format(reg=self.reg.lower())}{pending} */"
 
+
+@OPS.op(3, components=("pkvm", "vgic", "psci"), requires=(_W.EXIT_PENDING,), side="host", weight=4,
+        alphabet={"pkvm": EACH_VCPU, "vgic": EACH_VCPU,
+                  "psci": EACH_VCPU})
 @attrs.frozen
 class HandleExit(Op):
     """The preemptible half of the exit: ``vcpu_mode_is_bad_32bit`` and ``handle_exit``; when it
@@ -99,7 +294,13 @@ class HandleExit(Op):
 
     name: ClassVar[str] = "HandleExit"
 
+    def c_statement(self) -> str:
+        return f"/* vcpu{self.vcpu}: the host handles the exit (inside KVM_RUN) */"
 
+
+@OPS.op(4, components=("pkvm", "psci"), requires=(_W.RUN_LOOP, _W.ASLEEP), side="host",
+        alphabet={"pkvm": EACH_VCPU, "vgic": EACH_VCPU,
+                  "psci": EACH_VCPU})
 @attrs.frozen
 class ExitToUser(Op):
     """A signal is pending: the run loop's ``xfer_to_guest_mode_handle_work`` returns -EINTR
@@ -107,7 +308,12 @@ class ExitToUser(Op):
 
     name: ClassVar[str] = "ExitToUser"
 
+    def c_statement(self) -> str:
+        return f"/* vcpu{self.vcpu}: KVM_RUN returns (a signal: pthread_kill the vcpu thread) */"
 
+
+@OPS.op(5, components=("pkvm", "vgic", "psci"), requires=(_W.RUN_LOOP, _W.EXIT_PENDING), side="host",
+        alphabet={"pkvm": EACH_VCPU})
 @attrs.frozen
 class SchedOut(Op):
     """The vcpu thread is preempted at a preemptible point of the run loop: the preempt notifier
@@ -115,59 +321,128 @@ class SchedOut(Op):
 
     name: ClassVar[str] = "SchedOut"
 
+    def c_statement(self) -> str:
+        return f"/* vcpu{self.vcpu}: preempted between exit and re-entry (not forceable; sched_yield/pinning help) */"
 
+
+@OPS.op(6, components=("pkvm", "vgic", "psci"), requires=(_W.PREEMPTED, _W.ASLEEP), side="host",
+        alphabet={"pkvm": _per_vcpu(lambda c, v: [SchedIn(v, p) for p in range(c.pcpus)])})
 @attrs.frozen
 class SchedIn(Op):
     """A preempted vcpu thread is scheduled in on ``pcpu`` (migration if it differs): the preempt
     notifier calls ``kvm_arch_vcpu_load``."""
 
-    pcpu: int = attrs.field(default=0, validator=_idx)
+    pcpu: int = field(PCPU, 0)
     name: ClassVar[str] = "SchedIn"
 
+    def c_statement(self) -> str:
+        return f"/* vcpu{self.vcpu}: scheduled back in on pCPU {self.pcpu} (migration if it differs) */"
 
+
+# --- registers ------------------------------------------------------------------------------------
+def c_reg_id(reg: str) -> str:
+    """The KVM_{GET,SET}_ONE_REG id of ``reg`` as a selftest names it."""
+    if reg.startswith("x") and reg[1:].isdigit():
+        return f"ARM64_CORE_REG(regs.regs[{reg[1:]}])"
+    core = {"sp": "regs.sp", "pc": "regs.pc", "pstate": "regs.pstate", "fpsr": "fp_regs.fpsr"}
+    if reg in core:
+        return f"ARM64_CORE_REG({core[reg]})"
+    if reg.startswith("spsr_"):
+        return f"ARM64_CORE_REG(spsr[KVM_SPSR_{reg[5:].upper()}])"
+    if reg.startswith("v") and reg[1:].isdigit():
+        return f"ARM64_CORE_REG(fp_regs.vregs[{reg[1:]}])"
+    return f"KVM_ARM64_SYS_REG(SYS_{reg})"
+
+
+@OPS.op(7, components=("pkvm", "psci"), requires=(_W.GUEST,), side="guest", alphabet={
+    "pkvm": _per_vcpu(lambda c, v: [GuestWriteReg(v, r, _V) for r in ("x0", "pstate", "v0", "SCTLR_EL1")]),
+    "psci": _per_vcpu(lambda c, v: [GuestWriteReg(v, "x0", _V)])})
 @attrs.frozen
 class GuestWriteReg(Op):
     """The running guest writes ``reg`` (in hardware; saved into whichever context it runs on)."""
 
-    reg: str = attrs.field(default="x0", validator=_reg_in(GUEST_REGS))
-    value: int = attrs.field(default=0, validator=_u64)
+    reg: str = field(Choice(GUEST_REGS, shrink_to=("x0",), pool=POOL_NONE), "x0")
+    value: int = field(REG_VALUE, 0)
     name: ClassVar[str] = "GuestWriteReg"
 
+    def c_statement(self) -> str:
+        if self.reg.startswith("x") or self.reg in ("sp", "pc", "pstate", "fpsr") or self.reg.startswith(("v", "spsr")):
+            return f"/* the guest sets {self.reg} = {self.value:#x} (inline asm) */"
+        return f"write_sysreg({self.value:#x}, {self.reg.lower()}); isb();"
 
+
+@OPS.op(8, components=("pkvm", "psci"), requires=(_W.USER,), side="host", alphabet={
+    "pkvm": _per_vcpu(lambda c, v: [UserGetReg(v, r) for r in ("x0", "pc", "pstate", "MDSCR_EL1", "PMOVSSET_EL0")])})
 @attrs.frozen
 class UserGetReg(Op):
     """KVM_GET_ONE_REG from userspace (the vcpu is outside KVM_RUN)."""
 
-    reg: str = attrs.field(default="x0", validator=_reg_in(ONE_REGS))
+    reg: str = field(ONE_REG, "x0")
     name: ClassVar[str] = "UserGetReg"
 
+    def c_statement(self) -> str:
+        return f"val = vcpu_get_reg(vcpus[{self.vcpu}], {c_reg_id(self.reg)});  /* the oracle compares this */"
 
+
+@OPS.op(9, components=("pkvm", "psci"), requires=(_W.USER,), side="host", alphabet={
+    "pkvm": _per_vcpu(lambda c, v: [UserSetReg(v, r, _V) for r in ("x0", "v0", "SCTLR_EL1")])})
 @attrs.frozen
 class UserSetReg(Op):
     """KVM_SET_ONE_REG from userspace (the vcpu is outside KVM_RUN)."""
 
-    reg: str = attrs.field(default="x0", validator=_reg_in(ONE_REGS))
-    value: int = attrs.field(default=0, validator=_u64)
+    reg: str = field(ONE_REG, "x0")
+    value: int = field(REG_VALUE, 0)
     name: ClassVar[str] = "UserSetReg"
 
+    def c_statement(self) -> str:
+        return f"vcpu_set_reg(vcpus[{self.vcpu}], {c_reg_id(self.reg)}, {self.value:#x});"
 
+
+@OPS.op(10, components=("pkvm",), requires=(_W.USER,), side="host",
+        alphabet={"pkvm": _per_vcpu(lambda c, v: [HostInjectSError(v, 1)])})
 @attrs.frozen
 class HostInjectSError(Op):
     """KVM_SET_VCPU_EVENTS with ``serror_pending`` and ``serror_esr``: ``kvm_inject_serror_esr``
     (emulated exception entry writing ESR_EL1 if SErrors are unmasked, else VSESR_EL2 and
     HCR_EL2.VSE)."""
 
-    esr: int = attrs.field(default=0, validator=attrs.validators.and_(_idx, attrs.validators.le((1 << 24) - 1)))
+    esr: int = field(IntRange(1 << 24, width=3, neighbours=(0, 1, 0x1FFFFF), shrink_to=(0, 1)), 0)
     name: ClassVar[str] = "HostInjectSError"
 
+    def c_statement(self) -> str:
+        return (f"events = (struct kvm_vcpu_events){{ .exception.serror_pending = 1, .exception.serror_has_esr = 1,"
+                f" .exception.serror_esr = {self.esr:#x} }};\n\tvcpu_events_set(vcpus[{self.vcpu}], &events);")
 
+
+@OPS.op(11, components=("pkvm",), requires=(_W.USER,), side="host",
+        alphabet={"pkvm": EACH_VCPU})
 @attrs.frozen
 class UserGetVcpuEvents(Op):
     """KVM_GET_VCPU_EVENTS: reports ``serror_pending`` (HCR_EL2.VSE) and ``serror_esr``."""
 
     name: ClassVar[str] = "UserGetVcpuEvents"
 
+    def c_statement(self) -> str:
+        return f"vcpu_events_get(vcpus[{self.vcpu}], &events);  /* serror_pending */"
 
+
+@OPS.op(12, components=("pkvm",), requires=(_W.USER,), side="host",
+        alphabet={"pkvm": _per_vcpu(lambda c, v: [UserSetGuestDebug(v, True)])})
+@attrs.frozen
+class UserSetGuestDebug(Op):
+    """KVM_SET_GUEST_DEBUG from userspace: enable (KVM_GUESTDBG_ENABLE|SINGLESTEP) or disable
+    single-stepping the guest.  Takes effect at the next vcpu load (``kvm_vcpu_load_debug``)."""
+
+    single_step: bool = field(FLAG, True)
+    name: ClassVar[str] = "UserSetGuestDebug"
+
+    def c_statement(self) -> str:
+        flags = "KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP" if self.single_step else "0"
+        return f"vcpu_guest_debug_set(vcpus[{self.vcpu}], &(struct kvm_guest_debug){{ .control = {flags} }});"
+
+
+@OPS.op(13, components=("pkvm",), requires=ANYWHERE, side="host",
+        alphabet={"pkvm": _per_vcpu(lambda c, v: [HostPmuOverflow(v, 0)])})
 @attrs.frozen
 class HostPmuOverflow(Op):
     """An emulated PMU counter of the vcpu overflows: the host's perf overflow handler
@@ -175,121 +450,176 @@ class HostPmuOverflow(Op):
     interrupt context, whatever the vcpu thread is doing.  Only where the variant offers PMU
     emulation (``Variant.pmu_emulation``); a no-op elsewhere."""
 
-    counter: int = attrs.field(default=0, validator=attrs.validators.and_(_idx, attrs.validators.le(30)))
+    counter: int = field(IntRange(31, neighbours=(0, 1), shrink_to=(0,)), 0)
     name: ClassVar[str] = "HostPmuOverflow"
 
-
-@attrs.frozen
-class UserSetGuestDebug(Op):
-    """KVM_SET_GUEST_DEBUG from userspace: enable (KVM_GUESTDBG_ENABLE|SINGLESTEP) or disable
-    single-stepping the guest.  Takes effect at the next vcpu load (``kvm_vcpu_load_debug``)."""
-
-    single_step: bool = attrs.field(default=True, validator=_bool)
-    name: ClassVar[str] = "UserSetGuestDebug"
+    def c_statement(self) -> str:
+        return f"/* a PMU counter {self.counter} overflow in the host (perf): not forceable from a selftest */"
 
 
-#: INTIDs the fuzzer uses: SGIs, PPIs (23: a PMU-like line, 27: the vtimer), SPIs
-SGIS: tuple[int, ...] = (0, 1, 2, 3)
-PPIS: tuple[int, ...] = (23, 27)
-SPIS: tuple[int, ...] = (32, 33, 34, 35)
-_intid = attrs.validators.and_(_idx, attrs.validators.lt(64))
-_group = attrs.validators.in_(frozenset((0, 1)))
+# --- interrupts -----------------------------------------------------------------------------------
+#: INTIDs of the vgic alphabet: two SPIs whose priorities differ only in bit 3 (the fifth
+#: implemented bit), enabled by ``ConfigIrq`` (interrupts reset disabled)
+_SPI_A, _SPI_B = 32, 33
 
 
+@OPS.op(14, components=("vgic", "psci"), requires=ANYWHERE, side="host",
+        alphabet={"vgic": lambda c: [InjectIrq(0, _SPI_A), InjectIrq(0, _SPI_B)]})
 @attrs.frozen
 class InjectIrq(Op):
     """A device or the host drives an interrupt line (``kvm_vgic_inject_irq``; for SGIs the
     trapped ICC_SGI1R write of another vcpu): edge: ``level=True`` is an edge; level: the new line
     level.  ``vcpu`` names the redistributor for SGIs/PPIs; SPIs are routed by their target."""
 
-    intid: int = attrs.field(default=32, validator=_intid)
-    level: bool = attrs.field(default=True, validator=_bool)
+    intid: int = field(INTID, 32)
+    level: bool = field(FLAG, True)
     name: ClassVar[str] = "InjectIrq"
 
+    def c_statement(self) -> str:
+        if self.intid < 16:
+            return f"/* SGI {self.intid} to vcpu{self.vcpu}: another vcpu's guest writes ICC_SGI1R_EL1 */"
+        if self.intid < 32:
+            return f"kvm_arm_irq_line(vm, {self.intid}, {int(self.level)});  /* PPI of vcpu{self.vcpu} */"
+        return f"kvm_irq_line(vm, {self.intid}, {int(self.level)});  /* SPI (KVM_IRQ_LINE) */"
 
+
+def _vgic_configs(c: VmShape) -> list[Op]:
+    ops: list[Op] = [
+        ConfigIrq(0, _SPI_A, priority=0x48), ConfigIrq(0, _SPI_B, priority=0x40),
+        ConfigIrq(0, _SPI_A, priority=0x48, level=True), ConfigIrq(0, _SPI_B, priority=0x40, level=True),
+        ConfigIrq(0, _SPI_B, priority=0x40, group=0),
+    ]
+    if c.vcpus > 1:
+        ops.append(ConfigIrq(0, _SPI_A, priority=0x48, target=1))
+    return ops
+
+
+@OPS.op(15, components=("vgic", "psci"), requires=ANYWHERE, side="host", alphabet={"vgic": _vgic_configs})
 @attrs.frozen
 class ConfigIrq(Op):
     """Distributor/redistributor configuration of an idle interrupt (not active, not queued):
     enable, priority, group, edge/level (PPIs/SPIs) and the target vcpu of an SPI."""
 
-    intid: int = attrs.field(default=32, validator=_intid)
-    enabled: bool = attrs.field(default=True, validator=_bool)
-    priority: int = attrs.field(default=0xA0, validator=attrs.validators.and_(_idx, attrs.validators.le(0xFF)))
-    group: int = attrs.field(default=1, validator=_group)
-    level: bool = attrs.field(default=False, validator=_bool)
-    target: int = attrs.field(default=0, validator=attrs.validators.and_(_idx, attrs.validators.lt(4)))
+    intid: int = field(INTID, 32)
+    enabled: bool = field(FLAG, True)
+    priority: int = field(PRIORITY, 0xA0)
+    group: int = field(GROUP, 1)
+    level: bool = field(FLAG, False)
+    target: int = field(Index("vcpus", limit=4), 0)
     name: ClassVar[str] = "ConfigIrq"
 
+    def c_statement(self) -> str:
+        return (f"/* distributor: INTID {self.intid} {'enabled' if self.enabled else 'disabled'}, priority "
+                f"{self.priority:#x}, group {self.group}, {'level' if self.level else 'edge'}, target "
+                f"vcpu{self.target}: the guest's gic_irq_enable/gic_set_priority/gic_irq_set_config, or GICD MMIO "
+                f"from the host */")
 
+
+@OPS.op(16, components=("vgic", "psci"), requires=(_W.GUEST,), side="guest",
+        alphabet={"vgic": _per_vcpu(lambda c, v: [GuestAck(v, 1), GuestAck(v, 0)])})
 @attrs.frozen
 class GuestAck(Op):
     """The guest reads ICV_IAR<group>_EL1 (acknowledge)."""
 
-    group: int = attrs.field(default=1, validator=_group)
+    group: int = field(GROUP, 1)
     name: ClassVar[str] = "GuestAck"
 
+    def c_statement(self) -> str:
+        return f"intid = gic_get_and_ack_irq();  /* ICV_IAR{self.group}_EL1 */"
 
+
+@OPS.op(17, components=("vgic", "psci"), requires=(_W.GUEST,), side="guest",
+        alphabet={"vgic": _per_vcpu(lambda c, v: [GuestEoi(v, 1, _SPI_A), GuestEoi(v, 1, _SPI_B),
+                                                  GuestEoi(v, 0, _SPI_B)])})
 @attrs.frozen
 class GuestEoi(Op):
     """The guest writes ICV_EOIR<group>_EL1: priority drop (and deactivation with EOImode 0)."""
 
-    group: int = attrs.field(default=1, validator=_group)
-    intid: int = attrs.field(default=32, validator=attrs.validators.and_(_idx, attrs.validators.le(1023)))
+    group: int = field(GROUP, 1)
+    intid: int = field(INTID_EOI, 32)
     name: ClassVar[str] = "GuestEoi"
 
+    def c_statement(self) -> str:
+        return f"gic_set_eoi({self.intid});  /* ICV_EOIR{self.group}_EL1 */"
 
+
+@OPS.op(18, components=("vgic",), requires=(_W.GUEST,), side="guest",
+        alphabet={"vgic": _per_vcpu(lambda c, v: [GuestDir(v, _SPI_A), GuestDir(v, _SPI_B)])})
 @attrs.frozen
 class GuestDir(Op):
     """The guest writes ICV_DIR_EL1 (deactivation with EOImode 1; trapped when TDIR/TC)."""
 
-    intid: int = attrs.field(default=32, validator=attrs.validators.and_(_idx, attrs.validators.le(1023)))
+    intid: int = field(INTID_EOI, 32)
     name: ClassVar[str] = "GuestDir"
 
+    def c_statement(self) -> str:
+        return f"gic_set_dir({self.intid});"
 
+
+@OPS.op(19, components=("vgic",), requires=(_W.GUEST,), side="guest")
 @attrs.frozen
 class GuestSetPmr(Op):
     """The guest writes ICV_PMR_EL1."""
 
-    value: int = attrs.field(default=0xF0, validator=attrs.validators.and_(_idx, attrs.validators.le(0xFF)))
+    value: int = field(IntRange(256, neighbours=(0x00, 0x30, 0x80, 0xA0, 0xF0, 0xFF), shrink_to=(0, 1),
+                                pool=POOL_NONE), 0xF0)
     name: ClassVar[str] = "GuestSetPmr"
 
+    def c_statement(self) -> str:
+        return f"gic_set_priority_mask({self.value:#x});"
 
+
+@OPS.op(20, components=("vgic",), requires=(_W.GUEST,), side="guest")
 @attrs.frozen
 class GuestSetBpr(Op):
     """The guest writes ICV_BPR<group>_EL1."""
 
-    group: int = attrs.field(default=1, validator=_group)
-    value: int = attrs.field(default=0, validator=attrs.validators.and_(_idx, attrs.validators.le(7)))
+    group: int = field(GROUP, 1)
+    value: int = field(IntRange(8, shrink_to=(0, 1), pool=POOL_NONE), 0)
     name: ClassVar[str] = "GuestSetBpr"
 
+    def c_statement(self) -> str:
+        return f"write_sysreg_s({self.value}, SYS_ICC_BPR{self.group}_EL1); isb();"
 
+
+@OPS.op(21, components=("vgic",), requires=(_W.GUEST,), side="guest", alphabet={
+    "vgic": _per_vcpu(lambda c, v: [GuestSetGrpEn(v, 1, True), GuestSetGrpEn(v, 1, False), GuestSetGrpEn(v, 0, True)])})
 @attrs.frozen
 class GuestSetGrpEn(Op):
     """The guest writes ICV_IGRPEN<group>_EL1."""
 
-    group: int = attrs.field(default=1, validator=_group)
-    enable: bool = attrs.field(default=True, validator=_bool)
+    group: int = field(GROUP, 1)
+    enable: bool = field(FLAG, True)
     name: ClassVar[str] = "GuestSetGrpEn"
 
+    def c_statement(self) -> str:
+        return f"write_sysreg_s({int(self.enable)}, SYS_ICC_IGRPEN{self.group}_EL1); isb();"
 
+
+@OPS.op(22, components=("vgic",), requires=(_W.GUEST,), side="guest",
+        alphabet={"vgic": _per_vcpu(lambda c, v: [GuestSetEoiMode(v, True)])})
 @attrs.frozen
 class GuestSetEoiMode(Op):
     """The guest writes ICV_CTLR_EL1.EOImode (0: EOI deactivates; 1: DIR deactivates)."""
 
-    eoimode: bool = attrs.field(default=False, validator=_bool)
+    eoimode: bool = field(FLAG, False)
     name: ClassVar[str] = "GuestSetEoiMode"
+
+    def c_statement(self) -> str:
+        return f"gic_set_eoi_split({int(self.eoimode)});"
 
 
 # --- PSCI, power state and stage-2 --------------------------------------------------------------
-#: PSCI functions a guest calls with HVC (PSCI 1.1, SMC64 IDs where there are two)
-PSCI_FNS: tuple[str, ...] = (
-    "CPU_ON", "CPU_OFF", "AFFINITY_INFO", "SYSTEM_OFF", "SYSTEM_RESET", "SYSTEM_RESET2", "PSCI_VERSION",
-)
-#: guest-physical pages the guest touches (stage-2 mappings are per page)
-PAGES: tuple[int, ...] = (0, 1, 2, 3)
-MP_STATES: tuple[str, ...] = ("RUNNABLE", "STOPPED")
+def _psci_small(c: VmShape) -> list[Op]:
+    ops: list[Op] = []
+    for v in range(c.vcpus):
+        other = (v + 1) % c.vcpus
+        ops += [GuestPsci(v, "CPU_ON", other, 0x80000, _V), GuestPsci(v, "CPU_OFF", 0),
+                GuestPsci(v, "AFFINITY_INFO", other), GuestPsci(v, "SYSTEM_OFF", 0)]
+    return ops
 
 
+@OPS.op(23, components=("psci",), requires=(_W.GUEST,), side="guest", exits=True, alphabet={"psci": _psci_small})
 @attrs.frozen
 class GuestPsci(Op):
     """The guest calls PSCI: x0 = the function ID, x1 = ``target`` (an MPIDR: Aff0 = the vcpu
@@ -297,53 +627,91 @@ class GuestPsci(Op):
     SYSTEM_RESET2 takes the reset type in x1), then HVC #0: an exit (ESR EC = HVC64) whose
     handler, ``kvm_psci_call``, runs at the next ``HandleExit``."""
 
-    fn: str = attrs.field(default="CPU_ON", validator=attrs.validators.in_(frozenset(PSCI_FNS)))
-    target: int = attrs.field(default=1, validator=attrs.validators.and_(_idx, attrs.validators.le(7)))
-    entry: int = attrs.field(default=0x80000, validator=_u64)
-    context: int = attrs.field(default=0, validator=_u64)
+    fn: str = field(Choice(PSCI_FNS), "CPU_ON")
+    target: int = field(Index("vcpus", limit=8, modulo=8), 1)
+    entry: int = field(U64(neighbours=(0x1000, 0x80000)), 0x80000)
+    context: int = field(U64(neighbours=(0, 7)), 0)
     name: ClassVar[str] = "GuestPsci"
 
+    @property
+    def function(self) -> PsciFunction:
+        return PSCI_BY_NAME[self.fn]
 
+    def registers(self) -> tuple[int, int, int, int]:
+        """x0..x3 as the guest loads them before ``HVC #0`` (SMCCC: function ID, then the
+        arguments the function takes; 0 in the others)."""
+        f = self.function
+        x1, x2, x3 = (0 if a is None else getattr(self, a) for a in f.args)
+        return f.function_id, x1, x2, x3
+
+    def shown_fields(self) -> tuple[str, ...]:
+        return ("fn",) + tuple(a for a in self.function.args if a is not None)
+
+    def c_statement(self) -> str:
+        a = ", ".join(f"{x:#x}" for x in self.registers()[1:])
+        return f"smccc_hvc({self.function.c_macro}, {a}, 0, 0, 0, 0, &res);  /* PSCI {self.fn}: x0 = res.a0 */"
+
+
+@OPS.op(24, components=("psci",), requires=(_W.GUEST,), side="guest", exits=True,
+        alphabet={"psci": _per_vcpu(lambda c, v: [GuestAccess(v, 0)])})
 @attrs.frozen
 class GuestAccess(Op):
     """The guest loads from guest-physical ``page``: a hit if stage-2 maps it, else a stage-2
     data abort (an exit; ``HandleExit`` runs ``kvm_handle_guest_abort``, which maps the page and
     re-executes the access)."""
 
-    page: int = attrs.field(default=0, validator=attrs.validators.in_(frozenset(PAGES)))
+    page: int = field(Choice(PAGES), 0)
     name: ClassVar[str] = "GuestAccess"
 
+    def c_statement(self) -> str:
+        return f"(void)READ_ONCE(*(volatile uint64_t *)(DATA_GVA + {self.page} * PAGE_SIZE));"
 
+
+@OPS.op(25, components=("psci",), requires=(_W.USER,), side="host",
+        alphabet={"psci": _per_vcpu(lambda c, v: [UserVcpuInit(v, False), UserVcpuInit(v, True)])})
 @attrs.frozen
 class UserVcpuInit(Op):
     """Userspace KVM_ARM_VCPU_INIT (outside KVM_RUN), with or without the POWER_OFF feature."""
 
-    power_off: bool = attrs.field(default=False, validator=_bool)
+    power_off: bool = field(FLAG, False)
     name: ClassVar[str] = "UserVcpuInit"
 
+    def c_statement(self) -> str:
+        feat = " with KVM_ARM_VCPU_POWER_OFF" if self.power_off else ""
+        return (f"vcpu_init_descriptor_again(vcpus[{self.vcpu}], {str(self.power_off).lower()});"
+                f"  /* KVM_ARM_VCPU_INIT{feat} */")
 
+
+@OPS.op(26, components=("psci",), requires=(_W.USER,), side="host",
+        alphabet={"psci": _per_vcpu(lambda c, v: [UserSetMpState(v, "RUNNABLE")])})
 @attrs.frozen
 class UserSetMpState(Op):
     """Userspace KVM_SET_MP_STATE (outside KVM_RUN)."""
 
-    state: str = attrs.field(default="RUNNABLE", validator=attrs.validators.in_(frozenset(MP_STATES)))
+    state: str = field(Choice(MP_STATES), "RUNNABLE")
     name: ClassVar[str] = "UserSetMpState"
 
+    def c_statement(self) -> str:
+        return (f"vcpu_mp_state_set(vcpus[{self.vcpu}], &(struct kvm_mp_state){{ .mp_state = "
+                f"KVM_MP_STATE_{self.state} }});")
 
+
+@OPS.op(27, components=("psci",), requires=(_W.USER,), side="host",
+        alphabet={"psci": EACH_VCPU})
 @attrs.frozen
 class UserGetMpState(Op):
     """Userspace KVM_GET_MP_STATE (outside KVM_RUN)."""
 
     name: ClassVar[str] = "UserGetMpState"
 
+    def c_statement(self) -> str:
+        return f"vcpu_mp_state_get(vcpus[{self.vcpu}], &mp);"
 
-OP_CLASSES: tuple[type[Op], ...] = (
-    KvmRun, GuestEnter, GuestExit, HandleExit, ExitToUser, SchedOut, SchedIn, GuestWriteReg,
-    UserGetReg, UserSetReg, HostInjectSError, UserGetVcpuEvents, UserSetGuestDebug,
-    HostPmuOverflow, InjectIrq, ConfigIrq, GuestAck, GuestEoi, GuestDir, GuestSetPmr, GuestSetBpr,
-    GuestSetGrpEn, GuestSetEoiMode, GuestPsci, GuestAccess, UserVcpuInit, UserSetMpState,
-    UserGetMpState,
-)
+
+# --- derived tables -------------------------------------------------------------------------------
+#: every op kind, in opcode order
+OP_CLASSES: tuple[type[Op], ...] = OPS.classes()
 OPS_BY_NAME: dict[str, type[Op]] = {cls.name: cls for cls in OP_CLASSES}
+COMPONENTS: tuple[str, ...] = ("pkvm", "vgic", "psci")
 
 assert all(r in REG_INDEX for r in ONE_REGS)
