@@ -39,6 +39,7 @@ from hvfuzz.model.vgic.irq import VgicPolicy
 from hvfuzz.model.vgic.vgic import Vgic
 from hvfuzz.model.vocab import ops as O
 from hvfuzz.model.vocab.obs import Observation
+from hvfuzz.model.vocab.ops import Where
 
 _TIMER_SLOT = {idx: n for n, idx in enumerate(TIMER_INDICES)}
 _F = TypeVar("_F", bound=Callable[..., bool])
@@ -110,6 +111,17 @@ class System:
         # MDSCR_EL1 as the CPU holds it: the host's external_mdscr_el1 while it owns debug
         view.append(run.external_mdscr_el1 if run.debug_owner == "host" else run.ctxt[IDX_MDSCR])
         return tuple(view)
+
+    def where(self, vcpu: int) -> Where:
+        """Where vcpu ``vcpu``'s thread is (what the ops' ``requires`` speak of)."""
+        v = self.vcpus[vcpu]
+        if v.phase is Phase.OUT:
+            return Where.USER
+        if v.phase is Phase.GUEST:
+            return Where.GUEST
+        if v.pcpu is not None:
+            return Where.RUN_LOOP if v.phase is Phase.P0 else Where.EXIT_PENDING
+        return Where.ASLEEP if v.sleeping else Where.PREEMPTED
 
     def observe_guest_entry(self, v: HostVcpu) -> None:
         self.observe(v.idx, "guest-entry", "context the guest resumes with", self.guest_view(v.idx))

@@ -2,7 +2,9 @@
 """Write a target's seed corpus from corpus/ (fuzz/decode.py byte format): a zip for OSS-Fuzz and
 ClusterFuzzLite builds, or a directory (corpus/atheris/TARGET):
     python fuzz/targets/make_seeds.py TARGET OUT.zip
-    python fuzz/targets/make_seeds.py TARGET --dir DIR"""
+    python fuzz/targets/make_seeds.py TARGET --dir DIR
+and the libFuzzer dictionary from the op registry (fuzz/targets/hvfuzz.dict):
+    python fuzz/targets/make_seeds.py --dict"""
 
 import glob
 import hashlib
@@ -18,6 +20,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--dict"]:
+        from hvfuzz.fuzz.decode import libfuzzer_dict
+
+        path = os.path.join(ROOT, "fuzz", "targets", "hvfuzz.dict")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(libfuzzer_dict())
+        print(f"{path}: written")
+        return
     target, out = sys.argv[1], sys.argv[2]
     if out == "--dir":
         from hvfuzz.fuzz.libfuzzer import write_seed_inputs
