@@ -10,6 +10,6 @@ for target in fuzz/targets/fuzz_system.py fuzz/targets/fuzz_pkvm.py fuzz/targets
   name=$(basename "$target" .py)
   compile_python_fuzzer "$target" --hidden-import hvfuzz.fuzz.targets.driver
   python3 fuzz/targets/make_seeds.py "${name#fuzz_}" "$OUT/${name}_seed_corpus.zip"
-  cp fuzz/targets/hvfuzz.dict "$OUT/${name}.dict"
+  python3 fuzz/targets/make_seeds.py --dict "${name#fuzz_}" "$OUT/${name}.dict"
   cp fuzz/targets/hvfuzz.options "$OUT/${name}.options"
 done

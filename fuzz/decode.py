@@ -97,11 +97,10 @@ def opcodes(component: str = "system") -> dict[type[O.Op], int]:
 
 
 def libfuzzer_dict(component: str = "system") -> str:
-    """The libFuzzer dictionary of a target: every op's first opcode with vcpu 0, and the 64-bit
-    escape (``fuzz/targets/hvfuzz.dict`` is this for the system target; a test keeps it so)."""
-    lines = ["# hvfuzz byte format (fuzz/decode.py): opcode then vcpu 0, per op of the system target; generated",
-             "# by fuzz/decode.py libfuzzer_dict() (the focused targets number their ops differently; the entries",
-             "# are still valid inputs there)"]
+    """The libFuzzer dictionary of a target, generated from the op registry: every op's first
+    opcode with vcpu 0, and the 64-bit escape.  ``hvfuzz atheris`` and the OSS-Fuzz build write it
+    next to the target (``fuzz/targets/make_seeds.py --dict TARGET FILE``)."""
+    lines = [f"# hvfuzz byte format (fuzz/decode.py), {component} target: opcode then vcpu 0 per op; generated"]
     lines += [f'{cls.name.lower()}="\\x{code:02x}\\x00"' for cls, code in opcodes(component).items()]
     lines.append(f'raw_u64="\\x{U64_ESCAPE:02x}"')
     return "\n".join(lines) + "\n"

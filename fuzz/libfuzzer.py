@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 import attrs
 
-from hvfuzz.fuzz.decode import decode, encode
+from hvfuzz.fuzz.decode import decode, encode, libfuzzer_dict
+from hvfuzz.fuzz.export import write_text_atomic
 from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.shrink import shrink
 from hvfuzz.fuzz.targets import DEFAULT_VARIANT, TARGETS, target_path
@@ -80,6 +81,11 @@ def run_target(target: str, variant: str | None, seconds: float, jobs: int, find
     corpus = os.path.join(work, "corpus")
     n = write_seed_inputs(seeds, corpus, target)
     os.makedirs(findings, exist_ok=True)
+    if target != "hypothesis" and not any(f.startswith("-dict=") for f in extra):
+        # the target's dictionary (opcodes of its ops), generated from the op registry
+        dict_path = os.path.join(work, "hvfuzz.dict")
+        write_text_atomic(dict_path, libfuzzer_dict(COMPONENT[target]))
+        extra = [f"-dict={dict_path}", *extra]
     prefix = os.path.join(findings, f"{target}-{variant}-")  # libFuzzer appends crash-<sha1>
     before = set(glob.glob(prefix + "*"))
     cmd = [sys.executable, target_path(target), f"-max_total_time={int(max(1, seconds))}",

@@ -3,8 +3,8 @@
 ClusterFuzzLite builds, or a directory (corpus/atheris/TARGET):
     python fuzz/targets/make_seeds.py TARGET OUT.zip
     python fuzz/targets/make_seeds.py TARGET --dir DIR
-and the libFuzzer dictionary from the op registry (fuzz/targets/hvfuzz.dict):
-    python fuzz/targets/make_seeds.py --dict"""
+and a target's libFuzzer dictionary, generated from the op registry:
+    python fuzz/targets/make_seeds.py --dict TARGET OUT.dict"""
 
 import glob
 import hashlib
@@ -20,13 +20,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def main() -> None:
-    if sys.argv[1:] == ["--dict"]:
+    if sys.argv[1] == "--dict":
         from hvfuzz.fuzz.decode import libfuzzer_dict
 
-        path = os.path.join(ROOT, "fuzz", "targets", "hvfuzz.dict")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(libfuzzer_dict())
-        print(f"{path}: written")
+        with open(sys.argv[3], "w", encoding="utf-8") as f:
+            f.write(libfuzzer_dict(COMPONENT[sys.argv[2]]))
+        print(f"{sys.argv[3]}: written")
         return
     target, out = sys.argv[1], sys.argv[2]
     if out == "--dir":
