@@ -24,7 +24,7 @@ from hvfuzz.fuzz.trace import MAX_PCPUS, MAX_VCPUS, Config, Trace
 
 __all__ = [
     "MOVES", "ByteChooser", "Chooser", "Domain", "Driver", "Gates", "HypothesisChooser", "Move",
-    "RandomChooser", "Stop", "View", "config_args", "generate", "start",
+    "RandomChooser", "Stop", "View", "begin", "config_args", "generate", "start", "walk",
 ]
 
 
@@ -55,16 +55,21 @@ def start(variant: str, vcpus: int, pcpus: int, protected: bool, lrs: int, pool:
     return Driver(ex, Gates.of(variant), split_eoi, sampled(tuple(pool)), **hooks)
 
 
-def generate(variant: str, chooser: Chooser, max_ops: int = 40, *, max_vcpus: int = MAX_VCPUS,
-             max_pcpus: int = MAX_PCPUS, nr_lrs: int | None = None,
-             coverage: Counter[str] | None = None) -> Trace:
-    """A trace of at most ``max_ops`` ops, the moves chosen and driven by ``chooser``.  It ends
-    early when no move is enabled or an op fails an oracle (the failing op is the last)."""
+def begin(variant: str, chooser: Chooser, *, max_vcpus: int = MAX_VCPUS, max_pcpus: int = MAX_PCPUS,
+          nr_lrs: int | None = None, coverage: Counter[str] | None = None) -> Driver:
+    """A ``Driver`` on the configuration ``chooser`` draws (the Hypothesis machine's
+    ``@initialize``); its violations end a ``walk`` (``Stop``)."""
     args = {name: chooser.choice(dom, label=name) for name, dom in config_args(variant, max_vcpus, max_pcpus,
                                                                                 nr_lrs)}
-    drv = start(variant, coverage=coverage, **args)
+    return start(variant, coverage=coverage, **args)
+
+
+def walk(drv: Driver, chooser: Chooser, max_ops: int) -> None:
+    """Run moves chosen by ``chooser`` until the driver has ``max_ops`` ops (a macro move may
+    overshoot), no move is enabled, an op fails an oracle, or ``IDLE_MOVES`` moves in a row
+    emitted nothing (an exhausted byte stream repeats its choices)."""
     w = drv.view
-    idle = 0  # moves in a row that emitted no op (an exhausted byte stream repeats its choices)
+    idle = 0
     try:
         while len(drv.ops) < max_ops and idle < IDLE_MOVES:
             enabled = [m for m in MOVES if m.enabled(w)]
@@ -75,4 +80,14 @@ def generate(variant: str, chooser: Chooser, max_ops: int = 40, *, max_vcpus: in
             idle = idle + 1 if len(drv.ops) == before else 0
     except Stop:
         pass
+
+
+def generate(variant: str, chooser: Chooser, max_ops: int = 40, *, max_vcpus: int = MAX_VCPUS,
+             max_pcpus: int = MAX_PCPUS, nr_lrs: int | None = None,
+             coverage: Counter[str] | None = None) -> Trace:
+    """A trace of at most ``max_ops`` ops, the configuration and the moves chosen and driven by
+    ``chooser``.  It ends early when no move is enabled or an op fails an oracle (the failing op
+    is then the last)."""
+    drv = begin(variant, chooser, max_vcpus=max_vcpus, max_pcpus=max_pcpus, nr_lrs=nr_lrs, coverage=coverage)
+    walk(drv, chooser, max_ops)
     return Trace(drv.ex.config, tuple(drv.ops[:max_ops]))
