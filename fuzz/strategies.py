@@ -21,6 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from hvfuzz.fuzz.gen import MOVES, Driver, HypothesisChooser, Move, config_args, start
 from hvfuzz.fuzz.runner import Verdict
 from hvfuzz.fuzz.trace import MAX_PCPUS, MAX_VCPUS, Trace
+from hvfuzz.model.vocab import ops as O
 from hvfuzz.oracles.registry import ORACLES
 
 
@@ -87,7 +88,7 @@ def make_machine(
                                 after_op=after_op, **shape)
 
         @property
-        def ops(self) -> list[Any]:
+        def ops(self) -> list[O.Op]:
             return self.driver.ops if self.driver is not None else []
 
     for move in MOVES:
