@@ -169,3 +169,16 @@ def test_guest_model_agrees_with_archgic_under_prng(variant: str) -> None:
         _watch(drv, steps)
         walk(drv, ch, 80)
     assert steps[0] > 1000
+
+
+def test_generation_does_not_read_the_oracles() -> None:
+    """The moves read the GuestModel, the thread phases and the observations, never ArchGic."""
+    import pathlib
+
+    import hvfuzz.fuzz.gen as gen
+    import hvfuzz.fuzz.strategies as strategies
+
+    files = [*pathlib.Path(gen.__file__).parent.glob("*.py"), pathlib.Path(strategies.__file__)]
+    for f in files:
+        text = f.read_text()
+        assert "arch_gic" not in text and ".gic." not in text and "ex.gic" not in text, f
