@@ -1,0 +1,190 @@
+"""``GuestModel``: what the guest's own GIC driver knows, kept by the generator from the ops it
+issues and the IAR results it observes — never from the oracles (ArchGic) or the model.
+
+Per vcpu: the acknowledged interrupts whose priority has not been dropped (INTID, group, and the
+group priority the driver acknowledged it at), EOImode and the binary points it wrote.  Per
+interrupt: what the driver configured (enabled, priority, group, trigger, SPI target) and
+whether it holds it active (acknowledged, not yet deactivated).  And, because the fuzzer is the
+devices as well as the guest, what it raised and has not seen taken: an edge latched until the
+acknowledge, a level line held high.  An edge raised while the interrupt is still pending and its
+vcpu runs may land after the acknowledge (nothing orders the two), so it keeps the interrupt
+pending past that acknowledge, until the vcpu's next entry.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from hvfuzz.model.vocab import ops as O
+from hvfuzz.model.vocab.obs import Observation
+
+NR_PRIVATE = 32
+NR_SPIS = 32
+SPURIOUS = 1023
+
+
+@attrs.define(slots=True)
+class IrqKnowledge:
+    """One interrupt as the guest configured, raised and handled it."""
+
+    intid: int
+    target: int = 0
+    enabled: bool = False
+    prio: int = 0xA0
+    group: int = 1
+    level: bool = False
+    #: an edge the fuzzer raised, not taken yet
+    edge: bool = False
+    #: the level line the fuzzer drives
+    line: bool = False
+    active: bool = False
+
+    @property
+    def pending(self) -> bool:
+        return self.edge or (self.level and self.line)
+
+
+@attrs.define(slots=True)
+class CpuKnowledge:
+    """One vcpu's CPU interface as its driver programmed and used it."""
+
+    pre: int
+    eoimode: bool = False
+    bpr0: int = 0
+    bpr1: int = 0
+    #: (INTID, group, group priority at the acknowledge), innermost last (EOIs nest LIFO)
+    acks: list[tuple[int, int, int]] = attrs.Factory(list)
+
+    def __attrs_post_init__(self) -> None:
+        self.bpr0, self.bpr1 = 7 - self.pre, 8 - self.pre
+
+    @property
+    def ack_stack(self) -> list[tuple[int, int]]:
+        return [(i, g) for i, g, _ in self.acks]
+
+    def gmask(self, g: int) -> int:
+        """The group-priority mask the binary point gives (BPR0: bits [7:b+1], BPR1: [7:b])."""
+        return (0xFF << (self.bpr0 + 1)) & 0xFF if g == 0 else (0xFF << self.bpr1) & 0xFF
+
+    def active_priorities(self) -> bool:
+        """Whether some acknowledged interrupt's priority is not dropped yet."""
+        return bool(self.acks)
+
+
+class GuestModel:
+    """The guest's GIC knowledge for a VM of ``vcpus`` vcpus with ``pri_bits`` priority bits."""
+
+    def __init__(self, vcpus: int, pri_bits: int) -> None:
+        self.pmask = (0xFF << (8 - pri_bits)) & 0xFF
+        self.cpus = [CpuKnowledge(min(pri_bits, 7)) for _ in range(vcpus)]
+        self.private = [[IrqKnowledge(i, target=v) for i in range(NR_PRIVATE)] for v in range(vcpus)]
+        self.spis = [IrqKnowledge(NR_PRIVATE + i) for i in range(NR_SPIS)]
+        #: (vcpu, INTID) of edges that may land after the acknowledge (see the module docstring)
+        self.late_edges: set[tuple[int, int]] = set()
+        #: the INTID the last IAR read returned
+        self.last_iar = SPURIOUS
+        #: an EOI that was not of the innermost acknowledge was issued (G1 broken)
+        self.out_of_order = False
+
+    def irq(self, vcpu: int, intid: int) -> IrqKnowledge | None:
+        if intid < NR_PRIVATE:
+            return self.private[vcpu][intid]
+        if intid < NR_PRIVATE + NR_SPIS:
+            return self.spis[intid - NR_PRIVATE]
+        return None
+
+    def ack_stack(self, vcpu: int) -> list[tuple[int, int]]:
+        return self.cpus[vcpu].ack_stack
+
+    def eoimode(self, vcpu: int) -> bool:
+        return self.cpus[vcpu].eoimode
+
+    def active_spis(self) -> list[IrqKnowledge]:
+        return [i for i in self.spis if i.active]
+
+    def active_of(self, vcpu: int) -> list[int]:
+        """INTIDs the guest holds active on ``vcpu``: its SGIs/PPIs, then every SPI."""
+        return [i.intid for i in self.private[vcpu] if i.active] + [i.intid for i in self.spis if i.active]
+
+    # --- learning --------------------------------------------------------------------------------
+    def after(self, op: O.Op, obs: list[Observation], in_guest: list[int]) -> None:
+        """Learn from ``op`` (its observations ``obs``; ``in_guest``: the vcpus in the guest after it)."""
+        if isinstance(op, O.GuestAck):
+            # what the read returned (an IAR that did not apply reads as 0)
+            self.last_iar = obs[-1][3]
+        if not obs[0][3]:
+            return
+        v = op.vcpu
+        if isinstance(op, O.GuestEnter):
+            if v in in_guest:
+                self.late_edges = {e for e in self.late_edges if e[0] != v}
+        elif isinstance(op, O.GuestAck):
+            self._ack(v, op.group, self.last_iar)
+        elif isinstance(op, O.GuestEoi):
+            self._eoi(v, op.group, op.intid)
+        elif isinstance(op, O.GuestDir):
+            i = self.irq(v, op.intid)
+            if i is not None and op.intid < 1020 and self.cpus[v].eoimode:
+                i.active = False
+        elif isinstance(op, O.GuestSetBpr):
+            self._set_bpr(v, op.group, op.value)
+        elif isinstance(op, O.GuestSetEoiMode):
+            self.cpus[v].eoimode = op.eoimode
+        elif isinstance(op, O.InjectIrq):
+            self._raise(v, op.intid, op.level, in_guest)
+        elif isinstance(op, O.ConfigIrq):
+            self._configure(op)
+
+    def _ack(self, v: int, g: int, intid: int) -> None:
+        i = self.irq(v, intid)
+        if intid == SPURIOUS or i is None:
+            return
+        c = self.cpus[v]
+        i.edge = (i.target, intid) in self.late_edges
+        self.late_edges.discard((i.target, intid))
+        i.active = True
+        c.acks.append((intid, g, i.prio & c.gmask(g)))
+
+    def _eoi(self, v: int, g: int, intid: int) -> None:
+        """The generator only ends the innermost handler (G1), so the priority dropped is the
+        one that interrupt was acknowledged at; in EOImode 0 that also deactivates it, if it
+        still has that group priority and group."""
+        c = self.cpus[v]
+        if 1020 <= intid <= 1023 or not c.acks:
+            return
+        top, tg, gprio = c.acks[-1]
+        if (top, tg) != (intid, g):
+            self.out_of_order = True  # the generator never does this (tests/test_generate.py)
+            return
+        c.acks.pop()
+        i = self.irq(v, intid)
+        if i is not None and i.active and not c.eoimode and i.group == g and (i.prio & c.gmask(g)) == gprio:
+            i.active = False
+
+    def _set_bpr(self, v: int, g: int, value: int) -> None:
+        c = self.cpus[v]
+        if g == 0:
+            c.bpr0 = max(value & 7, 7 - c.pre)
+        else:
+            c.bpr1 = max(value & 7, 8 - c.pre)
+
+    def _raise(self, v: int, intid: int, level: bool, in_guest: list[int]) -> None:
+        i = self.irq(v, intid)
+        if i is None:
+            return
+        if i.level:
+            i.line = level
+        elif level:
+            if i.pending and not i.active and i.target in in_guest:
+                self.late_edges.add((i.target, intid))
+            i.edge = True
+
+    def _configure(self, op: O.ConfigIrq) -> None:
+        i = self.irq(op.vcpu, op.intid)
+        if i is None:
+            return
+        i.enabled, i.prio, i.group = op.enabled, op.priority & self.pmask, op.group
+        if op.intid >= 16:
+            i.level = op.level
+        if op.intid >= NR_PRIVATE:
+            i.target = op.target

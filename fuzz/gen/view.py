@@ -1,0 +1,124 @@
+"""What a move sees (``View``) and how its ops run (``Driver``): the vcpu threads by run-loop
+phase, the gating flags of the variant, the guest's GIC knowledge, and one ``do(op)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NoReturn
+
+import attrs
+
+from hvfuzz.fuzz.gen.choosers import Domain
+from hvfuzz.fuzz.gen.guest import GuestModel
+from hvfuzz.fuzz.runner import Execution, Verdict
+from hvfuzz.fuzz.trace import Trace
+from hvfuzz.model.pkvm.state import Phase
+from hvfuzz.model.vocab import ops as O
+
+
+@attrs.frozen
+class Gates:
+    """Which op families a variant is fuzzed with: a bug or seed variant gets the ops of its
+    component, correct ones get all."""
+
+    regs_on: bool
+    gic_on: bool
+    psci_on: bool
+    #: the variant emulates the PMU (its overflow interrupt can be raised)
+    pmu: bool
+
+    @classmethod
+    def of(cls, variant: str) -> Gates:
+        from hvfuzz.model.variants import VARIANTS
+
+        var = VARIANTS[variant]
+        every = var.kind in ("correct", "reference")
+        return cls(regs_on=every or var.component != "vgic", gic_on=every or var.component == "vgic",
+                   psci_on=every or var.component == "psci", pmu=var.pmu_emulation)
+
+
+@attrs.define
+class View:
+    """The state a move's ``enabled`` and ``run`` read; ``do(op)`` runs an op and refreshes it."""
+
+    gates: Gates
+    nr_vcpus: int
+    #: the guest OS's GIC driver uses one EOImode on every CPU (Linux in a VM: EOImode 1)
+    split_eoi: bool
+    #: the few interrupts this example works with, so that they meet in the ap_list and the LRs
+    pool: Domain[int]
+    gm: GuestModel
+    do: Callable[[O.Op], None]
+    out: list[int] = attrs.Factory(list)
+    p0: list[int] = attrs.Factory(list)  # top of the run loop, scheduled
+    p1: list[int] = attrs.Factory(list)  # exit pending, scheduled
+    guest: list[int] = attrs.Factory(list)
+    preempted: list[int] = attrs.Factory(list)  # P0/P1, not scheduled
+    blocked: list[int] = attrs.Factory(list)  # asleep in kvm_vcpu_sleep (powered off)
+    free_pcpus: list[int] = attrs.Factory(list)
+    all_vcpus: list[int] = attrs.Factory(list)
+    #: vcpus whose GIC driver has initialised the CPU interface
+    booted: set[int] = attrs.Factory(set)
+
+
+class Stop(Exception):
+    """Generation ends: an op failed an oracle (``verdict``)."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.reason)
+        self.verdict = verdict
+
+
+def _stop(trace: Trace, verdict: Verdict) -> NoReturn:
+    raise Stop(verdict)
+
+
+class Driver:
+    """Runs the moves' ops on an ``Execution`` and keeps the ``View`` current.  A failing op is
+    handed to ``on_violation`` (which must raise; by default ``Stop``)."""
+
+    def __init__(self, ex: Execution, gates: Gates, split_eoi: bool, pool: Domain[int],
+                 on_violation: Callable[[Trace, Verdict], NoReturn] = _stop,
+                 before_op: Callable[[], None] | None = None,
+                 after_op: Callable[[], None] | None = None) -> None:
+        self.ex = ex
+        self.ops: list[O.Op] = []
+        self.on_violation = on_violation
+        self.before_op = before_op
+        self.after_op = after_op
+        cfg = ex.config
+        self.view = View(gates, cfg.vcpus, split_eoi, pool, GuestModel(cfg.vcpus, cfg.pri_bits), self.do)
+        self.refresh()
+
+    def do(self, op: O.Op) -> None:
+        self.ops.append(op)
+        if self.before_op is not None:
+            self.before_op()
+        v = self.ex.step(op)
+        if self.after_op is not None:
+            self.after_op()
+        if v is not None:
+            self.on_violation(Trace(self.ex.config, tuple(self.ops)), v)
+        self.refresh()
+        self.view.gm.after(op, self.ex.sut.last_observations, self.view.guest)
+
+    def refresh(self) -> None:
+        """Where each vcpu thread is, as the VMM and the scheduler know it."""
+        w, ref = self.view, self.ex.ref
+        w.out, w.p0, w.p1, w.guest, w.preempted, w.blocked = [], [], [], [], [], []
+        for v in ref.vcpus:
+            ph = v.phase
+            if v.sleeping and v.mp_state == "STOPPED":
+                w.blocked.append(v.idx)
+            elif ph is Phase.OUT:
+                w.out.append(v.idx)
+            elif ph is Phase.GUEST:
+                w.guest.append(v.idx)
+            elif v.pcpu is None:
+                w.preempted.append(v.idx)
+            elif ph is Phase.P0:
+                w.p0.append(v.idx)
+            else:
+                w.p1.append(v.idx)
+        w.free_pcpus = [c.idx for c in ref.pcpus if c.thread is None]
+        w.all_vcpus = list(range(len(ref.vcpus)))
