@@ -1,6 +1,6 @@
 """Generation written once against a small ``Chooser``.
 
-- ``choosers``: the ``Chooser`` protocol (``index``, ``choice``, ``boolean``), ``Domain`` and
+- ``choosers``: the ``Chooser`` protocol (``index``, ``choice``, ``boolean``), ``Weights`` and
   the providers: Hypothesis (``data.draw``), a byte stream, a seeded PRNG;
 - ``guest``: ``GuestModel``, what the guest's GIC driver knows (from its ops and IAR results);
 - ``view``: the ``View`` the moves read and the ``Driver`` that runs their ops;
@@ -15,15 +15,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from hvfuzz.fuzz.gen import domains as D
-from hvfuzz.fuzz.gen.choosers import ByteChooser, Chooser, Domain, HypothesisChooser, RandomChooser, sampled
+from hvfuzz.fuzz.gen import weights as D
+from hvfuzz.fuzz.gen.choosers import ByteChooser, Chooser, HypothesisChooser, RandomChooser, Weights, sampled
 from hvfuzz.fuzz.gen.moves import MOVES, Move
 from hvfuzz.fuzz.gen.view import Driver, Gates, Stop, View
 from hvfuzz.fuzz.runner import Execution
 from hvfuzz.fuzz.trace import MAX_PCPUS, MAX_VCPUS, Config, Trace
 
 __all__ = [
-    "MOVES", "ByteChooser", "Chooser", "Domain", "Driver", "Gates", "HypothesisChooser", "Move",
+    "MOVES", "ByteChooser", "Chooser", "Weights", "Driver", "Gates", "HypothesisChooser", "Move",
     "RandomChooser", "Stop", "View", "begin", "config_args", "generate", "start", "walk",
 ]
 
@@ -33,7 +33,7 @@ IDLE_MOVES = 32
 
 
 def config_args(variant: str, max_vcpus: int = MAX_VCPUS, max_pcpus: int = MAX_PCPUS,
-                nr_lrs: int | None = None) -> tuple[tuple[str, Domain[Any]], ...]:
+                nr_lrs: int | None = None) -> tuple[tuple[str, Weights[Any]], ...]:
     """What an example draws first, in order: the VM shape (so that it shrinks too), the
     interrupt pool and the guest's EOImode."""
     from hypothesis import strategies as st
@@ -41,7 +41,7 @@ def config_args(variant: str, max_vcpus: int = MAX_VCPUS, max_pcpus: int = MAX_P
     from hvfuzz.model.variants import VARIANTS
 
     var = VARIANTS[variant]
-    lrs = Domain((nr_lrs,), st.just(nr_lrs)) if nr_lrs is not None else D.LRS
+    lrs = Weights((nr_lrs,), st.just(nr_lrs)) if nr_lrs is not None else D.LRS
     vcpus = D.vcpus(min(max_vcpus, 2)) if var.component == "vgic" and var.kind == "bug" else D.vcpus(max_vcpus)
     return (("vcpus", vcpus), ("pcpus", D.pcpus(max_pcpus)), ("protected", D.PROTECTED), ("lrs", lrs),
             ("pool", D.POOLS), ("split_eoi", D.FLAG))

@@ -1,10 +1,12 @@
 """The ``Chooser``: the three questions generation asks (``index``, ``choice``, ``boolean``), and
 the providers that answer them — Hypothesis's ``data.draw``, a byte stream, a seeded PRNG.
 
-A ``Domain`` is a sequence of values, simplest first, that also carries the Hypothesis strategy
-drawing from it: the Hypothesis provider draws that strategy (so its choice sequence is the one
-the state machine has always made), the others pick among the values.  A plain sequence is
-drawn by Hypothesis as ``st.sampled_from(seq)``.
+The ``Chooser`` protocol itself is declared with the field domains (``model/vocab/fields.py``),
+whose ``draw`` speaks it.  A ``Weights`` is a sequence of values, simplest first (a repeated value
+weighs the common case), that also carries the Hypothesis strategy drawing from it: the
+Hypothesis provider draws that strategy (so its choice sequence is the one the state machine has
+always made), the others pick among the values.  A plain sequence is drawn by Hypothesis as
+``st.sampled_from(seq)``.
 """
 
 from __future__ import annotations
@@ -12,17 +14,21 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 from itertools import permutations
-from typing import Any, Protocol, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 import attrs
 from hypothesis import strategies as st
+
+from hvfuzz.model.vocab.fields import Chooser
+
+__all__ = ["ByteChooser", "Chooser", "HypothesisChooser", "RandomChooser", "Weights"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
 
 @attrs.frozen(eq=False)
-class Domain(Sequence[T_co]):
+class Weights(Sequence[T_co]):
     """Values simplest first, and the Hypothesis strategy that draws one of them."""
 
     values: tuple[T_co, ...]
@@ -42,55 +48,39 @@ class Domain(Sequence[T_co]):
         return iter(self.values)
 
 
-def sampled(values: Sequence[T]) -> Domain[T]:
+def sampled(values: Sequence[T]) -> Weights[T]:
     """``st.sampled_from(values)``; repeated values weigh a value for every provider."""
-    return Domain(tuple(values), st.sampled_from(values))
+    return Weights(tuple(values), st.sampled_from(values))
 
 
-def ints(lo: int, hi: int) -> Domain[int]:
+def ints(lo: int, hi: int) -> Weights[int]:
     """``st.integers(lo, hi)``."""
-    return Domain(tuple(range(lo, hi + 1)), st.integers(lo, hi))
+    return Weights(tuple(range(lo, hi + 1)), st.integers(lo, hi))
 
 
-def booleans() -> Domain[bool]:
+def booleans() -> Weights[bool]:
     """``st.booleans()``."""
-    return Domain((False, True), st.booleans())
+    return Weights((False, True), st.booleans())
 
 
-def one_of(*doms: Domain[T]) -> Domain[T]:
+def one_of(*doms: Weights[T]) -> Weights[T]:
     """``st.one_of``: the values of every branch, first branch first."""
-    return Domain(tuple(v for d in doms for v in d.values), st.one_of(*(d.strategy for d in doms)))
+    return Weights(tuple(v for d in doms for v in d.values), st.one_of(*(d.strategy for d in doms)))
 
 
-def unique_lists(dom: Domain[T], min_size: int, max_size: int) -> Domain[tuple[T, ...]]:
+def unique_lists(dom: Weights[T], min_size: int, max_size: int) -> Weights[tuple[T, ...]]:
     """``st.lists(dom, unique=True)`` of ``min_size..max_size`` elements: every arrangement of
     distinct values, shorter ones and earlier values first.  Hypothesis draws a list, the other
     providers a tuple."""
     distinct = tuple(dict.fromkeys(dom.values))
     values = tuple(p for n in range(min_size, max_size + 1) for p in permutations(distinct, n))
-    return Domain(values, st.lists(dom.strategy, min_size=min_size, max_size=max_size, unique=True))
-
-
-class Chooser(Protocol):
-    """What generation asks.  ``label`` names the choice (Hypothesis prints it)."""
-
-    def index(self, n: int, label: str | None = None) -> int:
-        """An index in ``range(n)`` (0 is the simplest)."""
-        ...
-
-    def choice(self, seq: Sequence[T], label: str | None = None) -> T:
-        """An element of ``seq`` (a ``Domain`` or any sequence; the first is the simplest)."""
-        ...
-
-    def boolean(self, p: float = 0.5, label: str | None = None) -> bool:
-        """True with probability ``p`` (False is the simplest)."""
-        ...
+    return Weights(values, st.lists(dom.strategy, min_size=min_size, max_size=max_size, unique=True))
 
 
 @attrs.define
 class HypothesisChooser:
     """Answers with ``data.draw`` of the strategies the state machine has always drawn:
-    ``index(n)`` is ``st.integers(0, n - 1)``, ``choice`` a ``Domain``'s strategy (else
+    ``index(n)`` is ``st.integers(0, n - 1)``, ``choice`` a ``Weights``'s strategy (else
     ``st.sampled_from``), ``boolean()`` ``st.booleans()``."""
 
     data: Any  # hypothesis's DataObject (st.data())
@@ -99,12 +89,12 @@ class HypothesisChooser:
         return int(self.data.draw(st.integers(0, n - 1), label=label))
 
     def choice(self, seq: Sequence[T], label: str | None = None) -> T:
-        s = seq.strategy if isinstance(seq, Domain) else st.sampled_from(seq)
+        s = seq.strategy if isinstance(seq, Weights) else st.sampled_from(seq)
         return self.data.draw(s, label=label)  # type: ignore[no-any-return]
 
     def boolean(self, p: float = 0.5, label: str | None = None) -> bool:
         if p != 0.5:
-            raise ValueError("the Hypothesis provider draws st.booleans(): p=0.5 only; use a Domain")
+            raise ValueError("the Hypothesis provider draws st.booleans(): p=0.5 only; use a Weights")
         return bool(self.data.draw(st.booleans(), label=label))
 
 

@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import attrs
 
-from hvfuzz.fuzz.gen.choosers import Domain
+from hvfuzz.fuzz.gen.choosers import Weights
 from hvfuzz.fuzz.gen.guest import GuestModel
 from hvfuzz.fuzz.runner import Execution, Verdict
 from hvfuzz.fuzz.trace import Trace
@@ -26,6 +26,12 @@ class Gates:
     psci_on: bool
     #: the variant emulates the PMU (its overflow interrupt can be raised)
     pmu: bool
+    #: the component whose ops a bug or seed variant gets (None: every component's)
+    component: str | None = None
+
+    def allows(self, components: frozenset[str]) -> bool:
+        """Whether an op of ``components`` is generated for this variant."""
+        return self.component is None or self.component in components
 
     @classmethod
     def of(cls, variant: str) -> Gates:
@@ -34,7 +40,8 @@ class Gates:
         var = VARIANTS[variant]
         every = var.kind in ("correct", "reference")
         return cls(regs_on=every or var.component != "vgic", gic_on=every or var.component == "vgic",
-                   psci_on=every or var.component == "psci", pmu=var.pmu_emulation)
+                   psci_on=every or var.component == "psci", pmu=var.pmu_emulation,
+                   component=None if every else var.component)
 
 
 @attrs.define
@@ -46,7 +53,7 @@ class View:
     #: the guest OS's GIC driver uses one EOImode on every CPU (Linux in a VM: EOImode 1)
     split_eoi: bool
     #: the few interrupts this example works with, so that they meet in the ap_list and the LRs
-    pool: Domain[int]
+    pool: Weights[int]
     gm: GuestModel
     do: Callable[[O.Op], None]
     out: list[int] = attrs.Factory(list)
@@ -57,6 +64,9 @@ class View:
     blocked: list[int] = attrs.Factory(list)  # asleep in kvm_vcpu_sleep (powered off)
     free_pcpus: list[int] = attrs.Factory(list)
     all_vcpus: list[int] = attrs.Factory(list)
+    #: where each vcpu thread is, as the ops' ``requires`` speak of it (``System.where``)
+    where: list[O.Where] = attrs.Factory(list)
+    nr_pcpus: int = 1
     #: vcpus whose GIC driver has initialised the CPU interface
     booted: set[int] = attrs.Factory(set)
 
@@ -77,7 +87,7 @@ class Driver:
     """Runs the moves' ops on an ``Execution`` and keeps the ``View`` current.  A failing op is
     handed to ``on_violation`` (which must raise; by default ``Stop``)."""
 
-    def __init__(self, ex: Execution, gates: Gates, split_eoi: bool, pool: Domain[int],
+    def __init__(self, ex: Execution, gates: Gates, split_eoi: bool, pool: Weights[int],
                  on_violation: Callable[[Trace, Verdict], NoReturn] = _stop,
                  before_op: Callable[[], None] | None = None,
                  after_op: Callable[[], None] | None = None) -> None:
@@ -122,3 +132,5 @@ class Driver:
                 w.p1.append(v.idx)
         w.free_pcpus = [c.idx for c in ref.pcpus if c.thread is None]
         w.all_vcpus = list(range(len(ref.vcpus)))
+        w.where = [ref.where(i) for i in w.all_vcpus]
+        w.nr_pcpus = len(ref.pcpus)

@@ -34,11 +34,20 @@ class ByteReader(Protocol):
 
 
 class Chooser(Protocol):
-    """The three draws every generator is written against (Hypothesis, a byte stream, a PRNG)."""
+    """The three questions generation asks (``fuzz/gen``: providers for Hypothesis, a byte stream
+    and a seeded PRNG).  ``label`` names the choice (Hypothesis prints it)."""
 
-    def index(self, n: int) -> int: ...
-    def choice(self, seq: Sequence[Any]) -> Any: ...
-    def boolean(self, p: float = 0.5) -> bool: ...
+    def index(self, n: int, label: str | None = None) -> int:
+        """An index in ``range(n)`` (0 is the simplest)."""
+        ...
+
+    def choice(self, seq: Sequence[Any], label: str | None = None) -> Any:
+        """An element of ``seq`` (the first is the simplest)."""
+        ...
+
+    def boolean(self, p: float = 0.5, label: str | None = None) -> bool:
+        """True with probability ``p`` (False is the simplest)."""
+        ...
 
 
 #: how mutation adds the values a corpus already uses for a field (``pool``) to a domain's own

@@ -3,7 +3,7 @@ value under Hypothesis).  Repeated values weigh the common case."""
 
 from __future__ import annotations
 
-from hvfuzz.fuzz.gen.choosers import Domain, booleans, ints, one_of, sampled, unique_lists
+from hvfuzz.fuzz.gen.choosers import Weights, booleans, ints, one_of, sampled, unique_lists
 from hvfuzz.model.regs import PSTATE_FAULT_BITS_64, SCTLR_ELx_EE
 from hvfuzz.model.vocab import ops as O
 
@@ -55,9 +55,9 @@ PROTECTED = sampled([False, False, False, False, True])
 LRS = sampled([1, 1, 2, 4, 3])
 
 
-def vcpus(n: int) -> Domain[int]:
+def vcpus(n: int) -> Weights[int]:
     return sampled([k for k in (1, 1, 2, 2, 3, 4) if k <= n])
 
 
-def pcpus(n: int) -> Domain[int]:
+def pcpus(n: int) -> Weights[int]:
     return sampled([k for k in (1, 2, 2, 3, 4) if k <= n])
