@@ -8,6 +8,7 @@ under pKVM the hyp vcpus, and the EL1 timer state in the CPUs — executing ``Op
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 from hvfuzz.model import psci as P
@@ -37,7 +38,7 @@ from hvfuzz.model.regs import (
 from hvfuzz.model.vgic.irq import VgicPolicy
 from hvfuzz.model.vgic.vgic import Vgic
 from hvfuzz.model.vocab import ops as O
-from hvfuzz.model.vocab.obs import Observation
+from hvfuzz.model.vocab.obs import GIC_ACTIVE, GIC_RPR, Observation
 
 _TIMER_SLOT = {idx: n for n, idx in enumerate(TIMER_INDICES)}
 
@@ -116,6 +117,14 @@ class System:
 
     def observe_guest_entry(self, v: HostVcpu) -> None:
         self.observe(v.idx, "guest-entry", "context the guest resumes with", self.guest_view(v.idx))
+        g = self.vgic
+        self.observe(v.idx, GIC_ACTIVE, "GICD/GICR_ISACTIVER (uaccess), SPIs queued on vcpus", (
+            tuple(i.intid for i in chain(g.private[v.idx], g.spis) if i.active),
+            tuple((i.intid, i.vcpu, i.on_lr or self.vcpus[i.vcpu].phase is Phase.GUEST)
+                  for i in g.spis if i.vcpu is not None)))
+
+    def _observe_rpr(self, vcpu: int) -> None:
+        self.observe(vcpu, GIC_RPR, "ICV_RPR_EL1", self.vgic.cpuif[vcpu].rpr())
 
     # --- executing ops ---------------------------------------------------------------------------
     def apply(self, op: O.Op) -> list[Observation]:
@@ -263,6 +272,7 @@ class System:
         if not self._in_guest(op.vcpu):
             return False
         intid = self.vgic.cpuif[op.vcpu].icv_iar_read(op.group)
+        self._observe_rpr(op.vcpu)  # before the IAR: ``gic-iar`` stays the op's last observation
         self.observe(op.vcpu, "gic-iar", f"ICV_IAR{op.group}_EL1", intid)
         return True
 
@@ -270,6 +280,7 @@ class System:
         if not self._in_guest(op.vcpu):
             return False
         self.vgic.cpuif[op.vcpu].icv_eoir_write(op.group, op.intid)
+        self._observe_rpr(op.vcpu)
         return True
 
     def _guest_dir(self, op: O.GuestDir) -> bool:
@@ -277,30 +288,35 @@ class System:
             return False
         how = self.vgic.guest_dir(op.vcpu, op.intid)
         self.observe(op.vcpu, "gic-dir", "ICV_DIR_EL1 handled by", how)
+        self._observe_rpr(op.vcpu)
         return True
 
     def _guest_set_pmr(self, op: O.GuestSetPmr) -> bool:
         if not self._in_guest(op.vcpu):
             return False
         self.vgic.cpuif[op.vcpu].icv_pmr_write(op.value)
+        self._observe_rpr(op.vcpu)
         return True
 
     def _guest_set_bpr(self, op: O.GuestSetBpr) -> bool:
         if not self._in_guest(op.vcpu):
             return False
         self.vgic.cpuif[op.vcpu].icv_bpr_write(op.group, op.value)
+        self._observe_rpr(op.vcpu)
         return True
 
     def _guest_set_grpen(self, op: O.GuestSetGrpEn) -> bool:
         if not self._in_guest(op.vcpu):
             return False
         self.vgic.cpuif[op.vcpu].icv_igrpen_write(op.group, op.enable)
+        self._observe_rpr(op.vcpu)
         return True
 
     def _guest_set_eoimode(self, op: O.GuestSetEoiMode) -> bool:
         if not self._in_guest(op.vcpu):
             return False
         self.vgic.cpuif[op.vcpu].icv_ctlr_write_eoimode(op.eoimode)
+        self._observe_rpr(op.vcpu)
         return True
 
     # --- PSCI, power state, stage-2 --------------------------------------------------------------
