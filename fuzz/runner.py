@@ -82,8 +82,9 @@ class Execution:
             judge = self.judges[j.name] = j.make(config.vcpus, config.pri_bits)
             if not j.systems:
                 self._chain.append(judge.after)
-            for side in j.systems:
-                self._chain.append(_bind(judge, self.sut if side == "sut" else self.ref))
+            for system in (self.sut if side == "sut" else self.ref for side in j.systems):
+                if judge.applies(system):
+                    self._chain.append(_bind(judge, system))
         #: the architectural GIC (``.m``: ArchGic) and ArchPsci, under their old names
         self.gic = self.judges.get("gic")
         self.psci = self.judges.get("psci")
@@ -113,9 +114,9 @@ class Execution:
 
 
 def _bind(invariant: Any, system: System) -> Callable[[Step], Failure | None]:
-    def check(step: Step) -> Failure | None:
-        return invariant.after(step, system)  # type: ignore[no-any-return]
-    return check
+    """``invariant.after(step, system)`` as a chain member."""
+    after = invariant.after
+    return lambda step: after(step, system)  # type: ignore[no-any-return]
 
 
 def _verdict(f: Failure, step: int) -> Verdict:

@@ -8,7 +8,6 @@ under pKVM the hyp vcpus, and the EL1 timer state in the CPUs — executing ``Op
 
 from __future__ import annotations
 
-from itertools import chain
 from typing import Any
 
 from hvfuzz.model import psci as P
@@ -35,7 +34,7 @@ from hvfuzz.model.regs import (
     REG_INDEX,
     TIMER_INDICES,
 )
-from hvfuzz.model.vgic.irq import VgicPolicy
+from hvfuzz.model.vgic.irq import NR_PRIVATE, VgicPolicy
 from hvfuzz.model.vgic.vgic import Vgic
 from hvfuzz.model.vocab import ops as O
 from hvfuzz.model.vocab.obs import GIC_ACTIVE, GIC_RPR, Observation
@@ -119,9 +118,9 @@ class System:
         self.observe(v.idx, "guest-entry", "context the guest resumes with", self.guest_view(v.idx))
         g = self.vgic
         self.observe(v.idx, GIC_ACTIVE, "GICD/GICR_ISACTIVER (uaccess), SPIs queued on vcpus", (
-            tuple(i.intid for i in chain(g.private[v.idx], g.spis) if i.active),
-            tuple((i.intid, i.vcpu, i.on_lr or self.vcpus[i.vcpu].phase is Phase.GUEST)
-                  for i in g.spis if i.vcpu is not None)))
+            tuple([i.intid for i in g.private[v.idx] if i.active] + [i.intid for i in g.spis if i.active]),
+            tuple(sorted([(i.intid, u, i.on_lr or self.vcpus[u].phase is Phase.GUEST)
+                          for u, queue in enumerate(g.ap_list) for i in queue if i.intid >= NR_PRIVATE]))))
 
     def _observe_rpr(self, vcpu: int) -> None:
         self.observe(vcpu, GIC_RPR, "ICV_RPR_EL1", self.vgic.cpuif[vcpu].rpr())

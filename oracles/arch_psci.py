@@ -45,6 +45,11 @@ PSTATE_D, PSTATE_A, PSTATE_I, PSTATE_F = 1 << 9, 1 << 8, 1 << 7, 1 << 6
 RESET_PSTATE = PSTATE_EL1H | PSTATE_D | PSTATE_A | PSTATE_I | PSTATE_F
 
 
+#: the ops ArchPsci follows (the others change nothing it holds)
+_SEEN_OPS = frozenset((O.GuestEnter, O.GuestPsci, O.HandleExit, O.KvmRun, O.GuestExit, O.UserVcpuInit,
+                       O.UserSetMpState, O.UserGetMpState, O.UserGetReg, O.UserSetReg, O.GuestAccess))
+
+
 @attrs.define
 class _Vcpu:
     power: str = ON
@@ -75,9 +80,8 @@ class ArchPsci:
     # --- the model's observations -------------------------------------------------------------------
     def after(self, step: Step) -> Failure | None:
         """Check the step the system just made (the variant's observations) and advance."""
-        if not step.applied:
+        if not step.applied or type(op := step.op) not in _SEEN_OPS:
             return None
-        op = step.op
         v = op.vcpu
         c = self.cpus[v]
         obs = step.sut_obs

@@ -58,6 +58,11 @@ class Oracle(Protocol):
 class Invariant(Protocol):
     """A white-box check of one system (the variant's or the reference's)."""
 
+    def applies(self, system: Any) -> bool:
+        """Whether the invariant concerns ``system`` at all (pKVM's hyp vcpus: only under pKVM);
+        the chain leaves it out for a system it does not concern."""
+        ...
+
     def after(self, step: Step, system: Any) -> Failure | None: ...
 
     def state_key(self, intids: tuple[int, ...]) -> object: ...
@@ -72,4 +77,7 @@ def last_of(obs: list[Observation], kind: str, vcpu: int) -> Any:
 
 
 def has(obs: list[Observation], kind: str, vcpu: int) -> bool:
-    return any(o[0] == kind and o[1] == vcpu for o in obs)
+    for o in obs:
+        if o[0] == kind and o[1] == vcpu:
+            return True
+    return False

@@ -24,6 +24,8 @@ from hvfuzz.oracles.base import Failure, Step, has, last_of
 
 _CPUIF_OPS = (O.GuestAck, O.GuestEoi, O.GuestSetPmr, O.GuestSetBpr, O.GuestSetGrpEn, O.GuestSetEoiMode)
 _EXITS = (O.GuestExit, O.GuestPsci, O.GuestAccess)  # HVC and stage-2 aborts exit too
+#: the ops the GIC oracle follows (the others change nothing it holds)
+_GIC_OPS = frozenset((O.GuestEnter, *_EXITS, *_CPUIF_OPS, O.GuestDir, O.InjectIrq, O.ConfigIrq))
 
 
 class GicChecker:
@@ -54,9 +56,8 @@ class GicChecker:
                 [v for k, v in vars(m).items() if k not in ("private", "spis")], irqs)
 
     def after(self, step: Step) -> Failure | None:
-        if not step.applied:
+        if not step.applied or type(op := step.op) not in _GIC_OPS:
             return None
-        op = step.op
         v = op.vcpu
         if isinstance(op, O.GuestEnter):  # no sync point if the thread slept (powered off)
             if not has(step.sut_obs, K.GUEST_ENTRY, v):
@@ -165,6 +166,9 @@ class GicChecker:
         if self.m.cpus[v].tainted:
             return None
         active_ids, queued_on = seen
+        m = self.m
+        if active_ids == tuple([i.intid for i in m.private[v] if i.active] + [i.intid for i in m.spis if i.active]):
+            return None  # the common case: the same active set
         active = set(active_ids)
         queued = {intid: (u, in_flight) for intid, u, in_flight in queued_on}
         for mi in chain(self.m.private[v], self.m.spis):

@@ -19,6 +19,10 @@ def check_invariants(s: System) -> Failure | None:
     """Invariants of one system (pKVM's per-CPU loaded hyp vcpu, __hyp_running_vcpu)."""
     if not s.pkvm:
         return None
+    return _check_pkvm(s)
+
+
+def _check_pkvm(s: System) -> Failure | None:
     seen: dict[int, int] = {}
     for cpu in s.pcpus:
         h = cpu.loaded_hyp_vcpu
@@ -42,8 +46,11 @@ def check_invariants(s: System) -> Failure | None:
 class PkvmInvariants:
     """``check_invariants`` as a chain member (``Invariant``).  Stateless."""
 
+    def applies(self, system: System) -> bool:
+        return system.pkvm  # the reference has no hyp vcpus
+
     def after(self, step: Step, system: System) -> Failure | None:
-        return check_invariants(system)
+        return _check_pkvm(system) if system.pkvm else None
 
     def state_key(self, intids: tuple[int, ...]) -> object:
         return ()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from hvfuzz.model.pkvm.state import Phase
 from hvfuzz.model.vgic.irq import (
     ICH_HCR_LRENPIE,
     ICH_HCR_NPIE,
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from hvfuzz.model.vgic.irq import VgicIrq
     from hvfuzz.model.vgic.vgic import Vgic
 
-_EXITS = (O.GuestExit, O.GuestPsci, O.GuestAccess)  # HVC and stage-2 aborts exit too
+_EXITS = frozenset((O.GuestExit, O.GuestPsci, O.GuestAccess))  # HVC and stage-2 aborts exit too
 _ARMED = ICH_HCR_TDIR | ICH_HCR_TC | ICH_HCR_UIE | ICH_HCR_NPIE | ICH_HCR_LRENPIE
 
 
@@ -41,15 +42,18 @@ class VgicInvariants:
     """The LR invariants at every guest entry and ``gic-hcr-armed-in-host`` after every exit
     (an ``Invariant``).  Stateless."""
 
+    def applies(self, system: System) -> bool:
+        return True
+
     def after(self, step: Step, system: System) -> Failure | None:
         if not step.applied:
             return None
         op = step.op
-        if isinstance(op, O.GuestEnter):  # no entry if the thread slept (powered off)
-            if system.vcpus[op.vcpu].phase.value == "guest":
+        if type(op) is O.GuestEnter:  # no entry if the thread slept (powered off)
+            if system.vcpus[op.vcpu].phase is Phase.GUEST:
                 return check_lr_invariants(system.vgic, op.vcpu)
             return None
-        if isinstance(op, _EXITS) and system.vcpus[op.vcpu].phase.value != "guest":
+        if type(op) in _EXITS and system.vcpus[op.vcpu].phase is not Phase.GUEST:
             return check_hcr_after_exit(system.vgic, op.vcpu)
         return None
 
