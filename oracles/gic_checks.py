@@ -29,6 +29,9 @@ _GIC_OPS = frozenset((O.GuestEnter, *_EXITS, *_CPUIF_OPS, O.GuestDir, O.InjectIr
 
 
 class GicChecker:
+    """The architectural GIC oracle (an ``Oracle``): ``ArchGic`` (``m``) fed with the ops and the
+    observed acknowledges, and the sync windows the ordering properties need."""
+
     def __init__(self, vcpus: int, pri_bits: int) -> None:
         self.m = ArchGic(vcpus, pri_bits)
         self.vcpus = vcpus

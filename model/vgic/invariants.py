@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from hvfuzz.model.pkvm.state import Phase
 from hvfuzz.model.vgic.irq import (
     ICH_HCR_LRENPIE,
     ICH_HCR_NPIE,
@@ -50,10 +49,10 @@ class VgicInvariants:
             return None
         op = step.op
         if type(op) is O.GuestEnter:  # no entry if the thread slept (powered off)
-            if system.vcpus[op.vcpu].phase is Phase.GUEST:
+            if system.vcpus[op.vcpu].phase.value == "guest":
                 return check_lr_invariants(system.vgic, op.vcpu)
             return None
-        if type(op) in _EXITS and system.vcpus[op.vcpu].phase is not Phase.GUEST:
+        if type(op) in _EXITS and system.vcpus[op.vcpu].phase.value != "guest":
             return check_hcr_after_exit(system.vgic, op.vcpu)
         return None
 
