@@ -5,9 +5,10 @@ The alphabet is a finite set of ops for a small configuration (``ALPHABETS``: on
 the ops and values that component's designs care about).  Every op is executable in every state,
 so the traces of length <= K are all the words over the alphabet; the search visits the states
 they reach instead.  A state is everything the future of an ``Execution`` depends on: both
-systems (the variant and the reference) and the oracles' own state (the ideal GIC, the taint and
-sync windows of ``GicChecker``, ``ArchPsci``).  Two prefixes that reach the same state have the
-same futures and the same verdicts, so only the first (shortest) is expanded.  Breadth-first, the
+systems (the variant and the reference) and every judge's own state (``state_key`` of each
+member of the chain: the ideal GIC, the taint and sync windows of ``GicChecker``, ``ArchPsci``).
+Two prefixes that reach the same state have the same futures and the same verdicts, so only the
+first (shortest) is expanded.  Breadth-first, the
 first failure found is a shortest failing trace over the alphabet.
 
 Cost: the runner cannot clone a state cheaply (pickling one is ~40x a step), so a state is
@@ -94,16 +95,11 @@ def _system_part(s: System, intids: tuple[int, ...]) -> tuple[Any, ...]:
 
 
 def state_key(ex: Execution, intids: tuple[int, ...]) -> bytes:
-    """What the futures of ``ex`` depend on, hashed: both systems, the ideal GIC and the oracles'
-    state (every attribute, except the constant policies, the last op's observations and the
-    interrupts no op of the alphabet names)."""
-    gic = ex.gic
-    part = (
-        _system_part(ex.sut, intids), _system_part(ex.ref, intids),
-        [v for k, v in vars(gic).items() if k != "m"],
-        [v for k, v in vars(gic.m).items() if k not in _IRQ_ARRAYS], _irqs(gic.m, gic.vcpus, intids),
-        vars(ex.psci),
-    )
+    """What the futures of ``ex`` depend on, hashed: both systems (every attribute, except the
+    constant policies, the last op's observations and the interrupts no op of the alphabet
+    names) and every judge's own state (``Execution.judges_state_key``: the ideal GIC and the
+    sync windows, ``ArchPsci``, ... whatever judges the run has)."""
+    part = (_system_part(ex.sut, intids), _system_part(ex.ref, intids), ex.judges_state_key(intids))
     return hashlib.blake2b(pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL), digest_size=16).digest()
 
 

@@ -1,28 +1,34 @@
 """The only place traces execute.  ``run(trace) -> Verdict``.
 
 The variant named in the trace's config runs side by side with the reference semantics; after
-every op the differential oracle compares what each let the host and guest see, and the
-invariants are checked on both.  Drivers (Hypothesis, CLI), replay, shrinking, export and
-benchmarks all go through ``Execution``/``run``.
+every op the chain of judges (``oracles/registry.py``: ``JUDGES``) sees the step: the differential
+oracle compares what each let the host and guest see, the white-box invariants check the
+systems, and the architectural oracles judge the ops and observations.  Drivers (Hypothesis,
+CLI), replay, shrinking, export and benchmarks all go through ``Execution``/``run``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
 
 from hvfuzz.fuzz.situations import situations
 from hvfuzz.fuzz.trace import Config, Trace
+from hvfuzz.model.reference import reference_system
 from hvfuzz.model.regs import TIMER_INDICES
 from hvfuzz.model.system import System
 from hvfuzz.model.variants import VARIANTS
+from hvfuzz.model.vocab.obs import GIC_ACTIVE, GIC_RPR, GUEST_ENTRY
 from hvfuzz.model.vocab.ops import Op
-from hvfuzz.oracles.arch_psci import ArchPsci
-from hvfuzz.oracles.arch_regs import reference_system
-from hvfuzz.oracles.checks import Failure, check_invariants, compare
-from hvfuzz.oracles.gic_checks import GicChecker
+from hvfuzz.oracles.base import Failure, Step
+from hvfuzz.oracles.registry import COMPONENTS, judges_for
+
+#: observations a timeline leaves out (the entry's context is shown per vcpu; the running
+#: priority and the active set feed the GIC oracle)
+_NOT_SHOWN = frozenset((GUEST_ENTRY, GIC_RPR, GIC_ACTIVE))
 
 
 @attrs.frozen
@@ -59,7 +65,8 @@ def build_system(config: Config, variant: str | None = None) -> System:
 class Execution:
     """A trace being executed op by op (the Hypothesis machine drives one incrementally)."""
 
-    def __init__(self, config: Config, coverage: Counter[str] | None = None) -> None:
+    def __init__(self, config: Config, coverage: Counter[str] | None = None,
+                 components: Iterable[str] = COMPONENTS) -> None:
         self.config = config
         #: semantic coverage (fuzz/situations.py), counted when given
         self.coverage = coverage
@@ -68,8 +75,19 @@ class Execution:
         self.ref = reference_system(config.vcpus, config.pcpus, config.protected, var.pmu_emulation,
                                     vgic=var.vgic, nr_lrs=config.nr_lrs, pri_bits=config.pri_bits,
                                     psci=var.psci)
-        self.gic = GicChecker(config.vcpus, config.pri_bits)
-        self.psci = ArchPsci(config.vcpus)
+        #: every judge of the run by name (``JUDGES``), and the chain they run in after each op
+        self.judges: dict[str, Any] = {}
+        self._chain: list[Callable[[Step], Failure | None]] = []
+        for j in judges_for(components):
+            judge = self.judges[j.name] = j.make(config.vcpus, config.pri_bits)
+            if not j.systems:
+                self._chain.append(judge.after)
+            for system in (self.sut if side == "sut" else self.ref for side in j.systems):
+                if judge.applies(system):
+                    self._chain.append(_bind(judge, system))
+        #: the architectural GIC (``.m``: ArchGic) and ArchPsci, under their old names
+        self.gic = self.judges.get("gic")
+        self.psci = self.judges.get("psci")
         self.steps = 0
         self.ops_applied = 0
 
@@ -82,9 +100,23 @@ class Execution:
         applied = bool(s_obs[0][3])
         if self.coverage is not None:
             self.coverage.update(situations(op, self.sut, applied))
-        f = (compare(s_obs, r_obs) or check_invariants(self.sut) or check_invariants(self.ref)
-             or self.gic.after(op, self.sut, applied) or self.psci.after(op, self.sut, applied))
-        return None if f is None else _verdict(f, i)
+        step = Step(i, op, applied, s_obs, r_obs)
+        for check in self._chain:
+            f = check(step)
+            if f is not None:
+                return _verdict(f, i)
+        return None
+
+    def judges_state_key(self, intids: tuple[int, ...]) -> tuple[object, ...]:
+        """Every judge's own state (``state_key``), in chain order: with the systems, what the
+        future verdicts depend on (``fuzz/exhaustive.py``)."""
+        return tuple(j.state_key(intids) for j in self.judges.values())
+
+
+def _bind(invariant: Any, system: System) -> Callable[[Step], Failure | None]:
+    """``invariant.after(step, system)`` as a chain member."""
+    after = invariant.after
+    return lambda step: after(step, system)  # type: ignore[no-any-return]
 
 
 def _verdict(f: Failure, step: int) -> Verdict:
@@ -122,7 +154,7 @@ def run_recorded(trace: Trace) -> tuple[Verdict, list[StepRecord]]:
         rows.append(StepRecord(
             i, op, bool(obs[0][3]),
             tuple(_vcpu_state(ex, n) for n in range(trace.config.vcpus)),
-            tuple(o for o in obs[1:] if o[0] != "guest-entry"),
+            tuple(o for o in obs[1:] if o[0] not in _NOT_SHOWN),
         ))
         if v is not None:
             verdict = v

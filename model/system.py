@@ -35,10 +35,10 @@ from hvfuzz.model.regs import (
     REG_INDEX,
     TIMER_INDICES,
 )
-from hvfuzz.model.vgic.irq import VgicPolicy
+from hvfuzz.model.vgic.irq import NR_PRIVATE, VgicPolicy
 from hvfuzz.model.vgic.vgic import Vgic
 from hvfuzz.model.vocab import ops as O
-from hvfuzz.model.vocab.obs import Observation
+from hvfuzz.model.vocab.obs import GIC_ACTIVE, GIC_RPR, Observation
 from hvfuzz.model.vocab.ops import Where
 
 _TIMER_SLOT = {idx: n for n, idx in enumerate(TIMER_INDICES)}
@@ -125,6 +125,14 @@ class System:
 
     def observe_guest_entry(self, v: HostVcpu) -> None:
         self.observe(v.idx, "guest-entry", "context the guest resumes with", self.guest_view(v.idx))
+        g = self.vgic
+        self.observe(v.idx, GIC_ACTIVE, "GICD/GICR_ISACTIVER (uaccess), SPIs queued on vcpus", (
+            tuple([i.intid for i in g.private[v.idx] if i.active] + [i.intid for i in g.spis if i.active]),
+            tuple(sorted([(i.intid, u, i.on_lr or self.vcpus[u].phase is Phase.GUEST)
+                          for u, queue in enumerate(g.ap_list) for i in queue if i.intid >= NR_PRIVATE]))))
+
+    def _observe_rpr(self, vcpu: int) -> None:
+        self.observe(vcpu, GIC_RPR, "ICV_RPR_EL1", self.vgic.cpuif[vcpu].rpr())
 
     # --- executing ops ---------------------------------------------------------------------------
     def apply(self, op: O.Op) -> list[Observation]:
@@ -289,6 +297,7 @@ class System:
         if not self._in_guest(op.vcpu):
             return False
         intid = self.vgic.cpuif[op.vcpu].icv_iar_read(op.group)
+        self._observe_rpr(op.vcpu)  # before the IAR: ``gic-iar`` stays the op's last observation
         self.observe(op.vcpu, "gic-iar", f"ICV_IAR{op.group}_EL1", intid)
         return True
 
@@ -297,6 +306,7 @@ class System:
         if not self._in_guest(op.vcpu):
             return False
         self.vgic.cpuif[op.vcpu].icv_eoir_write(op.group, op.intid)
+        self._observe_rpr(op.vcpu)
         return True
 
     @handles(O.GuestDir)
@@ -305,6 +315,7 @@ class System:
             return False
         how = self.vgic.guest_dir(op.vcpu, op.intid)
         self.observe(op.vcpu, "gic-dir", "ICV_DIR_EL1 handled by", how)
+        self._observe_rpr(op.vcpu)
         return True
 
     @handles(O.GuestSetPmr)
@@ -312,6 +323,7 @@ class System:
         if not self._in_guest(op.vcpu):
             return False
         self.vgic.cpuif[op.vcpu].icv_pmr_write(op.value)
+        self._observe_rpr(op.vcpu)
         return True
 
     @handles(O.GuestSetBpr)
@@ -319,6 +331,7 @@ class System:
         if not self._in_guest(op.vcpu):
             return False
         self.vgic.cpuif[op.vcpu].icv_bpr_write(op.group, op.value)
+        self._observe_rpr(op.vcpu)
         return True
 
     @handles(O.GuestSetGrpEn)
@@ -326,6 +339,7 @@ class System:
         if not self._in_guest(op.vcpu):
             return False
         self.vgic.cpuif[op.vcpu].icv_igrpen_write(op.group, op.enable)
+        self._observe_rpr(op.vcpu)
         return True
 
     @handles(O.GuestSetEoiMode)
@@ -333,6 +347,7 @@ class System:
         if not self._in_guest(op.vcpu):
             return False
         self.vgic.cpuif[op.vcpu].icv_ctlr_write_eoimode(op.eoimode)
+        self._observe_rpr(op.vcpu)
         return True
 
     # --- PSCI, power state, stage-2 --------------------------------------------------------------

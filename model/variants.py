@@ -2,7 +2,7 @@
 
 A variant is one choice per component: the pKVM vcpu-state sync (``SyncPolicy``), the vgic
 (``VgicPolicy``) and PSCI (``PsciPolicy``); ``reference`` is the single-copy semantics of
-``oracles/arch_regs.py``.
+``model/reference.py``.
 Each bug variant is a correct system with exactly one deviation, with its source.
 """
 

@@ -22,14 +22,32 @@ from __future__ import annotations
 
 import attrs
 
-from hvfuzz.model.regs import IDX_PC, IDX_PSTATE, VCPU_RESET_PSTATE_EL1
+from hvfuzz.model.vocab import obs as K
 from hvfuzz.model.vocab import ops as O
-from hvfuzz.oracles.checks import Failure
+from hvfuzz.model.vocab.regs import IDX_PC, IDX_PSTATE
+from hvfuzz.oracles.base import Failure, Step
 
 ON, OFF, ON_PENDING = "ON", "OFF", "ON_PENDING"
 SUCCESS, NOT_SUPPORTED, INVALID_PARAMS, ALREADY_ON, ON_PENDING_RET, INTERNAL_FAILURE = 0, -1, -2, -4, -5, -6
 AFF_ON, AFF_OFF, AFF_ON_PENDING = 0, 1, 2
 PSCI_VERSION_1_1 = 0x10001
+
+#: PSTATE a vcpu starts with after CPU_ON or KVM_ARM_VCPU_INIT: AArch64 EL1 using SP_EL1 (EL1h,
+#: M[3:0] = 0b0101) with the exception masks D, A, I and F set (bits 9..6): 0x3C5.
+#: DEN0022 (PSCI), CPU_ON and its implementation responsibilities: the core starts at the entry
+#: point, in the caller's Exception level (EL1 for a guest), with SP_ELx selected and PSTATE.DAIF
+#: all masked; the Arm ARM (DDI 0487, "PE state on reset to AArch64 state") likewise sets
+#: PSTATE.{D,A,I,F} to 1 on reset; KVM_ARM_VCPU_INIT (api.rst) puts the vcpu in that reset state.
+#: Written here, not taken from the model's ``VCPU_RESET_PSTATE_EL1``: a wrong model constant must
+#: be disagreed with.
+PSTATE_EL1H = 0b0101
+PSTATE_D, PSTATE_A, PSTATE_I, PSTATE_F = 1 << 9, 1 << 8, 1 << 7, 1 << 6
+RESET_PSTATE = PSTATE_EL1H | PSTATE_D | PSTATE_A | PSTATE_I | PSTATE_F
+
+
+#: the ops ArchPsci follows (the others change nothing it holds)
+_SEEN_OPS = frozenset((O.GuestEnter, O.GuestPsci, O.HandleExit, O.KvmRun, O.GuestExit, O.UserVcpuInit,
+                       O.UserSetMpState, O.UserGetMpState, O.UserGetReg, O.UserSetReg, O.GuestAccess))
 
 
 @attrs.define
@@ -55,14 +73,18 @@ class ArchPsci:
         #: pages whose next access must fault (nothing is mapped at creation or after a re-init)
         self.must_fault: set[int] = set(pages)
 
+    def state_key(self, intids: tuple[int, ...]) -> object:
+        """Every attribute: the power states, expected entries, calls, pages to fault."""
+        return vars(self)
+
     # --- the model's observations -------------------------------------------------------------------
-    def after(self, op: O.Op, sut: object, applied: bool) -> Failure | None:
-        """Check the step the system just made (``sut.last_observations``) and advance."""
-        if not applied:
+    def after(self, step: Step) -> Failure | None:
+        """Check the step the system just made (the variant's observations) and advance."""
+        if not step.applied or type(op := step.op) not in _SEEN_OPS:
             return None
         v = op.vcpu
         c = self.cpus[v]
-        obs = sut.last_observations  # type: ignore[attr-defined]
+        obs = step.sut_obs
 
         def seen() -> dict[str, object]:
             return {o[0]: o[3] for o in obs if o[1] == v}
@@ -87,7 +109,7 @@ class ArchPsci:
             elif c.power == OFF:
                 c.power = ON
         elif isinstance(op, O.UserGetMpState):
-            got = seen().get("psci-mp-state")
+            got = seen().get(K.PSCI_MP_STATE)
             want = "STOPPED" if c.power == OFF else "RUNNABLE"
             if got != want:
                 return Failure("psci-P6-mp-state", v, f"vcpu{v}: KVM_GET_MP_STATE says {got}, the vcpu is "
@@ -99,7 +121,7 @@ class ArchPsci:
                 c.expect = (op.value if op.reg == "pc" else pc, op.value if op.reg == "x0" else x0,
                             op.value if op.reg == "pstate" else pstate)
         elif isinstance(op, O.GuestAccess):
-            got = seen().get("psci-stage2")
+            got = seen().get(K.PSCI_STAGE2)
             if op.page in self.must_fault and got == "hit":
                 return Failure("psci-P5-stage2-fresh", v, f"vcpu{v}: page {op.page} hit in stage 2 although the VM "
                                "was re-initialised since it was last faulted in", got, "stage-2 fault")
@@ -109,7 +131,7 @@ class ArchPsci:
     # --- rules ------------------------------------------------------------------------------------------
     def _entry(self, v: int, seen: dict[str, object]) -> Failure | None:
         c = self.cpus[v]
-        view = seen.get("guest-entry")
+        view = seen.get(K.GUEST_ENTRY)
         if view is None:  # the thread blocked in the run loop
             if c.power != OFF:
                 return Failure("psci-P7-runnable-runs", v, f"vcpu{v} is {c.power} but KVM_RUN blocks instead of "
@@ -132,7 +154,7 @@ class ArchPsci:
         c = self.cpus[v]
         if c.pending is not None:
             entry, ctx = c.pending
-            c.pending, c.expect = None, (entry, ctx, VCPU_RESET_PSTATE_EL1)
+            c.pending, c.expect = None, (entry, ctx, RESET_PSTATE)
             if c.power == ON_PENDING:
                 c.power = ON
 
@@ -143,7 +165,7 @@ class ArchPsci:
         if c.pending is not None:
             self._service_reset(v)
         else:
-            c.expect = (0, 0, VCPU_RESET_PSTATE_EL1)
+            c.expect = (0, 0, RESET_PSTATE)
         if c.mmio_pending:
             # api.rst: an MMIO exit completes only when userspace re-enters with KVM_RUN.  A VMM
             # that re-initialises first breaks that contract (U1), and KVM then retires the stale
@@ -154,7 +176,7 @@ class ArchPsci:
         c.power, c.off_since = (OFF, "KVM_ARM_VCPU_INIT with POWER_OFF") if power_off else (ON, "")
 
     def _psci_call(self, v: int, call: O.GuestPsci, seen: dict[str, object]) -> Failure | None:
-        got = seen.get("psci-call")
+        got = seen.get(K.PSCI_CALL)
         if got is None:  # the exit failed before its handler ran (KVM_EXIT_FAIL_ENTRY): no call
             return None
         fn, ret = got  # type: ignore[misc]
@@ -162,7 +184,7 @@ class ArchPsci:
         if fn != call.fn or ret not in allowed:
             return Failure("psci-P3-return", v, f"vcpu{v}: PSCI {call.fn} returned {ret} (as {fn}); PSCI allows "
                            f"{sorted(allowed)}", (fn, ret), (call.fn, sorted(allowed)))
-        event = seen.get("psci-system-event")
+        event = seen.get(K.PSCI_SYSTEM_EVENT)
         want_event = {"SYSTEM_OFF": "SHUTDOWN", "SYSTEM_RESET": "RESET"}.get(call.fn)
         if call.fn == "SYSTEM_RESET2" and call.target == 0:
             want_event = "RESET"

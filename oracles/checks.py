@@ -1,5 +1,6 @@
-"""The checks run after every op: differential comparison of two systems' observations and the
-invariants of one system."""
+"""The differential oracle: the variant's observations of each op against the reference's.
+(The invariants of one system moved beside the model code they check: ``model/pkvm/invariants.py``,
+``model/vgic/invariants.py``.)"""
 
 from __future__ import annotations
 
@@ -7,20 +8,11 @@ from typing import Any
 
 import attrs
 
-from hvfuzz.model.system import System
 from hvfuzz.model.vocab.obs import Observation
 from hvfuzz.model.vocab.regs import CTXT_LEN, INDEX_NAME
+from hvfuzz.oracles.base import Failure, Step
 
-
-@attrs.frozen
-class Failure:
-    """One oracle violated: its name, the vcpu, a one-line reason and what each side saw."""
-
-    oracle: str
-    vcpu: int | None
-    reason: str
-    variant_saw: Any = None
-    reference_saw: Any = None
+__all__ = ["Differential", "Failure", "compare"]
 
 
 #: entries of ``System.guest_view`` after the context
@@ -69,24 +61,15 @@ def compare(sut: list[Observation], ref: list[Observation]) -> Failure | None:
     return None
 
 
-def check_invariants(s: System) -> Failure | None:
-    """Invariants of one system (pKVM's per-CPU loaded hyp vcpu, __hyp_running_vcpu)."""
-    if not s.pkvm:
-        return None
-    seen: dict[int, int] = {}
-    for cpu in s.pcpus:
-        h = cpu.loaded_hyp_vcpu
-        if h is None:
-            continue
-        if h in seen or s.hyp[h].loaded_on != cpu.idx:
-            return Failure("hyp-vcpu-loaded-once", h, f"hyp vcpu{h} loaded on CPU{cpu.idx} and "
-                           f"CPU{seen.get(h, s.hyp[h].loaded_on)}")
-        if cpu.thread != h:
-            return Failure("hyp-vcpu-loaded-once", h, f"CPU{cpu.idx} has hyp vcpu{h} loaded but "
-                           f"runs vcpu thread {cpu.thread}")
-        seen[h] = cpu.idx
-    for i, hyp in enumerate(s.hyp):
-        if hyp.vcpu.hyp_running_vcpu is not None and s.vcpus[i].phase.value == "guest":
-            return Failure("hyp-running-vcpu-null", i, f"vcpu{i} runs with __hyp_running_vcpu = "
-                           f"{hyp.vcpu.hyp_running_vcpu}")
-    return None
+@attrs.define
+class Differential:
+    """The differential oracle as a chain member: ``compare`` of the step's two observation lists
+    (blamed on the first differing observation's kind).  Stateless."""
+
+    def after(self, step: Step) -> Failure | None:
+        if step.sut_obs == step.ref_obs:  # the common case, without a call
+            return None
+        return compare(step.sut_obs, step.ref_obs)
+
+    def state_key(self, intids: tuple[int, ...]) -> object:
+        return ()

@@ -1,6 +1,12 @@
-"""The interrupt oracles (gic-architecture.md §3.2): the vgic model's guest-visible results are
-checked against ``ArchGic`` fed with the same events, and its list registers against the
-hypervisor invariants.  Names carry the property IDs.
+"""The architectural interrupt oracles (gic-architecture.md §3.2): the vgic model's guest-visible
+results are checked against ``ArchGic`` fed with the same events.  Names carry the property IDs.
+The white-box LR invariants (I1–I7, ``gic-hcr-armed-in-host``) live beside the vgic model, in
+``model/vgic/invariants.py``.
+
+This oracle is judged from the ops and the observations only (it imports no model internals:
+``tests/test_oracle_independence.py``): the IAR result (``gic-iar``), the running priority the
+guest reads back (``gic-rpr``), the active state at an entry (``gic-active``), and whether a vcpu
+runs in the guest (``guest-entry`` starts it, the exit's ``exit-pc`` ends it).
 
 Sync point: a guest entry (the previous exit folded the LRs, the entry flushed them).  Window(v)
 / Stable(v): the interrupts in ArchGic's candidate set at some / every step since v's last sync.
@@ -10,37 +16,30 @@ Strict (O2) only for the first CPU-interface read after a sync with no event in 
 from __future__ import annotations
 
 from itertools import chain
-from typing import TYPE_CHECKING
 
-from hvfuzz.model.vgic.irq import (
-    ICH_HCR_LRENPIE,
-    ICH_HCR_NPIE,
-    ICH_HCR_TC,
-    ICH_HCR_TDIR,
-    ICH_HCR_UIE,
-    ICH_HCR_VGRP0DIE,
-    ICH_HCR_VGRP0EIE,
-    ICH_HCR_VGRP1DIE,
-    ICH_HCR_VGRP1EIE,
-    SPURIOUS,
-)
+from hvfuzz.model.vocab import obs as K
 from hvfuzz.model.vocab import ops as O
-from hvfuzz.oracles.arch_gic import ArchGic
-from hvfuzz.oracles.checks import Failure
-
-if TYPE_CHECKING:
-    from hvfuzz.model.system import System
+from hvfuzz.oracles.arch_gic import NR_PRIVATE, SPURIOUS, ArchGic
+from hvfuzz.oracles.base import Failure, Step, has, last_of
 
 _CPUIF_OPS = (O.GuestAck, O.GuestEoi, O.GuestSetPmr, O.GuestSetBpr, O.GuestSetGrpEn, O.GuestSetEoiMode)
+_EXITS = (O.GuestExit, O.GuestPsci, O.GuestAccess)  # HVC and stage-2 aborts exit too
+#: the ops the GIC oracle follows (the others change nothing it holds)
+_GIC_OPS = frozenset((O.GuestEnter, *_EXITS, *_CPUIF_OPS, O.GuestDir, O.InjectIrq, O.ConfigIrq))
 
 
 class GicChecker:
+    """The architectural GIC oracle (an ``Oracle``): ``ArchGic`` (``m``) fed with the ops and the
+    observed acknowledges, and the sync windows the ordering properties need."""
+
     def __init__(self, vcpus: int, pri_bits: int) -> None:
         self.m = ArchGic(vcpus, pri_bits)
         self.vcpus = vcpus
         self.window: list[set[int]] = [set() for _ in range(vcpus)]
         self.stable: list[set[int]] = [set() for _ in range(vcpus)]
         self.strict = [False] * vcpus
+        #: the vcpu runs in the guest (from its last ``guest-entry`` to its next ``exit-pc``)
+        self.running = [False] * vcpus
 
     def _cand_ids(self, v: int) -> set[int]:
         return {i.intid for i in self.m.cand(v)}
@@ -51,17 +50,29 @@ class GicChecker:
             self.window[v] |= c
             self.stable[v] &= c
 
-    def after(self, op: O.Op, sut: System, applied: bool) -> Failure | None:
-        if not applied:
+    def state_key(self, intids: tuple[int, ...]) -> object:
+        """The windows, strictness and run state, and the ideal GIC without the interrupts no op
+        names (``intids``: they keep their reset state)."""
+        m = self.m
+        irqs = [m.lookup(v, i) for i in intids for v in (range(self.vcpus) if i < NR_PRIVATE else (0,))]
+        return ([v for k, v in vars(self).items() if k != "m"],
+                [v for k, v in vars(m).items() if k not in ("private", "spis")], irqs)
+
+    def after(self, step: Step) -> Failure | None:
+        if not step.applied or type(op := step.op) not in _GIC_OPS:
             return None
         v = op.vcpu
-        in_guest = sut.vcpus[v].phase.value == "guest"
         if isinstance(op, O.GuestEnter):  # no sync point if the thread slept (powered off)
-            return self._sync_point(v, sut) if in_guest else None
-        if isinstance(op, (O.GuestExit, O.GuestPsci, O.GuestAccess)):  # HVC and stage-2 aborts exit too
-            return None if in_guest else self._after_exit(v, sut)
+            if not has(step.sut_obs, K.GUEST_ENTRY, v):
+                return None
+            self.running[v] = True
+            return self._sync_point(v, step.sut_obs)
+        if isinstance(op, _EXITS):
+            if has(step.sut_obs, K.EXIT_PC, v):
+                self.running[v] = False
+            return None
         if isinstance(op, O.GuestAck):
-            f = self._check_iar(v, op.group, sut)
+            f = self._check_iar(v, op.group, last_of(step.sut_obs, K.GIC_IAR, v))
             if f:
                 return f
         elif isinstance(op, O.GuestEoi):
@@ -79,7 +90,7 @@ class GicChecker:
         elif isinstance(op, O.InjectIrq):
             mi = self.m.lookup(v, op.intid)
             target = mi.target if mi is not None else v
-            self.m.inject(v, op.intid, op.level, target_running=sut.vcpus[target].phase.value == "guest")
+            self.m.inject(v, op.intid, op.level, target_running=self.running[target])
         elif isinstance(op, O.ConfigIrq):
             self.m.configure(v, op.intid, op.enabled, op.priority, op.group, op.level, op.target)
         else:
@@ -90,12 +101,11 @@ class GicChecker:
             self.strict = [False] * self.vcpus
         self._track()
         if isinstance(op, _CPUIF_OPS) or isinstance(op, O.GuestDir):
-            return self._check_rpr(v, sut)
+            return self._check_rpr(v, last_of(step.sut_obs, K.GIC_RPR, v))
         return None
 
     # --- S1 / O1 / O2 at an acknowledge -------------------------------------------------------------
-    def _check_iar(self, v: int, g: int, sut: System) -> Failure | None:
-        x = sut.last_observations[-1][3]
+    def _check_iar(self, v: int, g: int, x: int) -> Failure | None:
         m, c = self.m, self.m.cpus[v]
         allowed = m.iar_allowed(v, g)
         why = None
@@ -132,19 +142,19 @@ class GicChecker:
         self._track()
         return None
 
-    def _check_rpr(self, v: int, sut: System) -> Failure | None:
+    def _check_rpr(self, v: int, hw: int) -> Failure | None:
+        """S4: ICV_RPR_EL1 as the guest reads it back after the access."""
         c = self.m.cpus[v]
         if c.tainted:
             return None
-        hw = sut.vgic.cpuif[v].rpr()
         if hw != c.rpr():
             return Failure("gic-S4-running-priority", v, f"vcpu{v}: ICV_RPR_EL1 is {hw:#x}, the architecture "
                            f"says {c.rpr():#x}", hw, c.rpr())
         return None
 
     # --- sync points ----------------------------------------------------------------------------
-    def _sync_point(self, v: int, sut: System) -> Failure | None:
-        f = self._check_active_sets(v, sut) or self._check_lr_invariants(v, sut)
+    def _sync_point(self, v: int, obs: list[K.Observation]) -> Failure | None:
+        f = self._check_active_sets(v, last_of(obs, K.GIC_ACTIVE, v))
         self.m.sync(v)
         c = self._cand_ids(v)
         self.window[v] = set(c)
@@ -152,80 +162,32 @@ class GicChecker:
         self.strict[v] = True
         return f
 
-    def _check_active_sets(self, v: int, sut: System) -> Failure | None:
-        """L2 (and S3): deactivations land by the next sync, and active state is never lost."""
-        g = sut.vgic
+    def _check_active_sets(self, v: int, seen: tuple[tuple[int, ...], tuple[tuple[int, int, bool], ...]]
+                           ) -> Failure | None:
+        """L2 (and S3): deactivations land by the next sync, and active state is never lost.
+        ``seen``: the ``gic-active`` observation of the entry."""
         if self.m.cpus[v].tainted:
             return None
-        pairs = chain(zip(g.private[v], self.m.private[v], strict=True), zip(g.spis, self.m.spis, strict=True))
-        for irq, mi in pairs:
-            if irq.active == mi.active:
+        active_ids, queued_on = seen
+        m = self.m
+        if active_ids == tuple([i.intid for i in m.private[v] if i.active] + [i.intid for i in m.spis if i.active]):
+            return None  # the common case: the same active set
+        active = set(active_ids)
+        queued = {intid: (u, in_flight) for intid, u, in_flight in queued_on}
+        for mi in chain(self.m.private[v], self.m.spis):
+            intid = mi.intid
+            if (intid in active) == mi.active:
                 continue
-            intid = irq.intid
-            if intid >= 32 and irq.vcpu is not None and irq.vcpu != v and (
-                    irq.on_lr or sut.vcpus[irq.vcpu].phase.value == "guest"):
+            u, in_flight = queued.get(intid, (None, False))
+            if intid >= NR_PRIVATE and u is not None and u != v and in_flight:
                 # queued on another vcpu that is in the guest: its LRs and EOIcount (an EOI of it
                 # outside the LRs) are folded at that vcpu's next exit, not at this entry
                 continue
-            if intid >= 32 and any(self.m.cpus[u].tainted for u in {mi.target, irq.vcpu} if u is not None):
+            if intid >= NR_PRIVATE and any(self.m.cpus[w].tainted for w in {mi.target, u} if w is not None):
                 continue  # an SPI of a tainted vcpu (its non-LIFO EOIs move EOIcount: A3)
             if mi.active:
                 return Failure("gic-S3-active-lost", v, f"vcpu{v} entry: interrupt {intid} is active "
-                               f"architecturally but the vgic has it inactive", irq.active, mi.active)
+                               f"architecturally but the vgic has it inactive", False, True)
             return Failure("gic-L2-deactivation-lost", v, f"vcpu{v} entry: interrupt {intid} was "
-                           f"deactivated by the guest but the vgic still has it active", irq.active, mi.active)
-        return None
-
-    def _check_lr_invariants(self, v: int, sut: System) -> Failure | None:
-        g = sut.vgic
-        c = g.cpuif[v]
-        if c.used_lrs > g.nr_lrs:
-            return Failure("gic-I7-used-lrs", v, f"vcpu{v}: used_lrs {c.used_lrs} > {g.nr_lrs} LRs")
-        lrs = [lr for lr in c.lrs[: c.used_lrs] if lr is not None and lr.valid]
-        ids = [lr.intid for lr in lrs]
-        if len(ids) != len(set(ids)):
-            return Failure("gic-I1-duplicate-lr", v, f"vcpu{v}: the same vINTID in two LRs: {ids}")
-        for lr in lrs:
-            irq = g.lookup(v, lr.intid)
-            if irq is not None and irq.level and (not lr.eoi or (lr.pending and lr.active)):
-                return Failure("gic-I3-level-lr", v, f"vcpu{v}: level interrupt {lr.intid} in an LR as "
-                               f"{lr.state()} with EOI={int(lr.eoi)}")
-        if g.policy.generation != "post":
-            return None
-        in_lr = set(ids)
-        outside = [i for i in g.ap_list[v] if i.intid not in in_lr and g.vgic_target_oracle(i) == v]
-        pend_lr = [lr.priority for lr in lrs if lr.pending and not lr.active and c.group_enabled(lr.group)]
-        for i in outside:
-            if i.enabled and i.is_pending() and not i.active and c.group_enabled(i.group) and pend_lr \
-                    and i.priority < max(pend_lr):
-                return Failure("gic-I4-top-n", v, f"vcpu{v}: pending interrupt {i.intid} (priority "
-                               f"{i.priority:#x}) left outside the LRs behind a lower-priority pending LR")
-        hcr = c.hw_hcr
-        queued = [i for i in g.ap_list[v] if g.vgic_target_oracle(i) == v and (i.active or i.is_pending())]
-        if len(queued) > g.nr_lrs and not hcr & ICH_HCR_UIE:
-            return Failure("gic-I5-mi-config", v, f"vcpu{v}: {len(queued)} interrupts in flight for "
-                           f"{g.nr_lrs} LRs but no underflow MI (UIE) requested")
-        if any(i.is_pending() and not i.active for i in outside) and not hcr & (ICH_HCR_NPIE | ICH_HCR_UIE):
-            return Failure("gic-I5-mi-config", v, f"vcpu{v}: pending interrupts outside the LRs but "
-                           f"neither NPIE nor UIE requested (ICH_HCR_EL2 {hcr:#x})")
-        if any(i.active for i in outside):
-            if not hcr & ICH_HCR_LRENPIE:
-                return Failure("gic-I5-mi-config", v, f"vcpu{v}: active interrupts outside the LRs but no "
-                               f"LRENPIE (ICH_HCR_EL2 {hcr:#x})")
-            if not hcr & (ICH_HCR_TDIR | ICH_HCR_TC):
-                return Failure("gic-I5-mi-config", v, f"vcpu{v}: active interrupts outside the LRs but DIR "
-                               f"is not trapped (ICH_HCR_EL2 {hcr:#x})")
-        for grp, (eie, die) in enumerate(((ICH_HCR_VGRP0EIE, ICH_HCR_VGRP0DIE), (ICH_HCR_VGRP1EIE, ICH_HCR_VGRP1DIE))):
-            if any(i.group == grp for i in g.ap_list[v]):
-                need = die if c.group_enabled(grp) else eie
-                if not hcr & need:
-                    return Failure("gic-I5-mi-config", v, f"vcpu{v}: group {grp} interrupts queued but no MI "
-                                   f"when the guest {'disables' if c.group_enabled(grp) else 'enables'} the group")
-        return None
-
-    def _after_exit(self, v: int, sut: System) -> Failure | None:
-        hw = sut.vgic.cpuif[v].hw_hcr
-        if hw & (ICH_HCR_TDIR | ICH_HCR_TC | ICH_HCR_UIE | ICH_HCR_NPIE | ICH_HCR_LRENPIE):
-            return Failure("gic-hcr-armed-in-host", v, f"vcpu{v}: ICH_HCR_EL2 left {hw:#x} after the exit: "
-                           f"traps and maintenance interrupts stay armed for the host")
+                           f"deactivated by the guest but the vgic still has it active", True, False)
         return None

@@ -1,8 +1,25 @@
-"""Every oracle by name: what it checks and of which kind.  Verdicts and repro files name them."""
+"""Every oracle by name: what it checks and of which kind.  Verdicts and repro files name them.
+
+And the chain (``JUDGES``): the judges an ``Execution`` runs after every op, in order, each
+serving a component.  The first failing one names the verdict, so the order is part of every
+repro's signature: the differential comparison, pKVM's invariants on the variant then on the
+reference, the architectural GIC (``GicChecker`` with ``ArchGic``), the vgic's LR invariants,
+and ``ArchPsci``.  ``judges_for`` picks a run's judges; every run gets all of them by default.
+The exhaustive search keys its states on every built judge's ``state_key``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import attrs
+
+from hvfuzz.model.pkvm.invariants import PkvmInvariants
+from hvfuzz.model.vgic.invariants import VgicInvariants
+from hvfuzz.oracles.arch_psci import ArchPsci
+from hvfuzz.oracles.checks import Differential
+from hvfuzz.oracles.gic_checks import GicChecker
 
 
 @attrs.frozen
@@ -32,6 +49,10 @@ _ALL = (
            "KVM_GET_VCPU_EVENTS reports a virtual SError pending exactly when one is"),
     Oracle("gic-iar", "differential", "the variant and the reference system (same vgic) acknowledge alike"),
     Oracle("gic-dir", "differential", "the variant and the reference system handle a DIR alike"),
+    Oracle("gic-rpr", "differential",
+           "the variant and the reference system show the same running priority after a CPU-interface access"),
+    Oracle("gic-active", "differential",
+           "the variant and the reference system hold the same interrupts active at a guest entry"),
     Oracle("gic-S1-validity", "differential",
            "an acknowledge returns an interrupt that was pending, enabled and targeting the vcpu since the "
            "last sync, not already active, and allowed by PMR and the running priority (ArchGic)"),
@@ -79,3 +100,34 @@ _ALL = (
 )
 
 ORACLES: dict[str, Oracle] = {o.name: o for o in _ALL}
+
+
+COMPONENTS: tuple[str, ...] = ("pkvm", "vgic", "psci")
+
+
+@attrs.frozen
+class Judge:
+    """One member of the chain.  ``make(vcpus, pri_bits)`` builds it for a run.  An oracle is
+    judged from the step (``after(step)``); a white-box invariant checks the systems named in
+    ``systems`` ("sut": the variant, "ref": the reference), each with ``after(step, system)``.
+    ``name`` is the ``Execution`` attribute it is reachable under (``gic``, ``psci``)."""
+
+    name: str
+    components: frozenset[str]
+    make: Callable[[int, int], Any]
+    systems: tuple[str, ...] = ()
+
+
+JUDGES: tuple[Judge, ...] = (
+    Judge("differential", frozenset(COMPONENTS), lambda vcpus, pri_bits: Differential()),
+    Judge("pkvm_invariants", frozenset({"pkvm"}), lambda vcpus, pri_bits: PkvmInvariants(), ("sut", "ref")),
+    Judge("gic", frozenset({"vgic"}), GicChecker),
+    Judge("vgic_invariants", frozenset({"vgic"}), lambda vcpus, pri_bits: VgicInvariants(), ("sut",)),
+    Judge("psci", frozenset({"psci"}), lambda vcpus, pri_bits: ArchPsci(vcpus)),
+)
+
+
+def judges_for(components: Iterable[str] = COMPONENTS) -> tuple[Judge, ...]:
+    """The judges a run over ``components`` gets, in chain order (default: every judge)."""
+    want = set(components)
+    return tuple(j for j in JUDGES if j.components & want)

@@ -1,10 +1,11 @@
 """The oracles can fail: each check is shown a broken state or a disagreeing pair."""
 
+from hvfuzz.model.pkvm.invariants import check_invariants
+from hvfuzz.model.reference import reference_system
 from hvfuzz.model.system import System
 from hvfuzz.model.variants import LAZY
 from hvfuzz.model.vocab import ops as O
-from hvfuzz.oracles.arch_regs import reference_system
-from hvfuzz.oracles.checks import check_invariants, compare
+from hvfuzz.oracles.checks import compare
 from hvfuzz.oracles.registry import ORACLES
 
 

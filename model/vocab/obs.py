@@ -30,6 +30,16 @@ VCPU_EVENTS = "vcpu-events"
 GIC_IAR = "gic-iar"
 #: how an ICV_DIR_EL1 write was handled (in hardware, trapped, ignored)
 GIC_DIR = "gic-dir"
+#: ICV_RPR_EL1 after a guest CPU-interface access (IAR, EOIR, DIR, PMR, BPR, IGRPEN, CTLR.EOImode):
+#: the running priority the guest would read back.  For an acknowledge it precedes ``GIC_IAR``,
+#: which stays the op's last observation.
+GIC_RPR = "gic-rpr"
+#: at a guest entry, the vcpu's interrupts (its SGIs/PPIs, every SPI) as a GICD_ISACTIVER<n> /
+#: GICR_ISACTIVER0 read by userspace would show their active state: ``(active, queued)`` with
+#: ``active`` the INTIDs held active and ``queued`` ``(intid, vcpu, in_flight)`` for each SPI on
+#: a vcpu's ap_list, ``in_flight`` when that vcpu's LRs may hold a newer state (it runs, or the
+#: interrupt is in its LRs): KVM halts the guest for such a read (vgic_access_active_prepare).
+GIC_ACTIVE = "gic-active"
 #: a PSCI call and its return value: ``(fn, ret)``
 PSCI_CALL = "psci-call"
 #: a vcpu's power state as PSCI sees it
@@ -43,5 +53,5 @@ PSCI_STAGE2 = "psci-stage2"
 
 KINDS: tuple[str, ...] = (
     APPLICABILITY, GUEST_ENTRY, EXIT_PC, RUN_LOOP_PSTATE, TRAP_READ, ONE_REG, VCPU_EVENTS, GIC_IAR,
-    GIC_DIR, PSCI_CALL, PSCI_POWER, PSCI_MP_STATE, PSCI_SYSTEM_EVENT, PSCI_STAGE2,
+    GIC_DIR, GIC_RPR, GIC_ACTIVE, PSCI_CALL, PSCI_POWER, PSCI_MP_STATE, PSCI_SYSTEM_EVENT, PSCI_STAGE2,
 )

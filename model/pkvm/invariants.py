@@ -1,0 +1,56 @@
+"""White-box invariants of pKVM's hyp vcpus, checked on a ``System`` after every op (on the
+variant and on the reference alike): a hyp vcpu is loaded on at most one CPU, by the thread of its
+own vcpu (``pkvm_load_hyp_vcpu``: ``hyp_vcpu->loaded_hyp_vcpu``), and ``__hyp_running_vcpu`` is
+NULL in a guest context."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+from hvfuzz.oracles.base import Failure, Step
+
+if TYPE_CHECKING:
+    from hvfuzz.model.system import System
+
+
+def check_invariants(s: System) -> Failure | None:
+    """Invariants of one system (pKVM's per-CPU loaded hyp vcpu, __hyp_running_vcpu)."""
+    if not s.pkvm:
+        return None
+    return _check_pkvm(s)
+
+
+def _check_pkvm(s: System) -> Failure | None:
+    seen: dict[int, int] = {}
+    for cpu in s.pcpus:
+        h = cpu.loaded_hyp_vcpu
+        if h is None:
+            continue
+        if h in seen or s.hyp[h].loaded_on != cpu.idx:
+            return Failure("hyp-vcpu-loaded-once", h, f"hyp vcpu{h} loaded on CPU{cpu.idx} and "
+                           f"CPU{seen.get(h, s.hyp[h].loaded_on)}")
+        if cpu.thread != h:
+            return Failure("hyp-vcpu-loaded-once", h, f"CPU{cpu.idx} has hyp vcpu{h} loaded but "
+                           f"runs vcpu thread {cpu.thread}")
+        seen[h] = cpu.idx
+    for i, hyp in enumerate(s.hyp):
+        if hyp.vcpu.hyp_running_vcpu is not None and s.vcpus[i].phase.value == "guest":
+            return Failure("hyp-running-vcpu-null", i, f"vcpu{i} runs with __hyp_running_vcpu = "
+                           f"{hyp.vcpu.hyp_running_vcpu}")
+    return None
+
+
+@attrs.define
+class PkvmInvariants:
+    """``check_invariants`` as a chain member (``Invariant``).  Stateless."""
+
+    def applies(self, system: System) -> bool:
+        return system.pkvm  # the reference has no hyp vcpus
+
+    def after(self, step: Step, system: System) -> Failure | None:
+        return _check_pkvm(system) if system.pkvm else None
+
+    def state_key(self, intids: tuple[int, ...]) -> object:
+        return ()
