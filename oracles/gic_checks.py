@@ -136,7 +136,7 @@ class GicChecker:
         c = self.m.cpus[v]
         if c.tainted:
             return None
-        hw = sut.vgic.cpuif[v].rpr()
+        hw = sut.vgic_cpu_of(v).rpr()
         if hw != c.rpr():
             return Failure("gic-S4-running-priority", v, f"vcpu{v}: ICV_RPR_EL1 is {hw:#x}, the architecture "
                            f"says {c.rpr():#x}", hw, c.rpr())
@@ -178,7 +178,7 @@ class GicChecker:
 
     def _check_lr_invariants(self, v: int, sut: System) -> Failure | None:
         g = sut.vgic
-        c = g.cpuif[v]
+        c = sut.vgic_cpu_of(v)  # the pCPU's interface, with v's state loaded
         if c.used_lrs > g.nr_lrs:
             return Failure("gic-I7-used-lrs", v, f"vcpu{v}: used_lrs {c.used_lrs} > {g.nr_lrs} LRs")
         lrs = [lr for lr in c.lrs[: c.used_lrs] if lr is not None and lr.valid]
@@ -200,7 +200,7 @@ class GicChecker:
                     and i.priority < max(pend_lr):
                 return Failure("gic-I4-top-n", v, f"vcpu{v}: pending interrupt {i.intid} (priority "
                                f"{i.priority:#x}) left outside the LRs behind a lower-priority pending LR")
-        hcr = c.hw_hcr
+        hcr = c.hcr
         queued = [i for i in g.ap_list[v] if g.vgic_target_oracle(i) == v and (i.active or i.is_pending())]
         if len(queued) > g.nr_lrs and not hcr & ICH_HCR_UIE:
             return Failure("gic-I5-mi-config", v, f"vcpu{v}: {len(queued)} interrupts in flight for "
@@ -224,7 +224,7 @@ class GicChecker:
         return None
 
     def _after_exit(self, v: int, sut: System) -> Failure | None:
-        hw = sut.vgic.cpuif[v].hw_hcr
+        hw = sut.vgic_cpu_of(v).hcr
         if hw & (ICH_HCR_TDIR | ICH_HCR_TC | ICH_HCR_UIE | ICH_HCR_NPIE | ICH_HCR_LRENPIE):
             return Failure("gic-hcr-armed-in-host", v, f"vcpu{v}: ICH_HCR_EL2 left {hw:#x} after the exit: "
                            f"traps and maintenance interrupts stay armed for the host")
