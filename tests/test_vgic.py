@@ -160,3 +160,20 @@ def test_guest_register_writes_follow_the_cpu_interface_rules():  # icv_pmr_writ
     assert c.vmcr.vbpr1 == 3  # ignored while CBPR
     leave(g)
     assert g.cpu_if[0].vgic_vmcr.vpmr == 0xF8 and g.hw[0].vmcr.vpmr == 0  # saved with the vcpu
+
+
+def test_cpu_interface_state_follows_the_vcpu_between_pcpus():  # __vgic_v3_save/restore_state
+    from hvfuzz.model.system import System
+    from hvfuzz.model.vocab import ops as O
+
+    s = System(vcpus=1, pcpus=2, protected=False, policy=None)
+    for op in (O.KvmRun(0, 0), O.GuestEnter(0), O.GuestSetPmr(0, 0x80)):
+        assert s.apply(op)[0][3]
+    assert s.pcpus[0].vgic_cpu.vmcr.vpmr == 0x80 and s.pcpus[0].vgic_cpu.vcpu == 0
+    for op in (O.GuestExit(0, "irq"), O.HandleExit(0), O.SchedOut(0)):
+        assert s.apply(op)[0][3]
+    assert s.vcpus[0].vgic_cpu_if.vgic_vmcr.vpmr == 0x80  # saved with the host vcpu at exit
+    assert s.pcpus[0].vgic_cpu.vcpu is None and s.pcpus[0].vgic_cpu.vmcr.vpmr == 0
+    for op in (O.SchedIn(0, 1), O.GuestEnter(0)):
+        assert s.apply(op)[0][3]
+    assert s.pcpus[1].vgic_cpu.vmcr.vpmr == 0x80 and s.pcpus[1].vgic_cpu.vcpu == 0  # restored on pCPU 1

@@ -20,8 +20,7 @@ from hvfuzz.model.vgic.irq import (
     VgicPolicy,
 )
 from hvfuzz.model.vgic.v3 import VgicV3
-from hvfuzz.model.vgic.v3_cpu_if import VgicV3CpuIf
-from hvfuzz.model.vgic.v3_hw import IchCpuIf
+from hvfuzz.model.vgic.version import CpuIfState, VCpuIf, VgicVersion
 
 NR_SPIS = 32
 
@@ -34,8 +33,8 @@ class Vgic:
         self.policy = policy
         self.nr_lrs = nr_lrs
         self.pri_bits = pri_bits
-        #: the GIC version's code (vgic-v3.c)
-        self.ver = VgicV3(policy, nr_lrs, pri_bits)
+        #: the GIC version's code (vgic-v3.c; GICv3 is the only version modelled)
+        self.ver: VgicVersion = VgicV3(policy, nr_lrs, pri_bits)
         self.private = [
             [VgicIrq(intid=i, owner_vcpu=v, target_vcpu=v, level=False) for i in range(NR_PRIVATE)]
             for v in range(vcpus)
@@ -43,9 +42,9 @@ class Vgic:
         self.spis = [VgicIrq(intid=NR_PRIVATE + i) for i in range(NR_SPIS)]
         self.ap_list: list[list[VgicIrq]] = [[] for _ in range(vcpus)]
         #: each vcpu's saved CPU-interface state (``HostVcpu.vgic_cpu_if`` holds the same object)
-        self.cpu_if: list[VgicV3CpuIf] = [self.ver.new_cpu_if() for _ in range(vcpus)]
+        self.cpu_if: list[CpuIfState] = [self.ver.new_cpu_if() for _ in range(vcpus)]
         #: each pCPU's virtual CPU interface (``Pcpu.vgic_cpu`` holds the same object)
-        self.hw: list[IchCpuIf] = [self.ver.new_vcpu_if() for _ in range(pcpus)]
+        self.hw: list[VCpuIf] = [self.ver.new_vcpu_if() for _ in range(pcpus)]
         #: host_data.last_lr_irq of the CPU the vcpu last ran on (post-series)
         self.last_lr_irq: list[VgicIrq | None] = [None] * vcpus
         #: ``kvm->arch.vgic.active_spis`` (1c3b3cadcd69)
@@ -62,7 +61,7 @@ class Vgic:
             return self.spis[intid - NR_PRIVATE]
         return None
 
-    def running_vcpu_if(self, vcpu: int) -> IchCpuIf | None:
+    def running_vcpu_if(self, vcpu: int) -> VCpuIf | None:
         """The live interface holding ``vcpu``'s state (it is in the guest), or None."""
         for hw in self.hw:
             if hw.vcpu == vcpu:
@@ -223,12 +222,12 @@ class Vgic:
         """``kvm_vgic_flush_hwstate``: fill the LRs before entry."""
         self.vgic_flush_lr_state(vcpu)
 
-    def vgic_restore_state(self, st: VgicV3CpuIf, hw: IchCpuIf, vcpu: int) -> None:
+    def vgic_restore_state(self, st: CpuIfState, hw: VCpuIf, vcpu: int) -> None:
         """``vgic_restore_state`` / ``__hyp_vgic_restore_state``: ``st`` into the pCPU's
         interface ``hw`` at EL2 (``__vgic_v3_restore_state``)."""
         self.ver.restore_state(st, hw, vcpu)
 
-    def vgic_save_state(self, st: VgicV3CpuIf, hw: IchCpuIf) -> None:
+    def vgic_save_state(self, st: CpuIfState, hw: VCpuIf) -> None:
         """``vgic_save_state`` / ``__hyp_vgic_save_state``: the pCPU's interface back into ``st``
         at EL2 (``__vgic_v3_save_state``)."""
         self.ver.save_state(st, hw)
@@ -239,7 +238,7 @@ class Vgic:
         self.vgic_fold_lr_state(vcpu)
         self.vgic_prune_ap_list(vcpu)
 
-    def guest_dir(self, vcpu: int, hw: IchCpuIf, intid: int) -> str:
+    def guest_dir(self, vcpu: int, hw: VCpuIf, intid: int) -> str:
         """A guest DIR on the pCPU interface ``hw`` (GICv3: ICV_DIR_EL1, in hardware or trapped
         to ``vgic_v3_deactivate``).  Returns how it was handled."""
         return self.ver.guest_dir(self, vcpu, hw, intid)
