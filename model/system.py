@@ -258,14 +258,17 @@ class System:
             return False
         return self.vgic.configure_irq(op.vcpu, op.intid, op.enabled, op.priority, op.group, op.level, op.target)
 
+    def _in_guest(self, vcpu: int) -> bool:
+        return self.vcpus[vcpu].phase is Phase.GUEST
+
     def _guest_cpu_if(self, vcpu: int) -> VCpuIf | None:
         """The virtual CPU interface the guest of ``vcpu`` uses: its pCPU's, while it is in the
         guest (None otherwise: the op does not apply)."""
-        v = self.vcpus[vcpu]
-        if v.phase is not Phase.GUEST:
+        if not self._in_guest(vcpu):
             return None
-        assert v.pcpu is not None
-        return self.pcpus[v.pcpu].vgic_cpu
+        pcpu = self.vcpus[vcpu].pcpu
+        assert pcpu is not None
+        return self.pcpus[pcpu].vgic_cpu
 
     def _guest_ack(self, op: O.GuestAck) -> bool:
         hw = self._guest_cpu_if(op.vcpu)
