@@ -29,7 +29,7 @@ def pend(g: Vgic, intid: int, prio: int, vcpu: int = 0, level: bool = False) -> 
 
 def enter(g: Vgic, vcpu: int = 0) -> IchCpuIf:
     """Flush and restore ``vcpu`` onto pCPU ``vcpu``; returns that pCPU's interface."""
-    g.kvm_vgic_flush_hwstate(vcpu)
+    g.vgic_flush_lr_state(vcpu)  # kvm_vgic_flush_hwstate
     g.vgic_restore_state(g.cpu_if[vcpu], g.hw[vcpu], vcpu)
     return g.hw[vcpu]
 

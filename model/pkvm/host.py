@@ -150,7 +150,7 @@ def kvm_vcpu_run_guest(s: System, v: HostVcpu) -> None:
     interface at EL2 (``__vgic_v3_restore_state``)."""
     run = s.running_arch(v.idx)
     assert v.pcpu is not None
-    s.vgic.kvm_vgic_flush_hwstate(v.idx)
+    s.vgic.vgic_flush_lr_state(v.idx)  # kvm_vgic_flush_hwstate
     if s.pkvm:
         hyp_main.flush_hyp_vcpu(s.policy, s.hyp[v.idx], v.arch, s.protected)
     s.vgic.vgic_restore_state(v.vgic_cpu_if, s.pcpus[v.pcpu].vgic_cpu, v.idx)  # at EL2

@@ -86,9 +86,9 @@ class VgicV3:
         irq.on_lr = True
         st.vgic_lr[n] = lr
 
-    def vgic_v3_clear_lr(self, st: VgicV3CpuIf, n: int) -> None:
-        """``vgic_v3_clear_lr``."""
-        st.vgic_lr[n] = None
+    def vgic_v3_clear_lr(self, st: VgicV3CpuIf, first: int) -> None:
+        """``vgic_v3_clear_lr`` on each LR from ``first`` on (``vgic_flush_lr_state``'s loop)."""
+        st.vgic_lr[first:] = [None] * (self.nr_lrs - first)
 
     def vgic_v3_set_underflow(self, st: VgicV3CpuIf, underflow: bool) -> None:
         """``vgic_v3_set_underflow`` (pre-series): UIE when interrupts were left outside the LRs,
@@ -239,7 +239,7 @@ class VgicV3:
     # --- the names vgic.c calls (version.VgicVersion) --------------------------------------------
     get_vmcr = vgic_v3_get_vmcr
     populate_lr = vgic_v3_populate_lr
-    clear_lr = vgic_v3_clear_lr
+    clear_lrs = vgic_v3_clear_lr
     set_underflow = vgic_v3_set_underflow
     configure_hcr = vgic_v3_configure_hcr
     first_spi_in_flight = vgic_v3_first_spi_in_flight

@@ -56,19 +56,21 @@ class IchCpuIf:
     used_lrs: int = attrs.field(init=False)
     #: the vcpu whose state is loaded (the kernel's ``kvm_get_running_vcpu()`` on this CPU)
     vcpu: int | None = attrs.field(init=False)
+    #: what the LRs, VMCR and APRs hold with no vcpu loaded (constant: the guest reaches the
+    #: interface only while its state is loaded)
+    idle: tuple[list[Lr | None], Vmcr, list[list[int]]] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
+        self.idle = ([None] * self.nr_lrs, Vmcr.reset(self.pre), new_apr(self.pri_bits))
         self.unload()
 
     def unload(self) -> None:
         """No vcpu's state in the interface: LRs 0 (``__vgic_v3_save_state`` writes 0 to each
-        used LR).  The model also puts VMCR and the APRs back to reset: the values it handed
-        over belong to the vcpu again (the kernel leaves them in the CPU, unread, until the
-        next restore)."""
-        self.lrs = [None] * self.nr_lrs
+        used LR).  The model also shows VMCR and the APRs at reset: the values it handed over
+        belong to the vcpu again (the kernel leaves them in the CPU, unread, until the next
+        restore)."""
+        self.lrs, self.vmcr, self.apr = self.idle
         self.used_lrs = 0
-        self.vmcr = Vmcr.reset(self.pre)
-        self.apr = new_apr(self.pri_bits)
         self.vcpu = None
 
     @property

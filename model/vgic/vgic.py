@@ -1,7 +1,7 @@
 """The version-independent vgic (arch/arm64/kvm/vgic/vgic.c): interrupt state, the per-vcpu
 ap_list, ``vgic_target_oracle``, ``vgic_queue_irq_unlock``, ``kvm_vgic_inject_irq``,
-``vgic_sort_ap_list``, ``vgic_flush_lr_state``, ``vgic_prune_ap_list``, and the
-``kvm_vgic_flush_hwstate`` / ``kvm_vgic_sync_hwstate`` around a guest run; before the LR-overflow
+``vgic_sort_ap_list``, ``vgic_flush_lr_state`` (what ``kvm_vgic_flush_hwstate`` runs before an
+entry), ``vgic_prune_ap_list``, and ``kvm_vgic_sync_hwstate`` after an exit; before the LR-overflow
 series (``generation="pre"``) and after it (``"post"``), per ``VgicPolicy``.
 
 It reaches GIC-version code only where vgic.c does (``version.VgicVersion``: populate / clear an
@@ -188,13 +188,8 @@ class Vgic:
                     self.last_lr_irq[vcpu] = irq
                     count += 1
             ver.configure_hcr(self, st, nr_pend, nr_act)
-        for n in range(count, nr_lr):
-            ver.clear_lr(st, n)  # vgic_clear_lr
+        ver.clear_lrs(st, count)  # vgic_clear_lr on each LR from count on
         st.used_lrs = count
-
-    def vgic_fold_lr_state(self, vcpu: int) -> None:
-        """``vgic_fold_lr_state``: the version's fold of the saved LRs."""
-        self.ver.fold_lr_state(self, vcpu, self.cpu_if[vcpu])
 
     def vgic_prune_ap_list(self, vcpu: int) -> list[int]:
         """``vgic_prune_ap_list``: drop interrupts with no target, move the ones now targeting
@@ -218,10 +213,6 @@ class Vgic:
         return kicks
 
     # --- around a guest run ---------------------------------------------------------------------
-    def kvm_vgic_flush_hwstate(self, vcpu: int) -> None:
-        """``kvm_vgic_flush_hwstate``: fill the LRs before entry."""
-        self.vgic_flush_lr_state(vcpu)
-
     def vgic_restore_state(self, st: CpuIfState, hw: VCpuIf, vcpu: int) -> None:
         """``vgic_restore_state`` / ``__hyp_vgic_restore_state``: ``st`` into the pCPU's
         interface ``hw`` at EL2 (``__vgic_v3_restore_state``)."""
@@ -233,9 +224,9 @@ class Vgic:
         self.ver.save_state(st, hw)
 
     def kvm_vgic_sync_hwstate(self, vcpu: int) -> None:
-        """``kvm_vgic_sync_hwstate`` after an exit: ``vgic_fold_lr_state``, then
-        ``vgic_prune_ap_list``."""
-        self.vgic_fold_lr_state(vcpu)
+        """``kvm_vgic_sync_hwstate`` after an exit: ``vgic_fold_lr_state`` (the version's fold of
+        the saved LRs), then ``vgic_prune_ap_list``."""
+        self.ver.fold_lr_state(self, vcpu, self.cpu_if[vcpu])  # vgic_fold_lr_state
         self.vgic_prune_ap_list(vcpu)
 
     def guest_dir(self, vcpu: int, hw: VCpuIf, intid: int) -> str:
