@@ -264,11 +264,10 @@ class System:
     def _guest_cpu_if(self, vcpu: int) -> VCpuIf | None:
         """The virtual CPU interface the guest of ``vcpu`` uses: its pCPU's, while it is in the
         guest (None otherwise: the op does not apply)."""
-        if not self._in_guest(vcpu):
+        v = self.vcpus[vcpu]
+        if v.phase is not Phase.GUEST:
             return None
-        pcpu = self.vcpus[vcpu].pcpu
-        assert pcpu is not None
-        return self.pcpus[pcpu].vgic_cpu
+        return self.pcpus[v.pcpu].vgic_cpu  # in the guest: on a pCPU
 
     def _guest_ack(self, op: O.GuestAck) -> bool:
         hw = self._guest_cpu_if(op.vcpu)

@@ -30,12 +30,12 @@ def pend(g: Vgic, intid: int, prio: int, vcpu: int = 0, level: bool = False) -> 
 def enter(g: Vgic, vcpu: int = 0) -> IchCpuIf:
     """Flush and restore ``vcpu`` onto pCPU ``vcpu``; returns that pCPU's interface."""
     g.vgic_flush_lr_state(vcpu)  # kvm_vgic_flush_hwstate
-    g.vgic_restore_state(g.cpu_if[vcpu], g.hw[vcpu], vcpu)
+    g.ver.restore_state(g.cpu_if[vcpu], g.hw[vcpu], vcpu)
     return g.hw[vcpu]
 
 
 def leave(g: Vgic, vcpu: int = 0) -> None:
-    g.vgic_save_state(g.cpu_if[vcpu], g.hw[vcpu])
+    g.ver.save_state(g.cpu_if[vcpu], g.hw[vcpu])
     g.kvm_vgic_sync_hwstate(vcpu)
 
 
@@ -123,13 +123,13 @@ def test_exit_clears_ich_hcr_and_keeps_eoicount():  # __vgic_v3_save_state (f4de
     g.lookup(0, 32).pending_latch = False
     c = enter(g)
     c.bump_eoicount()
-    g.vgic_save_state(g.cpu_if[0], c)
+    g.ver.save_state(g.cpu_if[0], c)
     assert c.hcr == 0 and (g.cpu_if[0].vgic_hcr >> 27) == 1
     assert c.vcpu is None and not any(c.lrs) and g.cpu_if[0].vgic_lr[0].intid == 33  # LRs saved
     armed = vgic(nr_lrs=1, exit_hcr_zero=False)
     pend(armed, 32, 0xA0)
     enter(armed)
-    armed.vgic_save_state(armed.cpu_if[0], armed.hw[0])
+    armed.ver.save_state(armed.cpu_if[0], armed.hw[0])
     assert armed.hw[0].hcr != 0
 
 

@@ -149,11 +149,12 @@ def kvm_vcpu_run_guest(s: System, v: HostVcpu) -> None:
     (``kvm_vgic_flush_hwstate``) and the saved CPU-interface state is loaded into the pCPU's
     interface at EL2 (``__vgic_v3_restore_state``)."""
     run = s.running_arch(v.idx)
-    assert v.pcpu is not None
-    s.vgic.vgic_flush_lr_state(v.idx)  # kvm_vgic_flush_hwstate
+    g = s.vgic
+    g.vgic_flush_lr_state(v.idx)  # kvm_vgic_flush_hwstate
     if s.pkvm:
         hyp_main.flush_hyp_vcpu(s.policy, s.hyp[v.idx], v.arch, s.protected)
-    s.vgic.vgic_restore_state(v.vgic_cpu_if, s.pcpus[v.pcpu].vgic_cpu, v.idx)  # at EL2
+    # vgic_restore_state: __vgic_v3_restore_state at EL2, into the interface of the vcpu's pCPU
+    g.ver.restore_state(v.vgic_cpu_if, s.pcpus[v.pcpu].vgic_cpu, v.idx)
     hyp_main.kvm_adjust_pc(run)
     hyp_main.take_pending_vserror(run)
     v.phase = Phase.GUEST
@@ -166,8 +167,7 @@ def guest_exit(s: System, v: HostVcpu, fault: Fault) -> None:
     (fold + prune), ``trace_kvm_exit`` (reads PC), ``handle_exit_early``."""
     run = s.running_arch(v.idx)
     run.fault = fault
-    assert v.pcpu is not None
-    s.vgic.vgic_save_state(v.vgic_cpu_if, s.pcpus[v.pcpu].vgic_cpu)  # at EL2
+    s.vgic.ver.save_state(v.vgic_cpu_if, s.pcpus[v.pcpu].vgic_cpu)  # vgic_save_state: __vgic_v3_save_state at EL2
     if s.pkvm:
         hyp = s.hyp[v.idx]
         hyp.exit_code = fault.kind

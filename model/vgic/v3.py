@@ -34,7 +34,7 @@ from hvfuzz.model.vgic.irq import (
     VgicPolicy,
 )
 from hvfuzz.model.vgic.v3_cpu_if import VgicV3CpuIf
-from hvfuzz.model.vgic.v3_hw import IchCpuIf
+from hvfuzz.model.vgic.v3_hw import IchCpuIf, idle_values
 from hvfuzz.model.vgic.vmcr import Vmcr
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ class VgicV3:
         self.policy = policy
         self.nr_lrs = nr_lrs
         self.pri_bits = pri_bits
+        #: what the pCPU interfaces hold with no vcpu loaded (never written)
+        self.idle = idle_values(nr_lrs, pri_bits)
 
     def new_cpu_if(self) -> VgicV3CpuIf:
         """A vcpu's ``struct vgic_v3_cpu_if`` (``vgic_v3_enable``)."""
@@ -55,7 +57,7 @@ class VgicV3:
 
     def new_vcpu_if(self) -> IchCpuIf:
         """A pCPU's GICv3 virtual CPU interface, no vcpu loaded."""
-        return IchCpuIf(nr_lrs=self.nr_lrs, pri_bits=self.pri_bits)
+        return IchCpuIf(nr_lrs=self.nr_lrs, pri_bits=self.pri_bits, idle=self.idle)
 
     def vgic_v3_get_vmcr(self, st: VgicV3CpuIf) -> Vmcr:
         """``vgic_v3_get_vmcr``: the saved VMCR, unpacked."""

@@ -18,7 +18,8 @@ def preemption_bits(pri_bits: int) -> int:
 
 def new_apr(pri_bits: int) -> list[list[int]]:
     """ICH_AP0R<n>_EL2 and ICH_AP1R<n>_EL2 at reset: one 32-bit register per 32 group priorities."""
-    return [[0] * (1 << (preemption_bits(pri_bits) - 5)) for _ in range(2)]
+    n = 1 << (min(pri_bits, 7) - 5)
+    return [[0] * n, [0] * n]
 
 
 @attrs.define(slots=True)

@@ -33,6 +33,11 @@ from hvfuzz.model.vgic.v3_cpu_if import new_apr, preemption_bits
 from hvfuzz.model.vgic.vmcr import Vmcr
 
 
+def idle_values(nr_lrs: int, pri_bits: int) -> tuple[list[Lr | None], Vmcr, list[list[int]]]:
+    """LRs, VMCR and APRs of an interface with no vcpu loaded: 0 (VMCR at reset)."""
+    return [None] * nr_lrs, Vmcr.reset(preemption_bits(pri_bits)), new_apr(pri_bits)
+
+
 def ctz(x: int) -> int:
     return (x & -x).bit_length() - 1
 
@@ -57,11 +62,15 @@ class IchCpuIf:
     #: the vcpu whose state is loaded (the kernel's ``kvm_get_running_vcpu()`` on this CPU)
     vcpu: int | None = attrs.field(init=False)
     #: what the LRs, VMCR and APRs hold with no vcpu loaded (constant: the guest reaches the
-    #: interface only while its state is loaded)
-    idle: tuple[list[Lr | None], Vmcr, list[list[int]]] = attrs.field(init=False)
+    #: interface only while its state is loaded; ``idle_values``, shareable between pCPUs)
+    idle: tuple[list[Lr | None], Vmcr, list[list[int]]] = attrs.field(kw_only=True, default=None)
+    #: preemption bits (ICH_VTR_EL2.PREbits+1)
+    pre: int = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.idle = ([None] * self.nr_lrs, Vmcr.reset(self.pre), new_apr(self.pri_bits))
+        self.pre = preemption_bits(self.pri_bits)
+        if self.idle is None:
+            self.idle = idle_values(self.nr_lrs, self.pri_bits)
         self.unload()
 
     def unload(self) -> None:
@@ -72,11 +81,6 @@ class IchCpuIf:
         self.lrs, self.vmcr, self.apr = self.idle
         self.used_lrs = 0
         self.vcpu = None
-
-    @property
-    def pre(self) -> int:
-        """Preemption bits (ICH_VTR_EL2.PREbits+1)."""
-        return preemption_bits(self.pri_bits)
 
     def pmask(self) -> int:
         return (0xFF << (8 - self.pri_bits)) & 0xFF
@@ -260,4 +264,4 @@ class IchCpuIf:
         return m
 
 
-__all__ = ["IchCpuIf", "ctz"]
+__all__ = ["IchCpuIf", "ctz", "idle_values"]

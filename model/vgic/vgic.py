@@ -6,6 +6,9 @@ series (``generation="pre"``) and after it (``"post"``), per ``VgicPolicy``.
 
 It reaches GIC-version code only where vgic.c does (``version.VgicVersion``: populate / clear an
 LR, underflow / configure HCR, fold, save / restore, DIR), through ``self.ver`` (``v3.VgicV3``).
+``vgic_save_state`` / ``vgic_restore_state`` (``__hyp_vgic_save/restore_state`` at EL2) are the
+run loop's direct calls of ``ver.save_state`` / ``ver.restore_state`` (``model/pkvm/host.py``),
+on the saved state it names: the host vcpu's, or later the hyp vcpu's.
 The saved CPU-interface state of vcpu ``v`` is ``cpu_if[v]`` (held by the host vcpu, as
 ``vcpu->arch.vgic_cpu``); the live interfaces are ``hw[p]``, one per pCPU (held by the ``Pcpu``).
 """
@@ -213,16 +216,6 @@ class Vgic:
         return kicks
 
     # --- around a guest run ---------------------------------------------------------------------
-    def vgic_restore_state(self, st: CpuIfState, hw: VCpuIf, vcpu: int) -> None:
-        """``vgic_restore_state`` / ``__hyp_vgic_restore_state``: ``st`` into the pCPU's
-        interface ``hw`` at EL2 (``__vgic_v3_restore_state``)."""
-        self.ver.restore_state(st, hw, vcpu)
-
-    def vgic_save_state(self, st: CpuIfState, hw: VCpuIf) -> None:
-        """``vgic_save_state`` / ``__hyp_vgic_save_state``: the pCPU's interface back into ``st``
-        at EL2 (``__vgic_v3_save_state``)."""
-        self.ver.save_state(st, hw)
-
     def kvm_vgic_sync_hwstate(self, vcpu: int) -> None:
         """``kvm_vgic_sync_hwstate`` after an exit: ``vgic_fold_lr_state`` (the version's fold of
         the saved LRs), then ``vgic_prune_ap_list``."""
