@@ -148,6 +148,7 @@ class VgicV3:
         """``__vgic_v3_save_state``: the LRs, VMCR and APRs back into the saved state; keep
         EOIcount if LRENPIE (f4ded7b0848e), then write 0 to ICH_HCR_EL2 (8be00d1ba3a1) — or,
         deviating, leave ``compute_ich_hcr & ~En`` armed."""
+        assert hw.vcpu is not None, "save without a restore: the interface holds no vcpu's values"
         if self.policy.generation == "post" and st.vgic_hcr & ICH_HCR_LRENPIE:
             st.vgic_hcr = (st.vgic_hcr & ~ICH_HCR_EOICOUNT_MASK) | (hw.hcr & ICH_HCR_EOICOUNT_MASK)
         else:
