@@ -26,7 +26,7 @@ from hvfuzz.model.vgic.irq import (
     ICH_HCR_VGRP1EIE,
 )
 from hvfuzz.model.vocab import ops as O
-from hvfuzz.oracles.base import Failure, Step
+from hvfuzz.model.vocab.judging import Failure, Step
 
 if TYPE_CHECKING:
     from hvfuzz.model.system import System
