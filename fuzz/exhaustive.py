@@ -81,7 +81,7 @@ def intids_of(ops: tuple[O.Op, ...]) -> tuple[int, ...]:
 # --- the state key ---------------------------------------------------------------------------------
 _SYSTEM_SKIP = frozenset(("_dispatch", "_obs", "vgic", "policy", "psci_policy", "pkvm", "protected",
                           "pmu_emulation"))
-_IRQ_ARRAYS = frozenset(("private", "spis", "policy"))
+_IRQ_ARRAYS = frozenset(("private", "spis", "policy", "named"))
 
 
 def _irqs(holder: Any, vcpus: int, intids: tuple[int, ...]) -> list[Any]:

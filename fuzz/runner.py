@@ -9,6 +9,7 @@ CLI), replay, shrinking, export and benchmarks all go through ``Execution``/``ru
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -115,8 +116,7 @@ class Execution:
 
 def _bind(invariant: Any, system: System) -> Callable[[Step], Failure | None]:
     """``invariant.after(step, system)`` as a chain member."""
-    after = invariant.after
-    return lambda step: after(step, system)  # type: ignore[no-any-return]
+    return functools.partial(invariant.after, system=system)  # C-level: no Python frame per call
 
 
 def _verdict(f: Failure, step: int) -> Verdict:

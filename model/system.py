@@ -43,6 +43,8 @@ from hvfuzz.model.vocab.obs import GIC_ACTIVE, GIC_RPR, Observation
 from hvfuzz.model.vocab.ops import Where
 
 _TIMER_SLOT = {idx: n for n, idx in enumerate(TIMER_INDICES)}
+_ISACTIVER = "GICD/GICR_ISACTIVER (uaccess), SPIs queued on vcpus"
+_NOTHING_ACTIVE: tuple[tuple[int, ...], tuple[tuple[int, int, bool], ...]] = ((), ())
 _F = TypeVar("_F", bound=Callable[..., bool])
 
 
@@ -128,8 +130,12 @@ class System:
     def observe_guest_entry(self, v: HostVcpu) -> None:
         self.observe(v.idx, "guest-entry", "context the guest resumes with", self.guest_view(v.idx))
         g = self.vgic
-        self.observe(v.idx, GIC_ACTIVE, "GICD/GICR_ISACTIVER (uaccess), SPIs queued on vcpus", (
-            tuple([i.intid for i in g.private[v.idx] if i.active] + [i.intid for i in g.spis if i.active]),
+        if not g.named:  # no interrupt has left its reset state: none is active or queued
+            self.observe(v.idx, GIC_ACTIVE, _ISACTIVER, _NOTHING_ACTIVE)
+            return
+        self.observe(v.idx, GIC_ACTIVE, _ISACTIVER, (
+            tuple(sorted([i.intid for i in g.named.values()
+                          if i.active and (i.intid >= NR_PRIVATE or i.owner_vcpu == v.idx)])),
             tuple(sorted([(i.intid, u, i.on_lr or self.vcpus[u].phase is Phase.GUEST)
                           for u, queue in enumerate(g.ap_list) for i in queue if i.intid >= NR_PRIVATE]))))
 

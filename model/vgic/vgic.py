@@ -52,6 +52,11 @@ class Vgic:
         self.last_lr_irq: list[VgicIrq | None] = [None] * vcpus
         #: ``kvm->arch.vgic.active_spis`` (1c3b3cadcd69)
         self.active_spis = 0
+        #: the interrupts an op has injected or configured (by ``id``, in that order).  No kernel
+        #: counterpart: every other interrupt keeps its reset state, so a scan of the active ones
+        #: (the ISACTIVER read ``System.observe_guest_entry`` reports) need only look at these.
+        #: Left out of the exhaustive search's state key: it decides no future.
+        self.named: dict[int, VgicIrq] = {}
         self.dist_enabled = True
 
     def pmask(self) -> int:
@@ -100,6 +105,7 @@ class Vgic:
         irq = self.lookup(vcpu, intid)
         if irq is None:
             return False
+        self.named.setdefault(id(irq), irq)
         if irq.level:
             if irq.line_level == level:
                 return False
@@ -117,6 +123,8 @@ class Vgic:
         IROUTER) to an interrupt that is neither active nor queued (configuration changes of a
         live interrupt are UNPREDICTABLE or racy: gic-architecture.md A9/A10/A16)."""
         irq = self.lookup(vcpu, intid)
+        if irq is not None:
+            self.named.setdefault(id(irq), irq)
         if irq is None or irq.active or irq.vcpu is not None:
             return False
         irq.enabled, irq.priority, irq.group = enabled, priority & self.pmask(), group
