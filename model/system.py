@@ -259,8 +259,7 @@ class System:
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.OUT:
             return False
-        H.kvm_inject_serror_esr(self, v, op.esr)
-        return True
+        return H.kvm_arm_vcpu_set_events(self, v, op.esr)
 
     @handles(O.UserGetVcpuEvents)
     def _user_get_vcpu_events(self, op: O.UserGetVcpuEvents) -> bool:

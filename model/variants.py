@@ -35,11 +35,20 @@ class Variant:
     pmu_emulation: bool = False
 
 
+#: 6.4-6.6 Stage A: whole ctxt and whole hcr_el2, both ways (HYP-64)
 EAGER = SyncPolicy(lazy=False, hcr_flush="whole", hcr_sync="whole")
-LAZY_V3 = SyncPolicy(lazy=True, hcr_flush="whole", hcr_sync="none")
+#: the seed on its base: the base's flush takes only TWI|TWE of hcr_el2 (HYP-ML / BASE-JUN26),
+#: and the seed deletes sync_hyp_vcpu's hcr_el2 copy-back
+LAZY_V3 = SyncPolicy(lazy=True, hcr_flush="mask_no_vse", hcr_sync="none")
+#: the seed with the later trees' VSE handling: VSE flows in and is reflected back (HYP-LATE)
 LAZY = SyncPolicy(lazy=True, hcr_flush="mask", hcr_sync="vse")
 
-_HYP66 = "gregkh/linux arch/arm64/kvm/hyp/nvhe/hyp-main.c @2c5e72b9fbf8 (6.6 pKVM, Stage A)"
+_HYP64 = ("kernelorg-mirror/linux_kernel_git_oupton_linux arch/arm64/kvm/hyp/nvhe/hyp-main.c "
+          "@219a5ec54277 (6.4-6.6 pKVM Stage A: flush_hyp_vcpu/sync_hyp_vcpu copy ctxt and the whole "
+          "hcr_el2 both ways)")
+_HYP_ML = "torvalds/linux arch/arm64/kvm/hyp/nvhe/hyp-main.c @cd6b97bc8971"
+_BASE_JUN26 = ("[PATCH v3 1/2] KVM: arm64: Clear __hyp_running_vcpu when flushing the pKVM hyp vCPU, "
+               "Message-ID <20260606175614.83273-2-imv4bel@gmail.com> (the seed's flush hunk context)")
 _SEED = "seed: [PATCH v3 8/8] KVM: arm64: Implement lazy vCPU state sync for non-protected guests"
 _LATE = "kvmarm/kvmarm arch/arm64/kvm/hyp/nvhe/hyp-main.c @354d3c964091 (later tree)"
 
@@ -53,11 +62,15 @@ _ALL = (
             "one copy of the vcpu context: the guest runs on the host vcpu (what the architecture "
             "promises host and guest see)", "architecture; KVM without pKVM", None),
     Variant("eager", "correct", "pkvm",
-            "pKVM Stage A: whole ctxt and hcr_el2 copied host->hyp at every entry and back at "
-            "every exit", _HYP66, EAGER),
+            "pKVM Stage A as in 6.4-6.6: whole ctxt and whole hcr_el2 copied host->hyp at every "
+            "entry and back at every exit (a host-pended vSError reaches the guest, and the VSE "
+            "hardware clears on delivery comes back)", _HYP64, EAGER),
     Variant("lazy-v3", "seed", "pkvm",
-            "the seed patch as written: lazy ctxt sync, hcr_el2 copy-back removed, flush of "
-            "hcr_el2 unchanged from the tree it applies to", _SEED, LAZY_V3),
+            "the seed patch as written, on the tree it applies to: lazy ctxt sync; flush_hyp_vcpu "
+            "takes only HCR_TWI|HCR_TWE of the host's hcr_el2 (unchanged by the seed), and the seed "
+            "removes sync_hyp_vcpu's hcr_el2 copy-back: a host-pended masked vSError never reaches "
+            "the guest and the host's VSE is never cleared",
+            f"{_SEED}; applied to {_BASE_JUN26} = {_HYP_ML} (flush_hyp_vcpu)", LAZY_V3),
     Variant("lazy", "correct", "pkvm",
             "the seed patch with the later tree's VSE handling: flush takes TWI|TWE|VSE from "
             "the host, sync reflects only VSE back", _SEED + "; " + _LATE, LAZY),
@@ -71,12 +84,17 @@ _ALL = (
          "of the sparse enum vcpu_sysreg: SCTLR_EL1, ESR_EL1, SPSR_EL1, MDSCR_EL1, ... never "
          "sync", "HYP-2022 (Message-ID 20220519134204.5379-53-will@kernel.org) and the "
          "Android pKVM tree (kernel-model.md §5 #15)", timer_skip="range"),
-    _bug("lazy-vse-not-flushed", "flush_hyp_vcpu's hcr_el2 mask lacks VSE: a masked virtual "
-         "SError injected by the host is never delivered", "kernel-model.md §1.7.1 / §5 #14a",
+    _bug("lazy-vse-not-flushed", "lazy with the VSE reflection of the later tree but the base's "
+         "flush (TWI|TWE only): a masked virtual SError injected by the host never reaches the "
+         "guest, and the first exit reflects the hyp's clear VSE back, dropping it",
+         f"the flush of {_HYP_ML} combined with the sync of {_LATE} (kernel-model.md §1.7.1 / §5 #14a)",
          hcr_flush="mask_no_vse"),
     _bug("lazy-vse-not-reflected", "flush takes VSE from the host but sync does not reflect it "
          "back: the host keeps VSE set after delivery and re-arms the vSError on every entry",
-         "kernel-model.md §1.7.1 / §5 #14b", hcr_sync="none"),
+         "kernel-model.md §1.7.1 / §5 #14b: a flush carrying VSE (merge a940b03cee15, kvmarm "
+         "@354d3c964091) without the VSE reflection of their sync_hyp_vcpu; the npvm flush of "
+         "torvalds/linux hyp-main.c @03efec2e808a (Android lineage) has this shape (whether that "
+         "tree clears the host's VSE elsewhere was not checked)", hcr_sync="none"),
     _bug("lazy-no-fp", "__copy_vcpu_state leaves out fp_regs: FP/SIMD registers written by "
          "userspace or the guest never cross", "HYP-2022 copy (no fp_regs), kernel-model.md "
          "§1.3", copy_fp=False),
@@ -112,9 +130,14 @@ _ALL = (
             "in pmu-emul.c writes the context asynchronously; PMU emulation for non-protected "
             "guests under pKVM not verified)", LAZY, pmu_emulation=True),
     Variant("eager-vse-not-flushed", "bug", "pkvm",
-            "Stage A with flush taking only the trap bits (TWI|TWE) of hcr_el2 from the host: a "
-            "masked virtual SError is never delivered", "kernel-model.md §1.2 (2026 upstream "
-            "narrowed host->hyp hcr_el2 to trap bits; exact text not retrieved)",
+            "2026 mainline pKVM Stage A, a real mainline defect: flush_hyp_vcpu takes only "
+            "HCR_TWI|HCR_TWE from the host's hcr_el2 and sync_hyp_vcpu copies the whole hcr_el2 "
+            "back, so a masked virtual SError the host pends (KVM_SET_VCPU_EVENTS, or "
+            "kvm_inject_serror on an SError exit) never reaches a non-protected guest and is "
+            "silently dropped at the first exit (the hyp's clear VSE overwrites the host's)",
+            f"{_HYP_ML} (flush_hyp_vcpu / sync_hyp_vcpu); fixed by making VSE flow in and be reflected "
+            "back: kvmarm/kvmarm @354d3c964091, linux-next (sashal) @9a92cf4dfca7; merge "
+            "a940b03cee15 carries an intermediate form (flush takes TWI|TWE|VSE)",
             attrs.evolve(EAGER, hcr_flush="mask_no_vse")),
 )
 

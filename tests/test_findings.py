@@ -66,7 +66,7 @@ def test_fuzz_says_known_and_findings_lists(tmp_path):
 
 
 def test_exported_pytest_file_asserts_the_recorded_failure_then_the_fix(tmp_path):
-    for name in ("vgic-pre-series-livelock.json", "lazy-v3-vserror-rearmed.json"):
+    for name in ("vgic-pre-series-livelock.json", "lazy-v3-vserror-never-delivered.json"):
         r = _hvfuzz("export", os.path.join(REGRESSIONS, name), "--format", "pytest")
         assert r.returncode == 0
         test_file = tmp_path / f"test_{name[:-5].replace('-', '_')}.py"
@@ -90,7 +90,8 @@ def test_c_skeleton_for_each_design():
     """`hvfuzz export --format c`: a KVM selftest-style skeleton naming the selftest helpers, and the
     comments for what userspace cannot force."""
     cases = {"vgic-pre-series-livelock.json": ("gic_get_and_ack_irq()", "GUEST_SYNC("),
-             "lazy-v3-vserror-rearmed.json": ("vcpu_events_set(", "IRQ exit"),
+             "lazy-vse-not-reflected-rearm.json": ("vcpu_events_set(", "IRQ exit"),
+             "lazy-v3-vserror-never-delivered.json": ("vcpu_events_set(", "vcpu_run("),
              }
     for name, wants in cases.items():
         r = _hvfuzz("export", os.path.join(REGRESSIONS, name), "--format", "c")

@@ -3,8 +3,14 @@
 import pytest
 
 from hvfuzz.model.pkvm import host as H
-from hvfuzz.model.pkvm.state import INCREMENT_PC, PENDING_EXCEPTION, PKVM_HOST_STATE_DIRTY, Phase
-from hvfuzz.model.regs import HCR_VSE, IDX_PSTATE, sysreg_index
+from hvfuzz.model.pkvm.state import (
+    EXCEPT_AA64_EL1_SERR,
+    INCREMENT_PC,
+    PENDING_EXCEPTION,
+    PKVM_HOST_STATE_DIRTY,
+    Phase,
+)
+from hvfuzz.model.regs import HCR_VSE, IDX_PC, IDX_PSTATE, sysreg_index
 from hvfuzz.model.system import System
 from hvfuzz.model.variants import LAZY
 from hvfuzz.model.vocab import ops as O
@@ -67,17 +73,51 @@ def test_timer_restored_on_the_new_cpu_after_migration():
     assert s.pcpus[1].hw_timer[idx] == 0x1000
 
 
-def test_serror_injection_masked_sets_vse_unmasked_pends_exception():
+def test_serror_injection_masked_sets_vse_unmasked_commits_at_the_ioctl():
+    """KVM_SET_VCPU_EVENTS: masked -> VSESR_EL2 + HCR_EL2.VSE; unmasked -> the exception is pended
+    and committed at ioctl time (guest.c commit_pending_events, "Commit exceptions from
+    KVM_SET_VCPU_EVENTS immediately", July 2025): no PENDING_EXCEPTION is left for KVM_RUN."""
     s = lazy_system()
     s.apply(O.HostInjectSError(0, 0x10))  # reset PSTATE has A set: masked
     a = s.vcpus[0].arch
-    assert a.hcr_el2 & HCR_VSE and a.vsesr_el2 == 0x10
+    assert a.hcr_el2 & HCR_VSE and a.vsesr_el2 == 0x10 and not a.iflags & PENDING_EXCEPTION
     s2 = lazy_system()
-    s2.vcpus[0].arch.ctxt[IDX_PSTATE] = 0x5
-    s2.apply(O.HostInjectSError(0, 0x10))
     a2 = s2.vcpus[0].arch
-    assert not a2.hcr_el2 & HCR_VSE and a2.iflags & PENDING_EXCEPTION
+    a2.ctxt[IDX_PSTATE] = 0x5
+    a2.ctxt[IDX_PC] = 0x1000
+    s2.apply(O.HostInjectSError(0, 0x10))
+    assert not a2.hcr_el2 & HCR_VSE and not a2.iflags & (PENDING_EXCEPTION | INCREMENT_PC)
     assert a2.ctxt[sysreg_index("ESR_EL1")] == (0x2F << 26) | 0x10
+    # enter_exception64 on the host copy: SError from EL1h to the current-EL SPx vector
+    assert a2.ctxt[IDX_PC] == 0x380 and a2.ctxt[IDX_PSTATE] == 0x3C5
+    assert a2.ctxt[sysreg_index("ELR_EL1")] == 0x1000 and a2.ctxt[sysreg_index("SPSR_EL1")] == 0x5
+    s2.apply(O.UserGetReg(0, "pc"))
+    assert s2.last_observations[-1][-1] == 0x380  # KVM_GET_ONE_REG between the ioctl and KVM_RUN
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_set_vcpu_events_cancels_in_flight_mmio_only_when_it_commits_an_exception(masked):
+    s = lazy_system()
+    enter(s)
+    s.vcpus[0].arch.iflags |= PKVM_HOST_STATE_DIRTY
+    s.apply(O.GuestExit(0, "trap_mmio_user", rt=3, value=0x77))
+    s.apply(O.HandleExit(0))
+    v = s.vcpus[0]
+    assert v.phase is Phase.OUT and v.mmio_needed == (3, 0x77)
+    v.arch.ctxt[IDX_PSTATE] = 0x3C5 if masked else 0x5
+    s.apply(O.HostInjectSError(0, 1))
+    assert (v.mmio_needed is None) == (not masked)
+
+
+def test_mmio_return_is_not_skipped_for_a_pending_serror():
+    """mmio.c kvm_handle_mmio_return skips only for kvm_pending_sync_exception (e735a5da6442)."""
+    s = lazy_system()
+    v = s.vcpus[0]
+    v.mmio_needed = (2, 0x55)
+    v.arch.iflags |= PENDING_EXCEPTION | EXCEPT_AA64_EL1_SERR
+    assert not H.kvm_pending_sync_exception(v)
+    H.kvm_handle_mmio_return(s, v)
+    assert v.mmio_needed is None and v.arch.ctxt[2] == 0x55 and v.arch.iflags & INCREMENT_PC
 
 
 def test_mmio_read_writes_rt_and_increments_pc_at_next_entry():

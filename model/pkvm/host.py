@@ -108,18 +108,29 @@ def kvm_arch_vcpu_run_pid_change(s: System, v: HostVcpu) -> None:
 
 
 # --- KVM_RUN (arm.c: kvm_arch_vcpu_ioctl_run) ----------------------------------------------------
+def kvm_pending_sync_exception(v: HostVcpu) -> bool:
+    """``kvm_pending_sync_exception`` (arch/arm64/kvm/mmio.c, e735a5da6442 "KVM: arm64: Don't
+    retire aborted MMIO instruction"): PENDING_EXCEPTION with a *synchronous* target
+    (EXCEPT_AA64_EL1_SYNC / _EL2_SYNC; AArch32 UND/IABT/DABT).  The only exception the model
+    pends is an SError (``EXCEPT_AA64_EL1_SERR``), which is asynchronous: "it is still safe to
+    retire the MMIO instruction in this case" (the commit message)."""
+    a = v.arch
+    return bool(a.iflags & PENDING_EXCEPTION) and (a.iflags & (3 << 2)) != EXCEPT_AA64_EL1_SERR
+
+
 def kvm_handle_mmio_return(s: System, v: HostVcpu) -> None:
-    """``kvm_handle_mmio_return``: complete a userspace MMIO read at the start of KVM_RUN
-    (before vcpu_load): write the data to Rt and ``kvm_incr_pc``."""
-    if v.mmio_needed is None:
+    """``kvm_handle_mmio_return`` (arch/arm64/kvm/mmio.c): complete a userspace MMIO read at the
+    start of KVM_RUN (before vcpu_load): write the data to Rt and ``kvm_incr_pc``.  Skipped, with
+    ``mmio_needed`` left as it is, when nothing is in flight or a synchronous exception is pending
+    (``kvm_pending_sync_exception``, e735a5da6442) — not for a pending SError."""
+    if v.mmio_needed is None or kvm_pending_sync_exception(v):
         return
     rt, data = v.mmio_needed
     v.mmio_needed = None
-    if not v.arch.iflags & PENDING_EXCEPTION:  # e735a5da6442: don't retire an aborted access
-        if kvm_vcpu_is_be(s, v):
-            data = _bswap64(data)
-        v.arch.ctxt[rt] = data
-        v.arch.iflags |= INCREMENT_PC
+    if kvm_vcpu_is_be(s, v):
+        data = _bswap64(data)
+    v.arch.ctxt[rt] = data
+    v.arch.iflags |= INCREMENT_PC
 
 
 def kvm_arch_vcpu_ioctl_run_enter(s: System, v: HostVcpu, pcpu: int) -> None:
@@ -223,6 +234,38 @@ def kvm_inject_serror_esr(s: System, v: HostVcpu, esr: int) -> None:
     else:
         a.vsesr_el2 = esr & ESR_ELx_ISS_MASK
         a.hcr_el2 |= HCR_VSE
+
+
+def commit_pending_events(s: System, v: HostVcpu) -> None:
+    """``commit_pending_events`` (arch/arm64/kvm/guest.c; Oliver Upton, "KVM: arm64: Commit
+    exceptions from KVM_SET_VCPU_EVENTS immediately", 14 Jul 2025): with PENDING_EXCEPTION set,
+    cancel an in-flight MMIO (``vcpu->mmio_needed = false``, "to avoid stepping PC after emulating
+    the exception entry") and ``kvm_call_hyp(__kvm_adjust_pc, vcpu)``.
+
+    Under pKVM that hypercall is ``handle___kvm_adjust_pc`` on the struct it is handed, the
+    *host* vcpu (torvalds/linux hyp-main.c @cd6b97bc8971).  The ioctl runs outside KVM_RUN: no
+    hyp vcpu is loaded (``kvm_arch_vcpu_put`` ran ``__pkvm_vcpu_put``) and, with the seed, the
+    host copy is authoritative (DIRTY set at put, or at the first KVM_RUN before the VM exists),
+    so the exception entry lands in the host copy and the next ``flush_hyp_vcpu`` carries it to
+    the hyp vcpu."""
+    if not v.arch.iflags & PENDING_EXCEPTION:
+        return
+    v.mmio_needed = None
+    hyp_main.handle___kvm_adjust_pc(s.policy if s.pkvm else None, s.hyp[v.idx] if s.pkvm else None, v.arch)
+
+
+def kvm_arm_vcpu_set_events(s: System, v: HostVcpu, esr: int) -> bool:
+    """KVM_SET_VCPU_EVENTS with ``serror_pending`` and ``serror_has_esr`` (arm.c
+    ``kvm_arm_vcpu_set_events`` -> guest.c ``__kvm_arm_vcpu_set_events``):
+    ``kvm_inject_serror_esr`` and then, since "Commit exceptions from KVM_SET_VCPU_EVENTS
+    immediately" (July 2025), ``commit_pending_events`` at ioctl time: an SError pended as an
+    exception (guest SErrors unmasked) is entered at once (PC = vector, ESR_EL1, SPSR/ELR_EL1) and
+    an MMIO completion in flight is cancelled; a masked one only sets VSESR_EL2 and HCR_EL2.VSE,
+    which no later code commits.  Not modelled: ``ext_dabt``/``ext_iabt`` (SEA) injection, the
+    ``-EINVAL`` for an ESR without FEAT_RAS or outside the ISS (the model's CPU has RAS)."""
+    kvm_inject_serror_esr(s, v, esr)
+    commit_pending_events(s, v)
+    return True
 
 
 def vcpu_mode_is_bad_32bit(s: System, v: HostVcpu) -> bool:

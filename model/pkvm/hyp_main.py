@@ -35,8 +35,11 @@ from hvfuzz.model.regs import (
     enter_serror_exception,
 )
 
-#: The host-owned hcr_el2 bits flush_hyp_vcpu takes for a non-protected guest (HYP-LATE's
-#: PKVM_HCR_EL2_HOST_NPVM as far as the notes could establish it: trap bits and VSE).
+#: The host-owned hcr_el2 bits the later trees' flush_hyp_vcpu takes (``hcr_flush="mask"``): the
+#: WFx trap bits and VSE (merge a940b03cee15: TWI|TWE|VSE "must flow to the hyp vCPU";
+#: kvmarm/kvmarm @354d3c964091's PKVM_HCR_EL2_HOST_{PVM,NPVM}, whose definitions were not found,
+#: carry VSE too by their comment).  ``hcr_flush="mask_no_vse"`` drops VSE: the TWI|TWE of
+#: torvalds/linux hyp-main.c @cd6b97bc8971.
 HCR_HOST_MASK = HCR_TWI | HCR_TWE | HCR_VSE
 
 _REGS_AND_SPSR = slice(0, IDX_V0)  # regs (x0..x30, sp, pc, pstate) + spsr_abt/und/irq/fiq
@@ -71,12 +74,22 @@ def flush_debug_state(policy: SyncPolicy, hyp: HypVcpu, host: VcpuArch) -> None:
 
 
 def flush_hyp_vcpu(policy: SyncPolicy, hyp: HypVcpu, host: VcpuArch, protected: bool) -> None:
-    """``flush_hyp_vcpu``: host vcpu -> hyp vcpu before every run.
+    """``flush_hyp_vcpu`` (arch/arm64/kvm/hyp/nvhe/hyp-main.c): host vcpu -> hyp vcpu before
+    every run.
 
-    Stage A and protected guests: ``hyp.ctxt = host.ctxt`` (whole).  Lazy sync, non-protected:
-    ``flush_hyp_vcpu_state`` only if PKVM_HOST_STATE_DIRTY (non-protected guests first get
-    ``flush_debug_state``).  Then iflags, hcr_el2 (per
-    ``policy.hcr_flush``), vsesr_el2, and ``__hyp_running_vcpu = NULL``."""
+    Stage A and protected guests: ``hyp.ctxt = host.ctxt`` (whole).  Lazy sync (seed v3 8/8),
+    non-protected: ``flush_hyp_vcpu_state`` only if PKVM_HOST_STATE_DIRTY (non-protected guests
+    first get ``flush_debug_state``).  Then iflags, hcr_el2 per ``policy.hcr_flush``, vsesr_el2,
+    and ``__hyp_running_vcpu = NULL``.
+
+    hcr_el2, by tree:
+    - ``"whole"``: ``hyp_vcpu->vcpu.arch.hcr_el2 = host_vcpu->arch.hcr_el2`` (6.4-6.6 Stage A,
+      kernelorg-mirror/linux_kernel_git_oupton_linux @219a5ec54277; variant ``eager``);
+    - ``"mask_no_vse"``: ``hcr_el2 &= ~(HCR_TWI | HCR_TWE); hcr_el2 |= READ_ONCE(host
+      hcr_el2) & (HCR_TWI | HCR_TWE)`` (torvalds/linux @cd6b97bc8971, the base the seed applies
+      to): a VSE the host set (a masked vSError from ``kvm_inject_serror_esr``) never reaches
+      the vcpu the guest runs on (variants ``lazy-v3``, ``eager-vse-not-flushed``);
+    - ``"mask"``: TWI|TWE|VSE (merge a940b03cee15; kvmarm @354d3c964091; variant ``lazy``)."""
     h = hyp.vcpu
     if not protected:
         flush_debug_state(policy, hyp, host)
@@ -97,11 +110,16 @@ def flush_hyp_vcpu(policy: SyncPolicy, hyp: HypVcpu, host: VcpuArch, protected: 
 
 
 def sync_hyp_vcpu(policy: SyncPolicy, hyp: HypVcpu, host: VcpuArch, protected: bool) -> None:
-    """``sync_hyp_vcpu``: hyp vcpu -> host vcpu after every run.
+    """``sync_hyp_vcpu`` (arch/arm64/kvm/hyp/nvhe/hyp-main.c): hyp vcpu -> host vcpu after
+    every run.
 
-    Stage A and protected guests: ``host.ctxt = hyp.ctxt`` (whole).  Lazy sync, non-protected:
-    only PC and PSTATE ("PC feeds trace_kvm_exit(), PSTATE vcpu_mode_is_bad_32bit").  Then
-    ``host.fault``, ``host.iflags``, and hcr_el2 per ``policy.hcr_sync``."""
+    Stage A and protected guests: ``host.ctxt = hyp.ctxt`` (whole).  Lazy sync (seed v3 8/8),
+    non-protected: only PC and PSTATE ("PC feeds trace_kvm_exit(), PSTATE
+    vcpu_mode_is_bad_32bit").  Then ``host.fault``, ``host.iflags``, and hcr_el2 per
+    ``policy.hcr_sync``: ``"whole"`` (``host_vcpu->arch.hcr_el2 = hyp_vcpu->vcpu.arch.hcr_el2``
+    in @219a5ec54277 and @cd6b97bc8971), ``"none"`` (the seed deletes that line, for every
+    guest), ``"vse"`` (kvmarm @354d3c964091 / linux-next @9a92cf4dfca7: only the hyp's VSE,
+    "cleared by hardware once the guest takes the vSError")."""
     h = hyp.vcpu
     if protected or not policy.lazy:
         host.ctxt[:] = h.ctxt

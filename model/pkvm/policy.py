@@ -20,11 +20,20 @@ class SyncPolicy:
     #: False: Stage A, the full ``ctxt`` copy on every world switch (HYP-66).
     #: True: the lazy sync of the seed patch (PKVM_HOST_STATE_DIRTY, __pkvm_vcpu_sync_state).
     lazy: bool = True
-    #: flush_hyp_vcpu's hcr_el2: "whole" (hyp = host, the tree the seed applies to), "mask"
-    #: (HYP-LATE: only TWI|TWE|VSE from the host), "mask_no_vse" (mask without VSE).
+    #: flush_hyp_vcpu's hcr_el2 (host -> hyp):
+    #: "whole": ``hyp.hcr_el2 = host.hcr_el2`` (6.4-6.6 Stage A, kernelorg-mirror/
+    #: linux_kernel_git_oupton_linux arch/arm64/kvm/hyp/nvhe/hyp-main.c @219a5ec54277);
+    #: "mask_no_vse": only ``HCR_TWI | HCR_TWE`` from the host, the hyp's other bits kept (the
+    #: 2026 tree the seed applies to: torvalds/linux hyp-main.c @cd6b97bc8971 and the June 2026
+    #: base of the seed's hunk, Message-ID <20260606175614.83273-2-imv4bel@gmail.com>);
+    #: "mask": ``HCR_TWI | HCR_TWE | HCR_VSE`` from the host (the later trees: merge a940b03cee15
+    #: takes TWI|TWE|VSE; kvmarm/kvmarm @354d3c964091 and linux-next @9a92cf4dfca7 let VSE flow
+    #: in under their PKVM_HCR_EL2_HOST_* masks).
     hcr_flush: str = attrs.field(default="mask", validator=attrs.validators.in_(HCR_FLUSH))
-    #: sync_hyp_vcpu's hcr_el2: "whole" (Stage A), "none" (seed v3 removed the line),
-    #: "vse" (HYP-LATE reflects only VSE, which hardware clears when the guest takes it).
+    #: sync_hyp_vcpu's hcr_el2 (hyp -> host): "whole" (Stage A, both @219a5ec54277 and
+    #: @cd6b97bc8971), "none" (the seed v3 removes the line), "vse" (kvmarm @354d3c964091,
+    #: linux-next @9a92cf4dfca7: only VSE is reflected, which hardware clears when the guest takes
+    #: the vSError).
     hcr_sync: str = attrs.field(default="vse", validator=attrs.validators.in_(HCR_SYNC))
     #: __copy_vcpu_state's timer exclusion: "by_name" (seed v3), "range" (HYP-2022/ANDROID).
     timer_skip: str = attrs.field(default="by_name", validator=attrs.validators.in_(TIMER_SKIP))
