@@ -75,6 +75,8 @@ _ALL = (
     Oracle("psci-call", "differential", "a PSCI call's handler returns as in the reference"),
     Oracle("psci-power", "differential", "vcpu threads sleep, wake and reset as in the reference"),
     Oracle("psci-system-event", "differential", "system events exit to userspace as in the reference"),
+    Oracle("psci-system-event-flags", "differential",
+           "a system event's data[0] flags (PSCI_RESET2, PSCI_OFF2) are as in the reference"),
     Oracle("psci-stage2", "differential", "guest accesses hit or fault in stage 2 as in the reference"),
     Oracle("psci-mp-state", "differential", "KVM_GET_MP_STATE reports as in the reference"),
     Oracle("psci-P1-no-progress-while-off", "invariant",

@@ -202,6 +202,12 @@ def test_affinity_bits_outside_the_hwid_mask_are_invalid():
     """kvm_psci_valid_affinity: CPU_ON/AFFINITY_INFO with bits outside MPIDR_HWID_BITMASK."""
     s = _system()
     bad = P.MPIDR_HWID_BITMASK + 1
-    assert P.kvm_psci_vcpu_on(s, s.vcpus[0], (bad | 1, 0x1000, 0)) == P.PSCI_RET_INVALID_PARAMS
-    assert P.kvm_psci_vcpu_affinity_info(s, (bad, 0, 0)) == P.PSCI_RET_INVALID_PARAMS
-    assert P.kvm_psci_vcpu_affinity_info(s, (1, 0, 0)) == P.PSCI_0_2_AFFINITY_LEVEL_ON
+    v = s.vcpus[0]
+
+    def args(*xs):  # the handlers read x1..x3 themselves (smccc_get_arg1..3)
+        v.arch.ctxt[1:4] = xs
+        return v
+
+    assert P.kvm_psci_vcpu_on(s, args(bad | 1, 0x1000, 0)) == P.PSCI_RET_INVALID_PARAMS
+    assert P.kvm_psci_vcpu_affinity_info(s, args(bad, 0, 0)) == P.PSCI_RET_INVALID_PARAMS
+    assert P.kvm_psci_vcpu_affinity_info(s, args(1, 0, 0)) == P.PSCI_0_2_AFFINITY_LEVEL_ON
