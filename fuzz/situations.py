@@ -79,10 +79,9 @@ _PSCI_RETURNS: dict[str, tuple[int, ...]] = {
     "SYSTEM_OFF": (-6,), "SYSTEM_RESET": (-6,), "SYSTEM_RESET2": (-6, -2),
     # PSCI 1.3 (KVM_ARM_PSCI_LATEST since v6.13)
     "PSCI_VERSION": (0x10003,),
-    # the query the vocabulary makes (``entry``): a function KVM implements (0x84000002, 0xC4000003)
-    # or no function (NOT_SUPPORTED); SYSTEM_OFF2's answer (1, HIBERNATE_OFF) needs an x1 no
-    # ``entry`` value spells
-    "PSCI_FEATURES": (0, -1),
+    # the function ID asked about (``entry``): implemented (0), SYSTEM_OFF2 (its hibernate types:
+    # 1, HIBERNATE_OFF) or not implemented / no function (NOT_SUPPORTED)
+    "PSCI_FEATURES": (0, 1, -1),
     # KVM_CAP_ARM_SYSTEM_SUSPEND is not enabled by the modelled VMM
     "SYSTEM_SUSPEND": (-1,),
     # a valid hibernate type and a zero cookie: the system event; else INVALID_PARAMS

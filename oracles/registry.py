@@ -89,7 +89,8 @@ _ALL = (
            "each PSCI call returns what PSCI allows in the power states ArchPsci holds (ALREADY_ON, "
            "INVALID_PARAMS, AFFINITY_INFO ON/OFF, INTERNAL_FAILURE after a system event, ...)"),
     Oracle("psci-P4-system-event", "invariant",
-           "SYSTEM_OFF/RESET/RESET2 exit to userspace with KVM_EXIT_SYSTEM_EVENT of their type, nothing else does"),
+           "SYSTEM_OFF/RESET/RESET2/OFF2 exit to userspace with KVM_EXIT_SYSTEM_EVENT of their type and data[0] "
+           "flag (PSCI_RESET2, PSCI_OFF2), nothing else does"),
     Oracle("psci-P5-stage2-fresh", "invariant",
            "after KVM_ARM_VCPU_INIT of a vcpu that has run, each page's first access faults in stage 2"),
     Oracle("psci-P6-mp-state", "invariant", "KVM_GET_MP_STATE says STOPPED exactly when the vcpu is off"),
