@@ -346,3 +346,16 @@ def test_arch_psci_rejects_a_psci_1_1_version_and_a_wrong_features_answer():
     assert ArchPsci(2, system_suspend=True)._expect(0, O.GuestPsci(0, "PSCI_FEATURES", entry=0xC400000E))[0] == {0}
     assert m._expect(0, O.GuestPsci(0, "SYSTEM_OFF2", target=1, context=1))[0] == {-2}
     assert m._expect(0, O.GuestPsci(0, "UNKNOWN"))[0] == {-1}
+
+
+def test_arch_psci_catches_a_kernel_that_reports_psci_1_1(monkeypatch):
+    """ArchPsci holds KVM to 1.3 on its own (DEN0022 + api.rst), so a model (or kernel) still at
+    1.1 is flagged by it, although the differential, which runs the same code twice, is not."""
+    ops = (O.KvmRun(0, 0), O.GuestEnter(0), O.GuestPsci(0, "PSCI_VERSION"), O.HandleExit(0))
+    assert run(_trace(*ops)).ok
+    monkeypatch.setattr(P, "KVM_ARM_PSCI_LATEST", P.PSCI_VERSION(1, 1))
+    v = run(_trace(*ops))
+    assert not v.ok and v.oracle == "psci-P3-return"
+    ops = (O.KvmRun(0, 0), O.GuestEnter(0), O.GuestPsci(0, "SYSTEM_OFF2", target=1), O.HandleExit(0))
+    v = run(_trace(*ops))  # a 1.1 KVM does not know SYSTEM_OFF2: NOT_SUPPORTED, no event
+    assert not v.ok and v.oracle == "psci-P3-return"
