@@ -57,7 +57,7 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
     for o in obs:
         if o[0] == "psci-call":
             fn, ret = o[3]
-            yield f"psci:{fn}->{ret}"
+            yield f"psci:{fn or 'UNKNOWN'}->{ret}"
             if fn and fn.startswith("SYSTEM") and any(g.ap_list[n] for n in range(len(sut.vcpus))):
                 yield "psci:system event with interrupts pending"
         elif o[0] == "psci-power" and "wake_up" in o[2]:
@@ -77,7 +77,18 @@ _PSCI_RETURNS: dict[str, tuple[int, ...]] = {
     "AFFINITY_INFO": (0, 1, -2),
     # the caller's x0 after a system event: INTERNAL_FAILURE (if it ever runs again)
     "SYSTEM_OFF": (-6,), "SYSTEM_RESET": (-6,), "SYSTEM_RESET2": (-6, -2),
-    "PSCI_VERSION": (0x10001,),
+    # PSCI 1.3 (KVM_ARM_PSCI_LATEST since v6.13)
+    "PSCI_VERSION": (0x10003,),
+    # the function ID asked about (``entry``): implemented (0), SYSTEM_OFF2 (its hibernate types:
+    # 1, HIBERNATE_OFF) or not implemented / no function (NOT_SUPPORTED)
+    "PSCI_FEATURES": (0, 1, -1),
+    # KVM_CAP_ARM_SYSTEM_SUSPEND is not enabled by the modelled VMM
+    "SYSTEM_SUSPEND": (-1,),
+    # a valid hibernate type and a zero cookie: the system event; else INVALID_PARAMS
+    "SYSTEM_OFF2": (-6, -2),
+    "CPU_ON_32": (0, -2, -4), "SYSTEM_RESET2_32": (-6, -2),
+    # a function ID in the PSCI range that no version defines
+    "UNKNOWN": (-1,),
 }
 
 

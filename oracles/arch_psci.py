@@ -1,4 +1,4 @@
-"""``ArchPsci``: what PSCI (DEN0022, 1.1) and the KVM API (api.rst: KVM_EXIT_SYSTEM_EVENT,
+"""``ArchPsci``: what PSCI (DEN0022, 1.3) and the KVM API (api.rst: KVM_EXIT_SYSTEM_EVENT,
 KVM_ARM_VCPU_INIT, KVM_SET_MP_STATE) promise, as an independent state machine, and the checks
 P1–P7 against a system under test.
 
@@ -9,7 +9,14 @@ rebooted VM must fault in again.  It reads the ops and the observations the syst
 values a PSCI call returned, whether an entry happened, a stage-2 hit or fault).
 
 Userspace discipline (U1): a VMM completes an MMIO exit with KVM_RUN before it re-initialises the
-vcpu; if it does not, the reset state of that vcpu is not checked.
+vcpu; if it does not, the reset state of that vcpu is not checked.  (U2): a VMM that sets
+MPIDR_EL1 (KVM_SET_ONE_REG) gives each vcpu its own affinity (the Arm ARM: MPIDR_EL1's affinity
+fields identify the PE); once two vcpus share one, a CPU_ON or AFFINITY_INFO naming it has no
+PSCI meaning and ArchPsci stops judging PSCI calls.
+
+The VMM hvfuzz drives keeps KVM's defaults: the vcpu's PSCI version (KVM_REG_ARM_PSCI_VERSION,
+api.rst: the latest KVM implements, 1.3), MPIDR_EL1 with Aff0 = the vcpu index until userspace
+sets it, and KVM_CAP_ARM_SYSTEM_SUSPEND not enabled (``system_suspend``).
 
 Where KVM takes a choice the specification leaves open it is allowed, not required:
   * CPU_ON of a vcpu with a CPU_ON pending: ALREADY_ON (KVM) or ON_PENDING;
@@ -30,7 +37,36 @@ from hvfuzz.model.vocab.regs import IDX_PC, IDX_PSTATE
 ON, OFF, ON_PENDING = "ON", "OFF", "ON_PENDING"
 SUCCESS, NOT_SUPPORTED, INVALID_PARAMS, ALREADY_ON, ON_PENDING_RET, INTERNAL_FAILURE = 0, -1, -2, -4, -5, -6
 AFF_ON, AFF_OFF, AFF_ON_PENDING = 0, 1, 2
-PSCI_VERSION_1_1 = 0x10001
+#: DEN0022 5.1.1 PSCI_VERSION: major in bits [30:16], minor in [15:0]; api.rst: a vcpu's PSCI
+#: version (KVM_REG_ARM_PSCI_VERSION) defaults to the latest KVM implements, 1.3 (SYSTEM_OFF2:
+#: "Hibernation using the PSCI SYSTEM_OFF2 call is enabled when PSCI v1.3 is enabled")
+PSCI_VERSION_1_3 = 0x10003
+MASK32 = (1 << 32) - 1
+#: DEN0022: the target_cpu / target_affinity of CPU_ON / AFFINITY_INFO is an MPIDR whose non-affinity
+#: bits must be zero (Aff3 in [39:32], Aff2..Aff0 in [23:0])
+MPIDR_AFFINITY = 0xFF00FFFFFF
+#: SYSTEM_OFF2's hibernate types (DEN0022 F.b): HIBERNATE_OFF is 0x1, and 0 is accepted as its alias
+HIBERNATE_OFF_TYPES = (0, 1)
+#: api.rst, KVM_EXIT_SYSTEM_EVENT data[0]: KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2 for a
+#: SYSTEM_RESET2, KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2 for a SYSTEM_OFF2 (both bit 0)
+EVENT_FLAG_PSCI_RESET2 = EVENT_FLAG_PSCI_OFF2 = 1 << 0
+
+# DEN0022 function IDs (table "PSCI function IDs"), SMC32 0x8400_00xx and SMC64 0xC400_00xx
+_FN32, _FN64 = 0x84000000, 0xC4000000
+_VERSION, _CPU_SUSPEND, _CPU_OFF, _CPU_ON, _AFFINITY_INFO = 0x0, 0x1, 0x2, 0x3, 0x4
+_MIGRATE, _MIGRATE_INFO_TYPE, _MIGRATE_INFO_UP_CPU, _SYSTEM_OFF, _SYSTEM_RESET = 0x5, 0x6, 0x7, 0x8, 0x9
+_FEATURES, _SYSTEM_SUSPEND, _SYSTEM_RESET2, _SYSTEM_OFF2 = 0xA, 0xE, 0x12, 0x15
+#: SMCCC_VERSION (DEN0028), which PSCI_FEATURES also answers (DEN0022 PSCI_FEATURES)
+_SMCCC_VERSION = 0x80000000
+#: the PSCI functions with an SMC64 form (DEN0022): the others exist as SMC32 only
+_HAS_SMC64 = frozenset((_CPU_SUSPEND, _CPU_ON, _AFFINITY_INFO, _MIGRATE, _MIGRATE_INFO_UP_CPU, 0xC, 0xD,
+                        _SYSTEM_SUSPEND, 0x10, 0x11, _SYSTEM_RESET2, 0x14, _SYSTEM_OFF2, 0x16))
+#: functions DEN0022 makes mandatory for PSCI 1.x (PSCI_FEATURES answers 0 for them; CPU_SUSPEND
+#: may set its feature flags: bit 0 OS-initiated mode, bit 1 extended StateID format)
+_MANDATORY = frozenset((_VERSION, _CPU_SUSPEND, _CPU_OFF, _CPU_ON, _AFFINITY_INFO, _SYSTEM_OFF, _SYSTEM_RESET,
+                        _FEATURES))
+#: the PSCI function numbers DEN0022 1.3 defines at all (0x0..0x17); the rest of 0x00..0x1F is reserved
+_DEFINED = frozenset(range(0x18))
 
 #: PSTATE a vcpu starts with after CPU_ON or KVM_ARM_VCPU_INIT: AArch64 EL1 using SP_EL1 (EL1h,
 #: M[3:0] = 0b0101) with the exception masks D, A, I and F set (bits 9..6): 0x3C5.
@@ -68,10 +104,16 @@ class _Vcpu:
 
 
 class ArchPsci:
-    def __init__(self, vcpus: int, pages: tuple[int, ...] = O.PAGES) -> None:
+    def __init__(self, vcpus: int, pages: tuple[int, ...] = O.PAGES, system_suspend: bool = False) -> None:
         self.cpus = [_Vcpu() for _ in range(vcpus)]
         #: pages whose next access must fault (nothing is mapped at creation or after a re-init)
         self.must_fault: set[int] = set(pages)
+        #: each vcpu's MPIDR affinity: KVM's Aff0 = vcpu index until userspace sets MPIDR_EL1
+        self.affinity: list[int] = list(range(vcpus))
+        #: the VMM enabled KVM_CAP_ARM_SYSTEM_SUSPEND (api.rst): SYSTEM_SUSPEND exits to userspace
+        self.system_suspend = system_suspend
+        #: U2 broken (two vcpus share an MPIDR affinity): PSCI calls are no longer judged
+        self.unjudged = False
 
     def state_key(self, intids: tuple[int, ...]) -> object:
         """Every attribute: the power states, expected entries, calls, pages to fault."""
@@ -80,7 +122,7 @@ class ArchPsci:
     # --- the model's observations -------------------------------------------------------------------
     def after(self, step: Step) -> Failure | None:
         """Check the step the system just made (the variant's observations) and advance."""
-        if not step.applied or type(op := step.op) not in _SEEN_OPS:
+        if not step.applied or type(op := step.op) not in _SEEN_OPS or self.unjudged:
             return None
         v = op.vcpu
         c = self.cpus[v]
@@ -116,6 +158,9 @@ class ArchPsci:
                                f"{c.power}{' (' + c.off_since + ')' if c.off_since else ''}", got, want)
         elif isinstance(op, (O.UserGetReg, O.UserSetReg)):
             self._service_reset(v)
+            if isinstance(op, O.UserSetReg) and op.reg == "MPIDR_EL1":
+                self.affinity[v] = op.value & MPIDR_AFFINITY
+                self.unjudged |= len(set(self.affinity)) < len(self.affinity)
             if isinstance(op, O.UserSetReg) and c.expect is not None:
                 pc, x0, pstate = c.expect
                 c.expect = (op.value if op.reg == "pc" else pc, op.value if op.reg == "x0" else x0,
@@ -181,37 +226,100 @@ class ArchPsci:
             return None
         fn, ret = got  # type: ignore[misc]
         allowed, then = self._expect(v, call)
-        if fn != call.fn or ret not in allowed:
+        want_fn = None if call.fn == "UNKNOWN" else call.fn  # a function ID no PSCI version names
+        if fn != want_fn or ret not in allowed:
             return Failure("psci-P3-return", v, f"vcpu{v}: PSCI {call.fn} returned {ret} (as {fn}); PSCI allows "
                            f"{sorted(allowed)}", (fn, ret), (call.fn, sorted(allowed)))
         event = seen.get(K.PSCI_SYSTEM_EVENT)
         want_event = {"SYSTEM_OFF": "SHUTDOWN", "SYSTEM_RESET": "RESET"}.get(call.fn)
         if call.fn == "SYSTEM_RESET2" and call.target == 0:
             want_event = "RESET"
+        want_event, want_flags = self._event(call, want_event)
         if event != want_event:
             return Failure("psci-P4-system-event", v, f"vcpu{v}: PSCI {call.fn} exits to userspace with system event "
                            f"{event}, not {want_event}", event, want_event)
-        then()
+        flags = seen.get(K.PSCI_SYSTEM_EVENT_FLAGS)
+        if want_event is not None and flags != want_flags:
+            return Failure("psci-P4-system-event", v, f"vcpu{v}: PSCI {call.fn}'s system event {event} has data[0] = "
+                           f"{flags}, not {want_flags}", flags, want_flags)
+        then()  # type: ignore[operator]
         return None
 
-    def _expect(self, v: int, call: O.GuestPsci) -> tuple[set[int], object]:
-        """The return values PSCI allows for ``call`` now, and the state change it makes."""
-        n = len(self.cpus)
+    def _event(self, call: O.GuestPsci, want: str | None) -> tuple[str | None, int]:
+        """The system event the calls added for PSCI 1.3 make (the ones above as before), and its
+        data[0] flags (api.rst KVM_EXIT_SYSTEM_EVENT)."""
+        if call.fn == "SYSTEM_RESET2_32" and call.target & MASK32 == 0:
+            want = "RESET"
+        elif call.fn == "SYSTEM_OFF2" and self._off2_valid(call):
+            want = "SHUTDOWN"
+        elif call.fn == "SYSTEM_SUSPEND" and self.system_suspend:
+            want = "SUSPEND"
+        flags = {"SYSTEM_RESET2": EVENT_FLAG_PSCI_RESET2, "SYSTEM_RESET2_32": EVENT_FLAG_PSCI_RESET2,
+                 "SYSTEM_OFF2": EVENT_FLAG_PSCI_OFF2}.get(call.fn, 0)
+        return want, flags
+
+    @staticmethod
+    def _off2_valid(call: O.GuestPsci) -> bool:
+        """SYSTEM_OFF2(type, cookie) (DEN0022 F.b): a supported type and a zero cookie."""
+        return call.target in HIBERNATE_OFF_TYPES and call.context == 0
+
+    def _target(self, mpidr: int) -> int | None:
+        """The vcpu whose MPIDR affinity ``mpidr`` names (None: none, or bits outside the
+        affinity fields)."""
+        if mpidr & ~MPIDR_AFFINITY:
+            return None
+        return next((i for i, aff in enumerate(self.affinity) if aff == mpidr), None)
+
+    def _features(self, fid: int) -> set[int]:
+        """What PSCI_FEATURES(fid) may return (DEN0022 PSCI_FEATURES: NOT_SUPPORTED for a function
+        that is not implemented or not a PSCI function, else 0 or the function's feature flags)."""
+        if fid == _SMCCC_VERSION:
+            return {SUCCESS}  # KVM implements SMCCC 1.1 (api.rst KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_*)
+        base, n = fid & ~0x1F, fid & 0x1F
+        if base not in (_FN32, _FN64) or n not in _DEFINED or (base == _FN64 and n not in _HAS_SMC64):
+            return {NOT_SUPPORTED}
+        if n == _CPU_SUSPEND:
+            return {0, 1, 2, 3}
+        if n in _MANDATORY:
+            return {SUCCESS}
+        if n == _SYSTEM_RESET2:
+            return {SUCCESS}  # api.rst: KVM reports SYSTEM_RESET2 with KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2
+        if n == _SYSTEM_OFF2:
+            return {1}  # api.rst: "The only supported hibernate type ... is HIBERNATE_OFF"
+        if n == _SYSTEM_SUSPEND:
+            return {SUCCESS} if self.system_suspend else {NOT_SUPPORTED}  # api.rst KVM_CAP_ARM_SYSTEM_SUSPEND
+        return {SUCCESS, NOT_SUPPORTED}  # optional; the vocabulary never calls these
+
+    def _expect(self, v: int, call: O.GuestPsci) -> tuple[set[int | None], object]:
+        """The return values PSCI allows for ``call`` now, and the state change it makes.  An
+        SMC32 function (``_32``) reads its arguments as 32 bits (SMCCC: the callee ignores the
+        upper halves of W1..W7)."""
 
         def nothing() -> None:
             return None
 
-        if call.fn == "PSCI_VERSION":
-            return {PSCI_VERSION_1_1}, nothing
-        if call.fn == "CPU_OFF":
+        fn, target, entry, context = call.fn, call.target, call.entry, call.context
+        if fn.endswith("_32"):
+            fn, target, entry, context = fn[:-3], target & MASK32, entry & MASK32, context & MASK32
+        if fn == "PSCI_VERSION":
+            return {PSCI_VERSION_1_3}, nothing
+        if fn == "PSCI_FEATURES":
+            return self._features(entry & MASK32), nothing  # type: ignore[return-value]
+        if fn == "UNKNOWN":
+            return {NOT_SUPPORTED}, nothing
+        if fn == "SYSTEM_SUSPEND":
+            # not enabled: NOT_SUPPORTED; enabled: an exit to userspace that writes no register
+            return ({None} if self.system_suspend else {NOT_SUPPORTED}), nothing
+        if fn == "CPU_OFF":
             def off() -> None:
                 self.cpus[v].power, self.cpus[v].off_since = OFF, "PSCI CPU_OFF"
             return {SUCCESS}, off
-        if call.fn in ("CPU_ON", "AFFINITY_INFO"):
-            if call.target >= n:
+        if fn in ("CPU_ON", "AFFINITY_INFO"):
+            i = self._target(target)
+            if i is None:
                 return {INVALID_PARAMS}, nothing
-            t = self.cpus[call.target]
-            if call.fn == "AFFINITY_INFO":
+            t = self.cpus[i]
+            if fn == "AFFINITY_INFO":
                 return {AFF_OFF} if t.power == OFF else {AFF_ON} if t.power == ON else {AFF_ON, AFF_ON_PENDING}, nothing
             if t.power == ON:
                 return {ALREADY_ON}, nothing
@@ -219,9 +327,11 @@ class ArchPsci:
                 return {ALREADY_ON, ON_PENDING_RET}, nothing
 
             def on() -> None:
-                t.power, t.pending, t.off_since = ON_PENDING, (call.entry, call.context), ""
+                t.power, t.pending, t.off_since = ON_PENDING, (entry, context), ""
             return {SUCCESS}, on
-        if call.fn == "SYSTEM_RESET2" and call.target != 0:
+        if fn == "SYSTEM_RESET2" and target != 0:
+            return {INVALID_PARAMS}, nothing
+        if fn == "SYSTEM_OFF2" and not self._off2_valid(call):
             return {INVALID_PARAMS}, nothing
 
         def system_off() -> None:

@@ -75,6 +75,8 @@ _ALL = (
     Oracle("psci-call", "differential", "a PSCI call's handler returns as in the reference"),
     Oracle("psci-power", "differential", "vcpu threads sleep, wake and reset as in the reference"),
     Oracle("psci-system-event", "differential", "system events exit to userspace as in the reference"),
+    Oracle("psci-system-event-flags", "differential",
+           "a system event's data[0] flags (PSCI_RESET2, PSCI_OFF2) are as in the reference"),
     Oracle("psci-stage2", "differential", "guest accesses hit or fault in stage 2 as in the reference"),
     Oracle("psci-mp-state", "differential", "KVM_GET_MP_STATE reports as in the reference"),
     Oracle("psci-P1-no-progress-while-off", "invariant",
@@ -87,7 +89,8 @@ _ALL = (
            "each PSCI call returns what PSCI allows in the power states ArchPsci holds (ALREADY_ON, "
            "INVALID_PARAMS, AFFINITY_INFO ON/OFF, INTERNAL_FAILURE after a system event, ...)"),
     Oracle("psci-P4-system-event", "invariant",
-           "SYSTEM_OFF/RESET/RESET2 exit to userspace with KVM_EXIT_SYSTEM_EVENT of their type, nothing else does"),
+           "SYSTEM_OFF/RESET/RESET2/OFF2 exit to userspace with KVM_EXIT_SYSTEM_EVENT of their type and data[0] "
+           "flag (PSCI_RESET2, PSCI_OFF2), nothing else does"),
     Oracle("psci-P5-stage2-fresh", "invariant",
            "after KVM_ARM_VCPU_INIT of a vcpu that has run, each page's first access faults in stage 2"),
     Oracle("psci-P6-mp-state", "invariant", "KVM_GET_MP_STATE says STOPPED exactly when the vcpu is off"),

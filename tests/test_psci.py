@@ -202,6 +202,160 @@ def test_affinity_bits_outside_the_hwid_mask_are_invalid():
     """kvm_psci_valid_affinity: CPU_ON/AFFINITY_INFO with bits outside MPIDR_HWID_BITMASK."""
     s = _system()
     bad = P.MPIDR_HWID_BITMASK + 1
-    assert P.kvm_psci_vcpu_on(s, s.vcpus[0], (bad | 1, 0x1000, 0)) == P.PSCI_RET_INVALID_PARAMS
-    assert P.kvm_psci_vcpu_affinity_info(s, (bad, 0, 0)) == P.PSCI_RET_INVALID_PARAMS
-    assert P.kvm_psci_vcpu_affinity_info(s, (1, 0, 0)) == P.PSCI_0_2_AFFINITY_LEVEL_ON
+    v = s.vcpus[0]
+
+    def args(*xs):  # the handlers read x1..x3 themselves (smccc_get_arg1..3)
+        v.arch.ctxt[1:4] = xs
+        return v
+
+    assert P.kvm_psci_vcpu_on(s, args(bad | 1, 0x1000, 0)) == P.PSCI_RET_INVALID_PARAMS
+    assert P.kvm_psci_vcpu_affinity_info(s, args(bad, 0, 0)) == P.PSCI_RET_INVALID_PARAMS
+    assert P.kvm_psci_vcpu_affinity_info(s, args(1, 0, 0)) == P.PSCI_0_2_AFFINITY_LEVEL_ON
+
+
+# --- PSCI 1.3 (issue 13): kvm_psci_1_x_call as kernel-patches/bpf @9aa9d5eaf78b has it ------------
+def _flags(s, v, op):
+    """The call's (fn, ret) and the system event's data[0] (None: no system event)."""
+    s.apply(op)
+    obs = s.apply(O.HandleExit(v))
+    call = next(o[3] for o in obs if o[0] == "psci-call")
+    return call, next((o[3] for o in obs if o[0] == "psci-system-event-flags"), None)
+
+
+def test_psci_version_is_1_3():
+    """KVM_ARM_PSCI_LATEST = 1.3 since v6.13 (psci_test.c asserts >= PSCI_VERSION(1, 3))."""
+    s = _system()
+    _in_guest(s, 0)
+    assert _call(s, 0, "PSCI_VERSION") == ("PSCI_VERSION", 0x10003)
+
+
+@pytest.mark.parametrize("fid,want", [
+    (0xC4000003, 0), (0x84000002, 0), (0x84000000, 0), (0x8400000A, 0), (0x80000000, 0),
+    (0xC4000012, 0), (0x84000012, 0),  # SYSTEM_RESET2 (minor >= 1)
+    (0xC4000015, 1), (0x84000015, 1),  # SYSTEM_OFF2: PSCI_1_3_OFF_TYPE_HIBERNATE_OFF
+    (0xC400000E, -1), (0x8400000E, -1),  # SYSTEM_SUSPEND: KVM_CAP_ARM_SYSTEM_SUSPEND not enabled
+    (0xC4000002, -1), (0x8400001F, -1), (0x1000, -1),
+    (0xFFFF_FFFF_8400_0002, 0),  # u32 arg: the upper half of x1 is ignored
+])
+def test_psci_features(fid, want):
+    s = _system()
+    _in_guest(s, 0)
+    s.vcpus[0].arch.ctxt[2] = 5  # x1..x3 are zeroed by smccc_set_retval
+    assert _call(s, 0, "PSCI_FEATURES", entry=fid) == ("PSCI_FEATURES", want)
+    assert s.vcpus[0].arch.ctxt[1:4] == [0, 0, 0]
+    assert want in ArchPsci(2)._features(fid & 0xFFFFFFFF)
+
+
+def test_system_suspend_is_not_supported_unless_the_vmm_enables_it(monkeypatch):
+    s = _system()
+    _in_guest(s, 0)
+    assert _call(s, 0, "SYSTEM_SUSPEND", entry=0x1000, context=7) == ("SYSTEM_SUSPEND", P.PSCI_RET_NOT_SUPPORTED)
+    assert s.vcpus[0].phase is Phase.P0
+    # with KVM_CAP_ARM_SYSTEM_SUSPEND: KVM_SYSTEM_EVENT_SUSPEND, no register written, nobody stopped
+    monkeypatch.setattr(P, "KVM_ARCH_FLAG_SYSTEM_SUSPEND_ENABLED", True)
+    s = _system()
+    _in_guest(s, 0)
+    call, flags = _flags(s, 0, O.GuestPsci(0, "SYSTEM_SUSPEND", entry=0x1000, context=7))
+    assert call == ("SYSTEM_SUSPEND", None) and flags == 0
+    v = s.vcpus[0]
+    assert v.phase is Phase.OUT and v.system_event == "SUSPEND"
+    assert v.arch.ctxt[0:3] == [0xC400000E, 0x1000, 7]
+    assert all(t.mp_state == "RUNNABLE" for t in s.vcpus)
+
+
+@pytest.mark.parametrize("hibernate_type,cookie,ok", [(1, 0, True), (0, 0, True), (2, 0, False), (1, 7, False)])
+def test_system_off2(hibernate_type, cookie, ok):
+    """SYSTEM_OFF2(type, cookie): HIBERNATE_OFF (or 0) and a zero cookie: KVM_SYSTEM_EVENT_SHUTDOWN
+    with KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2, x0 = INTERNAL_FAILURE; else INVALID_PARAMS."""
+    s = _system()
+    _in_guest(s, 0)
+    call, flags = _flags(s, 0, O.GuestPsci(0, "SYSTEM_OFF2", target=hibernate_type, context=cookie))
+    if ok:
+        assert call == ("SYSTEM_OFF2", P.PSCI_RET_INTERNAL_FAILURE) and flags == 1
+        assert s.vcpus[0].system_event == "SHUTDOWN" and all(t.mp_state == "STOPPED" for t in s.vcpus)
+    else:
+        assert call == ("SYSTEM_OFF2", P.PSCI_RET_INVALID_PARAMS) and flags is None
+        assert s.vcpus[0].phase is Phase.P0
+    assert s.vcpus[0].arch.ctxt[1:4] == [0, 0, 0]
+
+
+def test_system_reset2_writes_x0_only_and_flags_the_event():
+    """The reset path does vcpu_set_reg(vcpu, 0, INTERNAL_FAILURE) and returns: the guest's x1..x3
+    stay (smccc_set_retval is not called); data[0] = KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2."""
+    s = _system()
+    _in_guest(s, 0)
+    call, flags = _flags(s, 0, O.GuestPsci(0, "SYSTEM_RESET2", target=0, context=0xFFFF_FFFF_FFFF_FFFF))
+    assert call == ("SYSTEM_RESET2", P.PSCI_RET_INTERNAL_FAILURE) and flags == 1
+    assert s.vcpus[0].arch.ctxt[0:3] == [P.psci_ret(-6), 0, 0xFFFF_FFFF_FFFF_FFFF]
+    # the SMC32 form narrows x1..x3 in place first: userspace sees the 32-bit cookie
+    s = _system()
+    _in_guest(s, 0)
+    call, _ = _flags(s, 0, O.GuestPsci(0, "SYSTEM_RESET2_32", target=0, context=0xFFFF_FFFF_FFFF_FFFF))
+    assert call == ("SYSTEM_RESET2_32", P.PSCI_RET_INTERNAL_FAILURE)
+    assert s.vcpus[0].arch.ctxt[0:3] == [P.psci_ret(-6), 0, 0xFFFF_FFFF]
+
+
+def test_smc32_cpu_on_truncates_its_arguments():
+    """kvm_psci_narrow_to_32bit for PSCI_0_2_FN_CPU_ON: entry and context lose their upper half."""
+    s = _system()
+    s.apply(O.UserVcpuInit(1, power_off=True))
+    _in_guest(s, 0)
+    op = O.GuestPsci(0, "CPU_ON_32", target=1, entry=0xFFFF_FFFF_0000_1000, context=0x1_0000_0007)
+    assert _call(s, 0, "CPU_ON_32", target=1, entry=op.entry, context=op.context) == ("CPU_ON_32", 0)
+    _in_guest(s, 1)
+    assert s.guest_view(1)[IDX_PC] == 0x1000 and s.guest_view(1)[0] == 7
+    ops = (O.UserVcpuInit(1, power_off=True), O.KvmRun(0, 0), O.GuestEnter(0), op, O.HandleExit(0),
+           O.KvmRun(1, 1), O.GuestEnter(1))
+    assert run(_trace(*ops)).ok
+
+
+def test_an_unknown_function_id_is_not_supported():
+    s = _system()
+    _in_guest(s, 0)
+    s.vcpus[0].arch.ctxt[1] = 3
+    assert _call(s, 0, "UNKNOWN") == (None, P.PSCI_RET_NOT_SUPPORTED)
+    assert s.vcpus[0].arch.ctxt[1:4] == [0, 0, 0]
+    ops = (O.KvmRun(0, 0), O.GuestEnter(0), O.GuestPsci(0, "UNKNOWN"), O.HandleExit(0), O.GuestEnter(0))
+    assert run(_trace(*ops)).ok
+
+
+def test_userspace_mpidr_survives_reset_and_names_the_cpu_on_target():
+    """MPIDR_EL1 has no set_user: KVM_SET_ONE_REG stores the value; reset_mpidr runs only for a vcpu
+    not yet initialised (reset_vcpu_ftr_id_reg), so KVM_ARM_VCPU_INIT keeps it; kvm_mpidr_to_vcpu
+    then finds the vcpu by its new affinity."""
+    mpidr = P.sysreg_index("MPIDR_EL1")
+    ops = (O.UserSetReg(1, "MPIDR_EL1", 0x80000005), O.UserVcpuInit(1, power_off=True), O.KvmRun(0, 0),
+           O.GuestEnter(0), O.GuestPsci(0, "CPU_ON", target=1), O.HandleExit(0), O.GuestEnter(0),
+           O.GuestPsci(0, "CPU_ON", target=5, entry=0x2000), O.HandleExit(0), O.KvmRun(1, 1), O.GuestEnter(1))
+    s = _system()
+    for op in ops:
+        s.apply(op)
+    assert s.vcpus[1].arch.ctxt[mpidr] == 0x80000005 and s.guest_view(1)[IDX_PC] == 0x2000
+    assert run(_trace(*ops)).ok
+    # two vcpus with one affinity (U2): ArchPsci stops judging
+    m = ArchPsci(2)
+    assert m._target(1) == 1
+    m.affinity[1] = 0
+    assert m._target(1) is None
+
+
+def test_arch_psci_rejects_a_psci_1_1_version_and_a_wrong_features_answer():
+    m = ArchPsci(2)
+    assert m._expect(0, O.GuestPsci(0, "PSCI_VERSION"))[0] == {0x10003}
+    assert m._expect(0, O.GuestPsci(0, "PSCI_FEATURES", entry=0xC400000E))[0] == {-1}
+    assert ArchPsci(2, system_suspend=True)._expect(0, O.GuestPsci(0, "PSCI_FEATURES", entry=0xC400000E))[0] == {0}
+    assert m._expect(0, O.GuestPsci(0, "SYSTEM_OFF2", target=1, context=1))[0] == {-2}
+    assert m._expect(0, O.GuestPsci(0, "UNKNOWN"))[0] == {-1}
+
+
+def test_arch_psci_catches_a_kernel_that_reports_psci_1_1(monkeypatch):
+    """ArchPsci holds KVM to 1.3 on its own (DEN0022 + api.rst), so a model (or kernel) still at
+    1.1 is flagged by it, although the differential, which runs the same code twice, is not."""
+    ops = (O.KvmRun(0, 0), O.GuestEnter(0), O.GuestPsci(0, "PSCI_VERSION"), O.HandleExit(0))
+    assert run(_trace(*ops)).ok
+    monkeypatch.setattr(P, "KVM_ARM_PSCI_LATEST", P.PSCI_VERSION(1, 1))
+    v = run(_trace(*ops))
+    assert not v.ok and v.oracle == "psci-P3-return"
+    ops = (O.KvmRun(0, 0), O.GuestEnter(0), O.GuestPsci(0, "SYSTEM_OFF2", target=1), O.HandleExit(0))
+    v = run(_trace(*ops))  # a 1.1 KVM does not know SYSTEM_OFF2: NOT_SUPPORTED, no event
+    assert not v.ok and v.oracle == "psci-P3-return"

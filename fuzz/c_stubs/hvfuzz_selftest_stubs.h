@@ -117,6 +117,14 @@ void smccc_hvc(uint32_t function_id, uint64_t arg0, uint64_t arg1, uint64_t arg2
 #define SYS_TCR_EL1	0x1011
 #define SYS_TPIDR_EL1	0x1012
 #define SYS_VBAR_EL1	0x1013
+#define SYS_TTBR0_EL1	0x1014
+#define SYS_TTBR1_EL1	0x1015
+#define SYS_MAIR_EL1	0x1016
+#define SYS_AMAIR_EL1	0x1017
+#define SYS_AFSR0_EL1	0x1018
+#define SYS_AFSR1_EL1	0x1019
+#define SYS_CPACR_EL1	0x101a
+#define SYS_MPIDR_EL1	0x101b
 #define SYS_ICC_BPR0_EL1	0x2000
 #define SYS_ICC_BPR1_EL1	0x2001
 #define SYS_ICC_IGRPEN0_EL1	0x2002

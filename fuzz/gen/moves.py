@@ -347,7 +347,7 @@ def guest_set_eoimode(w: View, ch: Chooser, mode: bool) -> None:
 
 # --- PSCI, power state, stage-2 --------------------------------------------------------------
 def _after_psci(w: View, ch: Chooser, v: int, fn: str, target: int) -> None:
-    if fn == "CPU_ON" and target in w.preempted and w.free_pcpus and ch.choice(D.TAKES, label="wake"):
+    if fn in ("CPU_ON", "CPU_ON_32") and target in w.preempted and w.free_pcpus and ch.choice(D.TAKES, label="wake"):
         # the woken target's thread runs at once on another CPU, racing its waker
         w.do(O.SchedIn(target, one(ch, w.free_pcpus)))
         if target in w.p0:
@@ -365,8 +365,10 @@ def guest_psci(w: View, ch: Chooser, fn: str, entry: int, context: int) -> None:
     the kick (an IRQ exit) and go back to their run loops."""
     v = one(ch, w.guest)
     n = w.nr_vcpus
-    target = ch.choice(list(range(n)) + [n], label="target") if fn != "SYSTEM_RESET2" \
+    target = ch.choice(list(range(n)) + [n], label="target") if not fn.startswith("SYSTEM_RESET2") \
         else ch.choice(D.RESET_TYPES, label="reset_type")
+    if fn == "PSCI_FEATURES":  # x1 is the function ID asked about
+        entry = ch.choice(D.FEATURE_IDS, label="feature")
     w.do(O.GuestPsci(v, fn, target, entry, context))
     if not ch.choice(D.TAKES, label="handled"):
         return

@@ -30,9 +30,15 @@ TAKES = sampled([True, True, True, False])
 KICK = sampled([True, True, False])
 HANDLING = sampled(["eoi", "defer", "eoi+dir", "defer", "handoff"])
 USER_OPS = sampled(("set_reg", "get_reg", "inject_serror", "get_vcpu_events", "set_guest_debug"))
-#: PSCI calls, the power-state ones first
+#: PSCI calls, the power-state ones first; then (issue 13) the SMC32 CPU_ON whose arguments KVM
+#: narrows, PSCI_FEATURES, SYSTEM_OFF2 and the SMC32 SYSTEM_RESET2 that writes x0 only (the other
+#: new functions, SYSTEM_SUSPEND and an unknown ID, have one outcome each: mutation reaches them)
 PSCI_CALLS = sampled(["CPU_ON", "CPU_OFF", "CPU_ON", "SYSTEM_RESET", "AFFINITY_INFO", "SYSTEM_OFF",
-                      "SYSTEM_RESET2", "PSCI_VERSION"])
+                      "SYSTEM_RESET2", "PSCI_VERSION", "CPU_ON_32", "PSCI_FEATURES", "SYSTEM_OFF2",
+                      "SYSTEM_RESET2_32"])
+#: the function IDs PSCI_FEATURES asks about: ones KVM implements, SYSTEM_OFF2 (answered with its
+#: hibernate types), SYSTEM_SUSPEND (not enabled), an SMC64 ID no function has, no PSCI ID at all
+FEATURE_IDS = sampled([0xC4000003, 0x84000000, 0xC4000015, 0xC400000E, 0xC4000002, 0x1000])
 ENTRIES = sampled([0x80000, 0x1000, 0x90000])
 CONTEXTS = sampled([0, 7, 0xFFFF_FFFF_FFFF_FFFF])
 RESET_TYPES = sampled([0, 0, 1])

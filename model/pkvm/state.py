@@ -109,6 +109,8 @@ class HostVcpu:
     sleeping: bool = False
     #: the KVM_EXIT_SYSTEM_EVENT type of the last exit to userspace, if any
     system_event: str | None = None
+    #: its ``run->system_event.data[0]`` (KVM_SYSTEM_EVENT_*_FLAG_*; 0 with ``ndata`` 0)
+    system_event_flags: int = 0
     #: a CPU_ON whose reset request this thread has yet to publish: (target, reset state)
     #: (only the ``cpu_on_reset_before_runnable=False`` deviation leaves one)
     deferred: list[tuple[int, ResetState]] = attrs.Factory(list)

@@ -50,8 +50,12 @@ PSCI_MP_STATE = "psci-mp-state"
 PSCI_SYSTEM_EVENT = "psci-system-event"
 #: a stage-2 access: hit or fault
 PSCI_STAGE2 = "psci-stage2"
+#: a system event's ``run->system_event.data[0]`` (KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2,
+#: KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2)
+PSCI_SYSTEM_EVENT_FLAGS = "psci-system-event-flags"
 
 KINDS: tuple[str, ...] = (
     APPLICABILITY, GUEST_ENTRY, EXIT_PC, RUN_LOOP_PSTATE, TRAP_READ, ONE_REG, VCPU_EVENTS, GIC_IAR,
     GIC_DIR, GIC_RPR, GIC_ACTIVE, PSCI_CALL, PSCI_POWER, PSCI_MP_STATE, PSCI_SYSTEM_EVENT, PSCI_STAGE2,
+    PSCI_SYSTEM_EVENT_FLAGS,
 )

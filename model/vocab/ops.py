@@ -29,16 +29,33 @@ from hvfuzz.model.vocab.fields import (
 from hvfuzz.model.vocab.regs import GUEST_TIMER_SYSREGS, REG_INDEX
 
 #: Registers a guest can write while it runs (GPRs, SP, PC, PSTATE, SPSRs, FP, EL1 sysregs and
-#: the timer registers it writes in hardware).
-GUEST_REGS: tuple[str, ...] = (
+#: the timer registers it writes in hardware), as first published: the byte format reads a choice
+#: modulo the number of values, so ``GUEST_REGS`` and ``ONE_REGS`` only grow at their ends.
+_GUEST_REGS_V1: tuple[str, ...] = (
     "x0", "x1", "x2", "x30", "sp", "pc", "pstate", "spsr_abt", "spsr_irq", "v0", "v1", "fpsr",
     "SCTLR_EL1", "ESR_EL1", "SPSR_EL1", "ELR_EL1", "VBAR_EL1", "FAR_EL1", "TPIDR_EL1",
     "CONTEXTIDR_EL1", "MDSCR_EL1", "TCR_EL1", "PAR_EL1", "PMOVSSET_EL0",
 ) + GUEST_TIMER_SYSREGS
+#: Guest-writable registers added since (issue 13): FPCR, more V registers, the guest's own stack
+#: pointer (SP_EL1 at EL1h) and VNCR-mapped EL1 registers every arm64 guest has (no feature
+#: needed: TTBRx, MAIR, AMAIR, AFSRx, CPACR).  The copy treats each class on its own (``fp_regs``,
+#: the sparse VNCR part of ``sys_regs``), so each must be writable to make a copy mistake visible.
+_GUEST_REGS_V2: tuple[str, ...] = (
+    "fpcr", "v2", "v31", "SP_EL1", "TTBR0_EL1", "TTBR1_EL1", "MAIR_EL1", "AMAIR_EL1", "AFSR0_EL1",
+    "AFSR1_EL1", "CPACR_EL1",
+)
+GUEST_REGS: tuple[str, ...] = _GUEST_REGS_V1 + _GUEST_REGS_V2
 #: Registers userspace reaches with KVM_GET/SET_ONE_REG (everything the guest has, plus CNTVOFF).
 #: Sysregs the host emulates on a trap (ACTLR_EL1 via HCR_EL2.TACR, PMU registers via MDCR_EL2).
 TRAPPED_SYSREGS: tuple[str, ...] = ("ACTLR_EL1", "PMCR_EL0", "PMSELR_EL0")
-ONE_REGS: tuple[str, ...] = GUEST_REGS + TRAPPED_SYSREGS + ("CNTVOFF_EL2",)
+#: ONE_REG-only registers added since (issue 13): the two SPSRs a guest without AArch32 never
+#: writes (KVM_REG_ARM_CORE ``spsr[KVM_SPSR_UND/FIQ]``; at EL1 the AArch64 SPSR_{und,fiq} are not
+#: accessible) and MPIDR_EL1, which userspace may set: ``sys_reg_descs`` has no ``set_user`` for it,
+#: so KVM_SET_ONE_REG stores any value, and ``reset_mpidr`` runs only at the first
+#: KVM_ARM_VCPU_INIT (``reset_vcpu_ftr_id_reg``), so the value survives every later reset.
+_ONE_REGS_V2: tuple[str, ...] = ("spsr_und", "spsr_fiq", "MPIDR_EL1")
+ONE_REGS: tuple[str, ...] = (_GUEST_REGS_V1 + TRAPPED_SYSREGS + ("CNTVOFF_EL2",) + _GUEST_REGS_V2
+                             + _ONE_REGS_V2)
 
 #: Exit kinds.  ``irq``, ``el1_serror``, ``il`` are ARM_EXCEPTION_* codes; the ``trap_*`` kinds
 #: are ARM_EXCEPTION_TRAP with the handler the host runs for it.
@@ -70,8 +87,10 @@ class PsciFunction:
     args: tuple[str | None, str | None, str | None] = (None, None, None)
 
 
-#: PSCI functions a guest calls with HVC (PSCI 1.1); append only (the byte format reads a choice
-#: modulo their number)
+#: PSCI functions a guest calls with HVC (PSCI 1.3); append only (the byte format reads a choice
+#: modulo their number).  Function IDs from DEN0022 (include/uapi/linux/psci.h).  The ``_32``
+#: entries are the SMC32 forms, whose arguments the callee reads as 32 bits (SMCCC); ``UNKNOWN``
+#: is PSCI_0_2_FN(0x1f), inside the range DEN0022 reserves for PSCI but defined by no version.
 PSCI_FUNCTIONS: tuple[PsciFunction, ...] = (
     PsciFunction("CPU_ON", 0xC4000003, "PSCI_0_2_FN64_CPU_ON", ("target", "entry", "context")),
     PsciFunction("CPU_OFF", 0x84000002, "PSCI_0_2_FN_CPU_OFF"),
@@ -80,6 +99,14 @@ PSCI_FUNCTIONS: tuple[PsciFunction, ...] = (
     PsciFunction("SYSTEM_RESET", 0x84000009, "PSCI_0_2_FN_SYSTEM_RESET"),
     PsciFunction("SYSTEM_RESET2", 0xC4000012, "PSCI_1_1_FN64_SYSTEM_RESET2", ("target", "context", None)),
     PsciFunction("PSCI_VERSION", 0x84000000, "PSCI_0_2_FN_PSCI_VERSION"),
+    # x1 = the function ID queried: ``entry`` carries it (its values include 0xC4000003, 0x84000002)
+    PsciFunction("PSCI_FEATURES", 0x8400000A, "PSCI_1_0_FN_PSCI_FEATURES", ("entry", None, None)),
+    PsciFunction("SYSTEM_SUSPEND", 0xC400000E, "PSCI_1_0_FN64_SYSTEM_SUSPEND", ("entry", "context", None)),
+    # x1 = hibernate type (``target``: 0 and 1 are HIBERNATE_OFF), x2 = cookie (``context``, must be 0)
+    PsciFunction("SYSTEM_OFF2", 0xC4000015, "PSCI_1_3_FN64_SYSTEM_OFF2", ("target", "context", None)),
+    PsciFunction("CPU_ON_32", 0x84000003, "PSCI_0_2_FN_CPU_ON", ("target", "entry", "context")),
+    PsciFunction("SYSTEM_RESET2_32", 0x84000012, "PSCI_1_1_FN_SYSTEM_RESET2", ("target", "context", None)),
+    PsciFunction("UNKNOWN", 0x8400001F, "PSCI_0_2_FN(0x1f)"),
 )
 PSCI_BY_NAME: dict[str, PsciFunction] = {f.name: f for f in PSCI_FUNCTIONS}
 PSCI_FNS: tuple[str, ...] = tuple(f.name for f in PSCI_FUNCTIONS)
@@ -344,7 +371,8 @@ def c_reg_id(reg: str) -> str:
     """The KVM_{GET,SET}_ONE_REG id of ``reg`` as a selftest names it."""
     if reg.startswith("x") and reg[1:].isdigit():
         return f"ARM64_CORE_REG(regs.regs[{reg[1:]}])"
-    core = {"sp": "regs.sp", "pc": "regs.pc", "pstate": "regs.pstate", "fpsr": "fp_regs.fpsr"}
+    core = {"sp": "regs.sp", "pc": "regs.pc", "pstate": "regs.pstate", "fpsr": "fp_regs.fpsr",
+            "fpcr": "fp_regs.fpcr", "SP_EL1": "sp_el1"}
     if reg in core:
         return f"ARM64_CORE_REG({core[reg]})"
     if reg.startswith("spsr_"):
@@ -366,7 +394,8 @@ class GuestWriteReg(Op):
     name: ClassVar[str] = "GuestWriteReg"
 
     def c_statement(self) -> str:
-        if self.reg.startswith("x") or self.reg in ("sp", "pc", "pstate", "fpsr") or self.reg.startswith(("v", "spsr")):
+        if self.reg.startswith("x") or self.reg in ("sp", "pc", "pstate", "fpsr", "fpcr", "SP_EL1") \
+                or self.reg.startswith(("v", "spsr")):
             return f"/* the guest sets {self.reg} = {self.value:#x} (inline asm) */"
         return f"write_sysreg({self.value:#x}, {self.reg.lower()}); isb();"
 
@@ -622,10 +651,12 @@ def _psci_small(c: VmShape) -> list[Op]:
 @OPS.op(23, components=("psci",), requires=(_W.GUEST,), side="guest", exits=True, alphabet={"psci": _psci_small})
 @attrs.frozen
 class GuestPsci(Op):
-    """The guest calls PSCI: x0 = the function ID, x1 = ``target`` (an MPIDR: Aff0 = the vcpu
-    index; >= the vcpu count names no vcpu), x2 = ``entry``, x3 = ``context`` (CPU_ON;
-    SYSTEM_RESET2 takes the reset type in x1), then HVC #0: an exit (ESR EC = HVC64) whose
-    handler, ``kvm_psci_call``, runs at the next ``HandleExit``."""
+    """The guest calls PSCI: x0 = the function ID, then the arguments its ``PsciFunction.args``
+    names: for CPU_ON x1 = ``target`` (an MPIDR: Aff0 = the vcpu index, as KVM assigns it unless
+    userspace set MPIDR_EL1; >= the vcpu count names no vcpu), x2 = ``entry``, x3 = ``context``;
+    SYSTEM_RESET2 and SYSTEM_OFF2 take their type in x1 (``target``) and a cookie in x2
+    (``context``); PSCI_FEATURES the queried function ID in x1 (``entry``); then HVC #0: an exit
+    (ESR EC = HVC64) whose handler, ``kvm_psci_call``, runs at the next ``HandleExit``."""
 
     fn: str = field(Choice(PSCI_FNS), "CPU_ON")
     target: int = field(Index("vcpus", limit=8, modulo=8), 1)
