@@ -115,13 +115,20 @@ def _every_op_trace() -> Trace:
         ops += [O.GuestPsci(0, fn, 1, 0x80000, 1), O.HandleExit(0), O.GuestEnter(0)]
     ops += [O.GuestAccess(0, 1), O.HandleExit(0), O.GuestEnter(0)]
     ops += [O.GuestAck(0, 1), O.GuestEoi(0, 1, 32), O.GuestDir(0, 32), O.GuestSetPmr(0, 0xF0),
-            O.GuestSetBpr(0, 1, 3), O.GuestSetGrpEn(0, 1, True), O.GuestSetEoiMode(0, True),
-            O.GuestExit(0, "irq"), O.SchedOut(0), O.SchedIn(0, 1), O.ExitToUser(0)]
+            O.GuestSetBpr(0, 1, 3), O.GuestSetGrpEn(0, 1, True), O.GuestSetEoiMode(0, True)]
+    # every other guest op kind of the registry (one declared since), in the guest
+    listed = {type(op) for op in ops} | {O.GuestExit, O.SchedOut, O.SchedIn, O.ExitToUser}
+    for cls in O.OP_CLASSES:
+        if cls not in listed and cls.spec.side == "guest":
+            ops += [cls(0)] + ([O.HandleExit(0), O.GuestEnter(0)] if cls.spec.exits else [])
+    ops += [O.GuestExit(0, "irq"), O.SchedOut(0), O.SchedIn(0, 1), O.ExitToUser(0)]
     ops += [O.UserSetReg(0, r, 1) for r in O.ONE_REGS] + [O.UserGetReg(0, r) for r in O.ONE_REGS]
     ops += [O.HostInjectSError(0, 1), O.UserGetVcpuEvents(0), O.UserSetGuestDebug(0, True),
             O.HostPmuOverflow(0, 0), O.InjectIrq(0, 1), O.InjectIrq(0, 23), O.InjectIrq(0, 32),
             O.ConfigIrq(0, 33, priority=0x40), O.UserSetMpState(1, "RUNNABLE"), O.UserGetMpState(1),
             O.UserVcpuInit(0, False)]
+    ops += [cls(0) for cls in O.OP_CLASSES if cls not in {type(op) for op in ops}]  # and every host one
+    assert {type(op) for op in ops} == set(O.OP_CLASSES)
     return Trace(Config(variant="lazy", vcpus=2, pcpus=2), tuple(ops))
 
 
