@@ -1,3 +1,4 @@
+import attrs
 import pytest
 
 from hvfuzz.fuzz.trace import Config, Trace, TraceError, trace_from_json, trace_to_json
@@ -19,8 +20,14 @@ def sample() -> Trace:
 
 def test_round_trip_covers_every_op():
     t = sample()
-    assert {type(op) for op in t.ops} == set(O.OP_CLASSES)
     assert trace_from_json(trace_to_json(t)) == t
+    # every op kind of the registry, each field at the last value its domain names
+    c = t.config
+    ops = tuple(cls(vcpu=1, **{f.name: list(f.metadata["domain"].values(c))[-1]
+                               for f in attrs.fields(cls) if f.name != "vcpu"}) for cls in O.OP_CLASSES)
+    every = t.replace_ops(t.ops + ops)
+    assert {type(op) for op in every.ops} == set(O.OP_CLASSES)
+    assert trace_from_json(trace_to_json(every)) == every
 
 
 @pytest.mark.parametrize(("doc", "msg"), [
