@@ -46,7 +46,7 @@ RESET_PSTATE = PSTATE_EL1H | PSTATE_D | PSTATE_A | PSTATE_I | PSTATE_F
 
 
 #: the ops ArchPsci follows (the others change nothing it holds)
-_SEEN_OPS = frozenset((O.GuestEnter, O.GuestPsci, O.HandleExit, O.KvmRun, O.GuestExit, O.UserVcpuInit,
+_SEEN_OPS = frozenset((O.GuestEnter, O.GuestPsci, O.GuestSmc, O.HandleExit, O.KvmRun, O.GuestExit, O.UserVcpuInit,
                        O.UserSetMpState, O.UserGetMpState, O.UserGetReg, O.UserSetReg, O.GuestAccess))
 
 
