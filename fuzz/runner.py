@@ -21,9 +21,9 @@ from hvfuzz.model.reference import reference_system
 from hvfuzz.model.regs import TIMER_INDICES
 from hvfuzz.model.system import System
 from hvfuzz.model.variants import VARIANTS
+from hvfuzz.model.vocab.judging import Failure, Step
 from hvfuzz.model.vocab.obs import GIC_ACTIVE, GIC_RPR, GUEST_ENTRY
 from hvfuzz.model.vocab.ops import Op
-from hvfuzz.oracles.base import Failure, Step
 from hvfuzz.oracles.registry import COMPONENTS, judges_for
 
 #: observations a timeline leaves out (the entry's context is shown per vcpu; the running

@@ -41,7 +41,7 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
             yield "vgic:more in flight than LRs"
         if any(i.active for i in g.ap_list[op.vcpu][g.nr_lrs:]):
             yield "vgic:active outside the LRs"
-    elif isinstance(op, O.GuestEoi) and g.cpuif[op.vcpu].hw_hcr & ICH_HCR_EOICOUNT_MASK:
+    elif isinstance(op, O.GuestEoi) and sut.vgic_cpu_of(op.vcpu).hcr & ICH_HCR_EOICOUNT_MASK:
         yield "vgic:eoicount"
     elif isinstance(op, O.GuestDir):
         how = next((o[3] for o in obs if o[0] == "gic-dir"), None)

@@ -36,6 +36,7 @@ from hvfuzz.model.regs import (
     TIMER_INDICES,
 )
 from hvfuzz.model.vgic.irq import NR_PRIVATE, VgicPolicy
+from hvfuzz.model.vgic.version import VCpuIf
 from hvfuzz.model.vgic.vgic import Vgic
 from hvfuzz.model.vocab import ops as O
 from hvfuzz.model.vocab.obs import GIC_ACTIVE, GIC_RPR, Observation
@@ -70,13 +71,14 @@ class System:
         self.protected = protected
         #: the host emulates a PMU for the vcpus, with an asynchronous overflow handler
         self.pmu_emulation = pmu_emulation
-        self.vcpus = [HostVcpu(idx=i, arch=new_vcpu_arch(i)) for i in range(vcpus)]
-        self.pcpus = [Pcpu(idx=i) for i in range(pcpus)]
+        #: the vgic (GICv3, in-kernel irqchip); its per-vcpu saved CPU-interface state is held by
+        #: the host vcpus, its virtual CPU interfaces by the pCPUs
+        self.vgic = Vgic(vcpus, pcpus, nr_lrs, pri_bits, vgic or VgicPolicy())
+        self.vcpus = [HostVcpu(idx=i, arch=new_vcpu_arch(i), vgic_cpu_if=self.vgic.cpu_if[i]) for i in range(vcpus)]
+        self.pcpus = [Pcpu(idx=i, vgic_cpu=self.vgic.hw[i]) for i in range(pcpus)]
         self.hyp: list[HypVcpu] = (
             [HypVcpu(vcpu=VcpuArch(ctxt=[0] * CTXT_LEN)) for _ in range(vcpus)] if self.pkvm else []
         )
-        #: the vgic (GICv3, in-kernel irqchip)
-        self.vgic = Vgic(vcpus, nr_lrs, pri_bits, vgic or VgicPolicy())
         #: PSCI and power state (model/psci.py) and the VM's stage-2 mappings (pages mapped)
         self.psci_policy = psci or PsciPolicy()
         self.stage2: set[int] = set()
@@ -131,8 +133,8 @@ class System:
             tuple(sorted([(i.intid, u, i.on_lr or self.vcpus[u].phase is Phase.GUEST)
                           for u, queue in enumerate(g.ap_list) for i in queue if i.intid >= NR_PRIVATE]))))
 
-    def _observe_rpr(self, vcpu: int) -> None:
-        self.observe(vcpu, GIC_RPR, "ICV_RPR_EL1", self.vgic.cpuif[vcpu].rpr())
+    def _observe_rpr(self, vcpu: int, hw: VCpuIf) -> None:
+        self.observe(vcpu, GIC_RPR, "ICV_RPR_EL1", hw.rpr())
 
     # --- executing ops ---------------------------------------------------------------------------
     def apply(self, op: O.Op) -> list[Observation]:
@@ -292,62 +294,77 @@ class System:
     def _in_guest(self, vcpu: int) -> bool:
         return self.vcpus[vcpu].phase is Phase.GUEST
 
+    def _guest_cpu_if(self, vcpu: int) -> VCpuIf | None:
+        """The virtual CPU interface the guest of ``vcpu`` uses: its pCPU's, while it is in the
+        guest (None otherwise: the op does not apply)."""
+        v = self.vcpus[vcpu]
+        if v.phase is not Phase.GUEST:
+            return None
+        return self.pcpus[v.pcpu].vgic_cpu  # in the guest: on a pCPU
+
     @handles(O.GuestAck)
     def _guest_ack(self, op: O.GuestAck) -> bool:
-        if not self._in_guest(op.vcpu):
+        hw = self._guest_cpu_if(op.vcpu)
+        if hw is None:
             return False
-        intid = self.vgic.cpuif[op.vcpu].icv_iar_read(op.group)
-        self._observe_rpr(op.vcpu)  # before the IAR: ``gic-iar`` stays the op's last observation
+        intid = hw.ack(op.group)
+        self._observe_rpr(op.vcpu, hw)  # before the IAR: ``gic-iar`` stays the op's last observation
         self.observe(op.vcpu, "gic-iar", f"ICV_IAR{op.group}_EL1", intid)
         return True
 
     @handles(O.GuestEoi)
     def _guest_eoi(self, op: O.GuestEoi) -> bool:
-        if not self._in_guest(op.vcpu):
+        hw = self._guest_cpu_if(op.vcpu)
+        if hw is None:
             return False
-        self.vgic.cpuif[op.vcpu].icv_eoir_write(op.group, op.intid)
-        self._observe_rpr(op.vcpu)
+        hw.eoi(op.group, op.intid)
+        self._observe_rpr(op.vcpu, hw)
         return True
 
     @handles(O.GuestDir)
     def _guest_dir(self, op: O.GuestDir) -> bool:
-        if not self._in_guest(op.vcpu):
+        hw = self._guest_cpu_if(op.vcpu)
+        if hw is None:
             return False
-        how = self.vgic.guest_dir(op.vcpu, op.intid)
+        how = self.vgic.guest_dir(op.vcpu, hw, op.intid)
         self.observe(op.vcpu, "gic-dir", "ICV_DIR_EL1 handled by", how)
-        self._observe_rpr(op.vcpu)
+        self._observe_rpr(op.vcpu, hw)
         return True
 
     @handles(O.GuestSetPmr)
     def _guest_set_pmr(self, op: O.GuestSetPmr) -> bool:
-        if not self._in_guest(op.vcpu):
+        hw = self._guest_cpu_if(op.vcpu)
+        if hw is None:
             return False
-        self.vgic.cpuif[op.vcpu].icv_pmr_write(op.value)
-        self._observe_rpr(op.vcpu)
+        hw.set_pmr(op.value)
+        self._observe_rpr(op.vcpu, hw)
         return True
 
     @handles(O.GuestSetBpr)
     def _guest_set_bpr(self, op: O.GuestSetBpr) -> bool:
-        if not self._in_guest(op.vcpu):
+        hw = self._guest_cpu_if(op.vcpu)
+        if hw is None:
             return False
-        self.vgic.cpuif[op.vcpu].icv_bpr_write(op.group, op.value)
-        self._observe_rpr(op.vcpu)
+        hw.set_bpr(op.group, op.value)
+        self._observe_rpr(op.vcpu, hw)
         return True
 
     @handles(O.GuestSetGrpEn)
     def _guest_set_grpen(self, op: O.GuestSetGrpEn) -> bool:
-        if not self._in_guest(op.vcpu):
+        hw = self._guest_cpu_if(op.vcpu)
+        if hw is None:
             return False
-        self.vgic.cpuif[op.vcpu].icv_igrpen_write(op.group, op.enable)
-        self._observe_rpr(op.vcpu)
+        hw.set_grpen(op.group, op.enable)
+        self._observe_rpr(op.vcpu, hw)
         return True
 
     @handles(O.GuestSetEoiMode)
     def _guest_set_eoimode(self, op: O.GuestSetEoiMode) -> bool:
-        if not self._in_guest(op.vcpu):
+        hw = self._guest_cpu_if(op.vcpu)
+        if hw is None:
             return False
-        self.vgic.cpuif[op.vcpu].icv_ctlr_write_eoimode(op.eoimode)
-        self._observe_rpr(op.vcpu)
+        hw.set_eoimode(op.eoimode)
+        self._observe_rpr(op.vcpu, hw)
         return True
 
     # --- PSCI, power state, stage-2 --------------------------------------------------------------
@@ -418,12 +435,21 @@ class System:
         else:
             d["vse"] = bool(v.arch.hcr_el2 & HCR_VSE)
         g = self.vgic
-        if g.ap_list[vcpu] or any(g.cpuif[vcpu].lrs):
-            c = g.cpuif[vcpu]
+        hw = self.vgic_cpu_of(vcpu)
+        st = g.cpu_if[vcpu]
+        lrs, used = (hw.lrs, hw.used_lrs) if hw is not None and hw.vcpu == vcpu else (st.vgic_lr, st.used_lrs)
+        if g.ap_list[vcpu] or any(lrs):
             d["ap_list"] = [f"{i.intid}:{_irq_state(i)}/p{i.priority:#x}/g{i.group}" for i in g.ap_list[vcpu]]
-            d["lrs"] = [f"{lr.intid}:{lr.state()}" if lr is not None else "-" for lr in c.lrs[: c.used_lrs]]
-            d["ich_hcr"] = hex(c.hw_hcr)
+            d["lrs"] = [f"{lr.intid}:{lr.state()}" if lr is not None else "-" for lr in lrs[:used]]
+            d["ich_hcr"] = hex(hw.hcr if hw is not None else 0)
         return d
+
+    def vgic_cpu_of(self, vcpu: int) -> Any:
+        """The virtual CPU interface of the pCPU ``vcpu``'s thread is on (it holds the vcpu's
+        state while it is in the guest, and what the last exit left in ICH_HCR_EL2 after), or
+        None off a CPU."""
+        pcpu = self.vcpus[vcpu].pcpu
+        return None if pcpu is None else self.pcpus[pcpu].vgic_cpu
 
 
 def _irq_state(irq: Any) -> str:

@@ -24,8 +24,8 @@ import attrs
 
 from hvfuzz.model.vocab import obs as K
 from hvfuzz.model.vocab import ops as O
+from hvfuzz.model.vocab.judging import Failure, Step
 from hvfuzz.model.vocab.regs import IDX_PC, IDX_PSTATE
-from hvfuzz.oracles.base import Failure, Step
 
 ON, OFF, ON_PENDING = "ON", "OFF", "ON_PENDING"
 SUCCESS, NOT_SUPPORTED, INVALID_PARAMS, ALREADY_ON, ON_PENDING_RET, INTERNAL_FAILURE = 0, -1, -2, -4, -5, -6

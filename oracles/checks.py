@@ -8,9 +8,9 @@ from typing import Any
 
 import attrs
 
+from hvfuzz.model.vocab.judging import Failure, Step
 from hvfuzz.model.vocab.obs import Observation
 from hvfuzz.model.vocab.regs import CTXT_LEN, INDEX_NAME
-from hvfuzz.oracles.base import Failure, Step
 
 __all__ = ["Differential", "Failure", "compare"]
 

@@ -19,8 +19,8 @@ from itertools import chain
 
 from hvfuzz.model.vocab import obs as K
 from hvfuzz.model.vocab import ops as O
+from hvfuzz.model.vocab.judging import Failure, Step, has, last_of
 from hvfuzz.oracles.arch_gic import NR_PRIVATE, SPURIOUS, ArchGic
-from hvfuzz.oracles.base import Failure, Step, has, last_of
 
 _CPUIF_OPS = (O.GuestAck, O.GuestEoi, O.GuestSetPmr, O.GuestSetBpr, O.GuestSetGrpEn, O.GuestSetEoiMode)
 _EXITS = (O.GuestExit, O.GuestPsci, O.GuestAccess)  # HVC and stage-2 aborts exit too

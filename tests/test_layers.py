@@ -9,22 +9,10 @@ import glob
 import os
 
 import pytest
+from test_oracle_independence import imported_modules as imports_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = {"fuzz": "hvfuzz.fuzz", "model": "hvfuzz.model", "oracles": "hvfuzz.oracles"}
-
-
-def imports_of(source: str) -> set[str]:
-    """Every module an import statement in ``source`` names (``from a import b`` gives ``a`` and
-    ``a.b``: ``b`` may be a submodule)."""
-    out: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            out.add(node.module)
-            out |= {f"{node.module}.{a.name}" for a in node.names}
-    return out
 
 
 def _sources(folder: str) -> list[tuple[str, str]]:
@@ -43,6 +31,12 @@ def _violations(folder: str, forbidden: tuple[str, ...], allowed: tuple[str, ...
 
 def test_model_and_oracles_never_import_the_drivers() -> None:
     assert not _violations("model", ("hvfuzz.fuzz",)) + _violations("oracles", ("hvfuzz.fuzz",))
+
+
+def test_the_model_never_imports_its_judges() -> None:
+    """The white-box invariants beside the model share the vocabulary's ``Step``/``Failure``
+    (``model/vocab/judging.py``), not ``oracles/``."""
+    assert not _violations("model", ("hvfuzz.oracles",))
 
 
 def test_the_vocabulary_imports_nothing_else_of_hvfuzz() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 ORACLES_DIR = Path(__file__).resolve().parent.parent / "oracles"
 #: judged from ops and observations, besides ``arch_*.py``
-DECLARED_ARCHITECTURAL = ("gic_checks.py", "checks.py", "base.py")
+DECLARED_ARCHITECTURAL = ("gic_checks.py", "checks.py")
 PACKAGE = "hvfuzz.oracles"
 
 
@@ -70,7 +70,7 @@ def architectural_modules() -> list[Path]:
 
 def test_the_architectural_set_is_what_we_think() -> None:
     names = {p.name for p in architectural_modules()}
-    assert {"arch_gic.py", "arch_psci.py", "gic_checks.py", "checks.py", "base.py"} <= names
+    assert {"arch_gic.py", "arch_psci.py", "gic_checks.py", "checks.py"} <= names
     assert "registry.py" not in names  # it builds the chain, white-box invariants included
 
 

@@ -21,9 +21,9 @@ from hvfuzz.model.vgic.invariants import VgicInvariants
 from hvfuzz.model.vgic.irq import ICH_HCR_UIE
 from hvfuzz.model.vocab import obs as K
 from hvfuzz.model.vocab import ops as O
+from hvfuzz.model.vocab.judging import Failure, Step
 from hvfuzz.oracles import registry
 from hvfuzz.oracles.arch_psci import RESET_PSTATE, ArchPsci
-from hvfuzz.oracles.base import Failure, Step
 from hvfuzz.oracles.gic_checks import GicChecker
 from hvfuzz.oracles.registry import ORACLES, Judge, judges_for
 
@@ -134,7 +134,7 @@ def test_vgic_invariants_live_beside_the_model() -> None:
     s.apply(op)
     inv = VgicInvariants()
     assert inv.after(Step(0, op, True, s.last_observations, s.last_observations), s) is None
-    s.vgic.cpuif[0].hw_hcr |= ICH_HCR_UIE
+    s.vgic_cpu_of(0).hcr |= ICH_HCR_UIE
     f = inv.after(Step(0, op, True, s.last_observations, s.last_observations), s)
     assert f is not None and f.oracle == "gic-hcr-armed-in-host"
 

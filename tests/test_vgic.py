@@ -11,13 +11,14 @@ from hvfuzz.model.vgic.irq import (
     SPURIOUS,
     VgicPolicy,
 )
+from hvfuzz.model.vgic.v3_hw import IchCpuIf
 from hvfuzz.model.vgic.vgic import Vgic
 
 
 def vgic(nr_lrs: int = 1, **policy: object) -> Vgic:
-    g = Vgic(2, nr_lrs, 5, attrs.evolve(VgicPolicy(), **policy))
-    for c in g.cpuif:
-        c.vpmr, c.veng1 = 0xF0, True
+    g = Vgic(2, 2, nr_lrs, 5, attrs.evolve(VgicPolicy(), **policy))
+    for st in g.cpu_if:
+        st.vgic_vmcr.vpmr, st.vgic_vmcr.veng1 = 0xF0, True
     return g
 
 
@@ -26,14 +27,16 @@ def pend(g: Vgic, intid: int, prio: int, vcpu: int = 0, level: bool = False) -> 
     assert g.kvm_vgic_inject_irq(vcpu, intid, True)
 
 
-def enter(g: Vgic, vcpu: int = 0) -> None:
-    g.vgic_flush_lr_state(vcpu)
-    g.vgic_v3_restore_state(vcpu)
+def enter(g: Vgic, vcpu: int = 0) -> IchCpuIf:
+    """Flush and restore ``vcpu`` onto pCPU ``vcpu``; returns that pCPU's interface."""
+    g.vgic_flush_lr_state(vcpu)  # kvm_vgic_flush_hwstate
+    g.ver.restore_state(g.cpu_if[vcpu], g.hw[vcpu], vcpu)
+    return g.hw[vcpu]
 
 
 def leave(g: Vgic, vcpu: int = 0) -> None:
-    g.vgic_v3_save_state(vcpu)
-    g.vgic_v3_fold_lr_state(vcpu)
+    g.ver.save_state(g.cpu_if[vcpu], g.hw[vcpu])
+    g.kvm_vgic_sync_hwstate(vcpu)
 
 
 def test_target_oracle():  # vgic_target_oracle
@@ -63,8 +66,8 @@ def test_flush_overflow_configures_mis_and_tdir():  # vgic_flush_lr_state + vgic
     g.lookup(0, 32).active = True
     g.lookup(0, 32).pending_latch = False
     enter(g)
-    c = g.cpuif[0]
-    assert c.used_lrs == 1 and c.lrs[0].intid == 33 and c.lrs[0].pending
+    c = g.cpu_if[0]
+    assert c.used_lrs == 1 and c.vgic_lr[0].intid == 33 and c.vgic_lr[0].pending
     assert g.last_lr_irq[0].intid == 33
     hcr = c.vgic_hcr
     assert hcr & ICH_HCR_EN and hcr & ICH_HCR_UIE and hcr & ICH_HCR_LRENPIE and hcr & ICH_HCR_TDIR
@@ -75,18 +78,17 @@ def test_level_lr_has_eoi_and_no_pending_plus_active():  # vgic_v3_compute_lr
     g = vgic(nr_lrs=2)
     pend(g, 23, 0x80, level=True)
     irq = g.lookup(0, 23)
-    lr = g.vgic_v3_compute_lr(irq)
+    lr = g.ver.vgic_v3_compute_lr(irq)
     assert lr.eoi and lr.pending and not lr.active
     irq.active = True
-    lr = g.vgic_v3_compute_lr(irq)
+    lr = g.ver.vgic_v3_compute_lr(irq)
     assert lr.active and not lr.pending  # line still high, but never P+A for a level LR
 
 
 def test_ack_eoi_in_lr_and_eoicount_outside():  # icv_iar_read / icv_eoir_write
     g = vgic(nr_lrs=1)
     pend(g, 32, 0xA0)
-    enter(g)
-    c = g.cpuif[0]
+    c = enter(g)
     assert c.icv_iar_read(1) == 32 and c.lrs[0].active and c.rpr() == 0xA0
     assert c.icv_iar_read(1) == SPURIOUS
     c.icv_eoir_write(1, 32)
@@ -104,8 +106,7 @@ def test_eoicount_walk_starts_after_the_last_lr():  # vgic_v3_fold_lr_state (cd2
             irq = g.lookup(0, intid)
             irq.active, irq.pending_latch = True, False
         pend(g, 34, 0x40)
-        enter(g)  # LR: 34 (pending); outside: 33, 32 (active)
-        c = g.cpuif[0]
+        c = enter(g)  # LR: 34 (pending); outside: 33, 32 (active)
         assert c.lrs[0].intid == 34
         c.apr[1][0] = (1 << (0x80 >> 3)) | (1 << (0xA0 >> 3))
         c.icv_eoir_write(1, 33)  # outside the LRs: EOIcount
@@ -120,40 +121,59 @@ def test_exit_clears_ich_hcr_and_keeps_eoicount():  # __vgic_v3_save_state (f4de
     pend(g, 33, 0x40)
     g.lookup(0, 32).active = True
     g.lookup(0, 32).pending_latch = False
-    enter(g)
-    c = g.cpuif[0]
+    c = enter(g)
     c.bump_eoicount()
-    g.vgic_v3_save_state(0)
-    assert c.hw_hcr == 0 and (c.vgic_hcr >> 27) == 1
+    g.ver.save_state(g.cpu_if[0], c)
+    assert c.hcr == 0 and (g.cpu_if[0].vgic_hcr >> 27) == 1
+    assert c.vcpu is None and not any(c.lrs) and g.cpu_if[0].vgic_lr[0].intid == 33  # LRs saved
     armed = vgic(nr_lrs=1, exit_hcr_zero=False)
     pend(armed, 32, 0xA0)
     enter(armed)
-    armed.vgic_v3_save_state(0)
-    assert armed.cpuif[0].hw_hcr != 0
+    armed.ver.save_state(armed.cpu_if[0], armed.hw[0])
+    assert armed.hw[0].hcr != 0
 
 
 def test_dir_trap_fast_path_and_emulation():  # __vgic_v3_perform_cpuif_access / vgic_v3_deactivate
     g = vgic(nr_lrs=4)
-    for c in g.cpuif:
-        c.veoim = True
+    for st in g.cpu_if:
+        st.vgic_vmcr.veoim = True
     pend(g, 32, 0xA0)  # SPI in flight: TDIR on every vcpu
-    enter(g, 0)
-    enter(g, 1)
-    assert g.cpuif[1].dir_traps()
-    assert g.cpuif[0].icv_iar_read(1) == 32
-    g.cpuif[0].icv_eoir_write(1, 32)
-    assert g.guest_dir(1, 32) == "trap-emulated"  # live in vcpu0's LR: deactivated as by ICACTIVER
-    assert not g.lookup(0, 32).active and not g.cpuif[0].lrs[0].active
+    c0 = enter(g, 0)
+    c1 = enter(g, 1)
+    assert c1.dir_traps()
+    assert c0.icv_iar_read(1) == 32
+    c0.icv_eoir_write(1, 32)
+    assert g.guest_dir(1, c1, 32) == "trap-emulated"  # live in vcpu0's LR: deactivated as by ICACTIVER
+    assert not g.lookup(0, 32).active and not c0.lrs[0].active
 
 
 def test_guest_register_writes_follow_the_cpu_interface_rules():  # icv_pmr_write / write_vbpr
     g = vgic()
-    c = g.cpuif[0]
+    c = enter(g)
     c.icv_pmr_write(0xFF)
-    assert c.vpmr == 0xF8  # 5 implemented bits
+    assert c.vmcr.vpmr == 0xF8  # 5 implemented bits
     c.icv_bpr_write(1, 0)
     c.icv_bpr_write(0, 0)
-    assert (c.vbpr1, c.vbpr0) == (3, 2)  # minimum binary points for 5 preemption bits
-    c.vcbpr = True
+    assert (c.vmcr.vbpr1, c.vmcr.vbpr0) == (3, 2)  # minimum binary points for 5 preemption bits
+    c.vmcr.vcbpr = True
     c.icv_bpr_write(1, 6)
-    assert c.vbpr1 == 3  # ignored while CBPR
+    assert c.vmcr.vbpr1 == 3  # ignored while CBPR
+    leave(g)
+    assert g.cpu_if[0].vgic_vmcr.vpmr == 0xF8 and g.hw[0].vmcr.vpmr == 0  # saved with the vcpu
+
+
+def test_cpu_interface_state_follows_the_vcpu_between_pcpus():  # __vgic_v3_save/restore_state
+    from hvfuzz.model.system import System
+    from hvfuzz.model.vocab import ops as O
+
+    s = System(vcpus=1, pcpus=2, protected=False, policy=None)
+    for op in (O.KvmRun(0, 0), O.GuestEnter(0), O.GuestSetPmr(0, 0x80)):
+        assert s.apply(op)[0][3]
+    assert s.pcpus[0].vgic_cpu.vmcr.vpmr == 0x80 and s.pcpus[0].vgic_cpu.vcpu == 0
+    for op in (O.GuestExit(0, "irq"), O.HandleExit(0), O.SchedOut(0)):
+        assert s.apply(op)[0][3]
+    assert s.vcpus[0].vgic_cpu_if.vgic_vmcr.vpmr == 0x80  # saved with the host vcpu at exit
+    assert s.pcpus[0].vgic_cpu.vcpu is None and s.pcpus[0].vgic_cpu.vmcr.vpmr == 0
+    for op in (O.SchedIn(0, 1), O.GuestEnter(0)):
+        assert s.apply(op)[0][3]
+    assert s.pcpus[1].vgic_cpu.vmcr.vpmr == 0x80 and s.pcpus[1].vgic_cpu.vcpu == 0  # restored on pCPU 1

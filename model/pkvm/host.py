@@ -146,12 +146,15 @@ def kvm_vcpu_run_guest(s: System, v: HostVcpu) -> None:
     ``handle___kvm_vcpu_run`` (``flush_hyp_vcpu``, then EL2's ``__kvm_vcpu_run`` on the hyp vcpu,
     which starts with ``__adjust_pc``) — and the world switch, where the CPU takes a pending
     virtual SError if the guest has SErrors unmasked.  The vgic LRs are filled first
-    (``kvm_vgic_flush_hwstate``) and loaded at EL2 (``__vgic_v3_restore_state``)."""
+    (``kvm_vgic_flush_hwstate``) and the saved CPU-interface state is loaded into the pCPU's
+    interface at EL2 (``__vgic_v3_restore_state``)."""
     run = s.running_arch(v.idx)
-    s.vgic.vgic_flush_lr_state(v.idx)  # kvm_vgic_flush_hwstate
+    g = s.vgic
+    g.vgic_flush_lr_state(v.idx)  # kvm_vgic_flush_hwstate
     if s.pkvm:
         hyp_main.flush_hyp_vcpu(s.policy, s.hyp[v.idx], v.arch, s.protected)
-    s.vgic.vgic_v3_restore_state(v.idx)  # __vgic_v3_restore_state at EL2
+    # vgic_restore_state: __vgic_v3_restore_state at EL2, into the interface of the vcpu's pCPU
+    g.ver.restore_state(v.vgic_cpu_if, s.pcpus[v.pcpu].vgic_cpu, v.idx)
     hyp_main.kvm_adjust_pc(run)
     hyp_main.take_pending_vserror(run)
     v.phase = Phase.GUEST
@@ -159,17 +162,17 @@ def kvm_vcpu_run_guest(s: System, v: HostVcpu) -> None:
 
 
 def guest_exit(s: System, v: HostVcpu, fault: Fault) -> None:
-    """The exit half of the run loop up to preempt_enable: ``__vgic_v3_save_state`` and
-    ``sync_hyp_vcpu`` (at EL2), ``kvm_vgic_sync_hwstate`` (fold + prune), ``trace_kvm_exit``
-    (reads PC), ``handle_exit_early``."""
+    """The exit half of the run loop up to preempt_enable: ``__vgic_v3_save_state`` (the pCPU's
+    interface back into the saved state) and ``sync_hyp_vcpu`` (at EL2), ``kvm_vgic_sync_hwstate``
+    (fold + prune), ``trace_kvm_exit`` (reads PC), ``handle_exit_early``."""
     run = s.running_arch(v.idx)
     run.fault = fault
-    s.vgic.vgic_v3_save_state(v.idx)  # __vgic_v3_save_state at EL2
+    s.vgic.ver.save_state(v.vgic_cpu_if, s.pcpus[v.pcpu].vgic_cpu)  # vgic_save_state: __vgic_v3_save_state at EL2
     if s.pkvm:
         hyp = s.hyp[v.idx]
         hyp.exit_code = fault.kind
         hyp_main.sync_hyp_vcpu(s.policy, hyp, v.arch, s.protected)
-    s.vgic.vgic_v3_fold_lr_state(v.idx)  # kvm_vgic_sync_hwstate
+    s.vgic.kvm_vgic_sync_hwstate(v.idx)
     s.observe(v.idx, "exit-pc", "trace_kvm_exit: *vcpu_pc", v.arch.ctxt[IDX_PC])
     handle_exit_early(s, v)
     v.phase = Phase.P1

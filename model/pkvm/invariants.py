@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from hvfuzz.oracles.base import Failure, Step
+from hvfuzz.model.vocab.judging import Failure, Step
 
 if TYPE_CHECKING:
     from hvfuzz.model.system import System

@@ -10,6 +10,9 @@ import enum
 import attrs
 
 from hvfuzz.model.regs import GUEST_TIMER_INDICES, TIMER_INDICES, reset_context
+from hvfuzz.model.vgic.v3_cpu_if import VgicV3CpuIf
+from hvfuzz.model.vgic.v3_hw import IchCpuIf
+from hvfuzz.model.vgic.version import CpuIfState, VCpuIf
 
 # iflags bits (kvm_host.h).  PKVM_HOST_STATE_DIRTY is BIT(4) of iflags, as in the seed patch.
 INCREMENT_PC = 1 << 1
@@ -109,17 +112,24 @@ class HostVcpu:
     #: a CPU_ON whose reset request this thread has yet to publish: (target, reset state)
     #: (only the ``cpu_on_reset_before_runnable=False`` deviation leaves one)
     deferred: list[tuple[int, ResetState]] = attrs.Factory(list)
+    #: ``vcpu->arch.vgic_cpu.vgic_v3``: the saved CPU-interface state (the vgic's ``cpu_if[idx]``;
+    #: on its own, a GICv3 one with the ``System`` defaults: 4 LRs, 5 priority bits)
+    vgic_cpu_if: CpuIfState = attrs.Factory(lambda: VgicV3CpuIf.new(4, 5))
 
 
 @attrs.define(slots=True)
 class Pcpu:
-    """A physical CPU: which vcpu thread runs on it, the hyp's loaded vcpu, and the EL1 timer
-    registers live in hardware (CNTVOFF_EL2, CNTV_CVAL/CTL, CNTP_CVAL/CTL)."""
+    """A physical CPU: which vcpu thread runs on it, the hyp's loaded vcpu, and what lives in
+    hardware: the EL1 timer registers (CNTVOFF_EL2, CNTV_CVAL/CTL, CNTP_CVAL/CTL) and the GIC's
+    virtual CPU interface (GICv3: the ICH_* registers)."""
 
     idx: int
     thread: int | None = None
     loaded_hyp_vcpu: int | None = None
     hw_timer: list[int] = attrs.Factory(lambda: [0] * len(TIMER_INDICES))
+    #: the virtual CPU interface (the vgic's ``hw[idx]``; on its own, a GICv3 one with the
+    #: ``System`` defaults: 4 LRs, 5 priority bits)
+    vgic_cpu: VCpuIf = attrs.Factory(lambda: IchCpuIf(nr_lrs=4, pri_bits=5))
 
 
 def new_vcpu_arch(vcpu_idx: int) -> VcpuArch:

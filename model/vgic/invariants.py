@@ -2,7 +2,8 @@
 configuration (gic-architecture.md §3.2, I1–I7), checked on the variant's ``System``: at a guest
 entry (the LRs just flushed and restored) and after an exit (the LRs saved and folded).
 
-They read the model's own state (``Vgic``: ap_list, LRs, used_lrs, hw_hcr, the vgic generation),
+They read the model's own state (``Vgic``: ap_list, the vgic generation; the pCPU's ``IchCpuIf``: LRs,
+used_lrs, ICH_HCR_EL2),
 so they live beside it; the architectural rules (S1–S5, O1, O2, L2) are judged from observations
 by ``oracles/gic_checks.py``.
 """
@@ -25,11 +26,12 @@ from hvfuzz.model.vgic.irq import (
     ICH_HCR_VGRP1EIE,
 )
 from hvfuzz.model.vocab import ops as O
-from hvfuzz.oracles.base import Failure, Step
+from hvfuzz.model.vocab.judging import Failure, Step
 
 if TYPE_CHECKING:
     from hvfuzz.model.system import System
     from hvfuzz.model.vgic.irq import VgicIrq
+    from hvfuzz.model.vgic.v3_hw import IchCpuIf
     from hvfuzz.model.vgic.vgic import Vgic
 
 _EXITS = frozenset((O.GuestExit, O.GuestPsci, O.GuestAccess))  # HVC and stage-2 aborts exit too
@@ -50,19 +52,19 @@ class VgicInvariants:
         op = step.op
         if type(op) is O.GuestEnter:  # no entry if the thread slept (powered off)
             if system.vcpus[op.vcpu].phase.value == "guest":
-                return check_lr_invariants(system.vgic, op.vcpu)
+                return check_lr_invariants(system.vgic, system.vgic_cpu_of(op.vcpu), op.vcpu)
             return None
         if type(op) in _EXITS and system.vcpus[op.vcpu].phase.value != "guest":
-            return check_hcr_after_exit(system.vgic, op.vcpu)
+            return check_hcr_after_exit(system.vgic_cpu_of(op.vcpu), op.vcpu)
         return None
 
     def state_key(self, intids: tuple[int, ...]) -> object:
         return ()
 
 
-def check_lr_invariants(g: Vgic, v: int) -> Failure | None:
-    """I7, I1, I3 always; I4 and I5 for the post-series vgic (``generation == "post"``)."""
-    c = g.cpuif[v]
+def check_lr_invariants(g: Vgic, c: IchCpuIf, v: int) -> Failure | None:
+    """I7, I1, I3 always; I4 and I5 for the post-series vgic (``generation == "post"``).  ``c``:
+    the CPU interface of vcpu ``v``'s pCPU, with its state loaded (it is in the guest)."""
     if c.used_lrs > g.nr_lrs:
         return Failure("gic-I7-used-lrs", v, f"vcpu{v}: used_lrs {c.used_lrs} > {g.nr_lrs} LRs")
     lrs = [lr for lr in c.lrs[: c.used_lrs] if lr is not None and lr.valid]
@@ -84,14 +86,13 @@ def check_lr_invariants(g: Vgic, v: int) -> Failure | None:
                 and i.priority < max(pend_lr):
             return Failure("gic-I4-top-n", v, f"vcpu{v}: pending interrupt {i.intid} (priority "
                            f"{i.priority:#x}) left outside the LRs behind a lower-priority pending LR")
-    return _check_mi_config(g, v, outside)
+    return _check_mi_config(g, c, v, outside)
 
 
-def _check_mi_config(g: Vgic, v: int, outside: list[VgicIrq]) -> Failure | None:
+def _check_mi_config(g: Vgic, c: IchCpuIf, v: int, outside: list[VgicIrq]) -> Failure | None:
     """I5: whenever interrupts sit outside the LRs or a group toggle matters, an MI / DIR trap is
     armed in ICH_HCR_EL2."""
-    c = g.cpuif[v]
-    hcr = c.hw_hcr
+    hcr = c.hcr
     queued = [i for i in g.ap_list[v] if g.vgic_target_oracle(i) == v and (i.active or i.is_pending())]
     if len(queued) > g.nr_lrs and not hcr & ICH_HCR_UIE:
         return Failure("gic-I5-mi-config", v, f"vcpu{v}: {len(queued)} interrupts in flight for "
@@ -115,9 +116,10 @@ def _check_mi_config(g: Vgic, v: int, outside: list[VgicIrq]) -> Failure | None:
     return None
 
 
-def check_hcr_after_exit(g: Vgic, v: int) -> Failure | None:
-    """``gic-hcr-armed-in-host``: the exit cleared ICH_HCR_EL2's traps and MIs."""
-    hw = g.cpuif[v].hw_hcr
+def check_hcr_after_exit(c: IchCpuIf, v: int) -> Failure | None:
+    """``gic-hcr-armed-in-host``: the exit cleared ICH_HCR_EL2's traps and MIs (``c``: the CPU
+    interface of the pCPU vcpu ``v`` exited on)."""
+    hw = c.hcr
     if hw & _ARMED:
         return Failure("gic-hcr-armed-in-host", v, f"vcpu{v}: ICH_HCR_EL2 left {hw:#x} after the exit: "
                        f"traps and maintenance interrupts stay armed for the host")

@@ -1,48 +1,53 @@
-"""The host side of the vgic (arch/arm64/kvm/vgic/vgic.c, vgic-v3.c): interrupt state, the
-per-vcpu ap_list, ``vgic_target_oracle``, ``vgic_queue_irq_unlock``, ``kvm_vgic_inject_irq``,
-``vgic_sort_ap_list``, ``vgic_flush_lr_state``, ``vgic_v3_configure_hcr``,
-``vgic_v3_fold_lr_state``, ``vgic_prune_ap_list``, ``vgic_v3_deactivate``; before the LR-overflow
+"""The version-independent vgic (arch/arm64/kvm/vgic/vgic.c): interrupt state, the per-vcpu
+ap_list, ``vgic_target_oracle``, ``vgic_queue_irq_unlock``, ``kvm_vgic_inject_irq``,
+``vgic_sort_ap_list``, ``vgic_flush_lr_state`` (what ``kvm_vgic_flush_hwstate`` runs before an
+entry), ``vgic_prune_ap_list``, and ``kvm_vgic_sync_hwstate`` after an exit; before the LR-overflow
 series (``generation="pre"``) and after it (``"post"``), per ``VgicPolicy``.
+
+It reaches GIC-version code only where vgic.c does (``version.VgicVersion``: populate / clear an
+LR, underflow / configure HCR, fold, save / restore, DIR), through ``self.ver`` (``v3.VgicV3``).
+``vgic_save_state`` / ``vgic_restore_state`` (``__hyp_vgic_save/restore_state`` at EL2) are the
+run loop's direct calls of ``ver.save_state`` / ``ver.restore_state`` (``model/pkvm/host.py``),
+on the saved state it names: the host vcpu's, or later the hyp vcpu's.
+The saved CPU-interface state of vcpu ``v`` is ``cpu_if[v]`` (held by the host vcpu, as
+``vcpu->arch.vgic_cpu``); the live interfaces are ``hw[p]``, one per pCPU (held by the ``Pcpu``).
 """
 
 from __future__ import annotations
 
-from hvfuzz.model.vgic.cpuif import VgicCpuIf
 from hvfuzz.model.vgic.irq import (
-    ICH_HCR_EN,
-    ICH_HCR_EOICOUNT_MASK,
-    ICH_HCR_LRENPIE,
-    ICH_HCR_NPIE,
     ICH_HCR_TC,
     ICH_HCR_TDIR,
-    ICH_HCR_UIE,
-    ICH_HCR_VGRP0DIE,
-    ICH_HCR_VGRP0EIE,
-    ICH_HCR_VGRP1DIE,
-    ICH_HCR_VGRP1EIE,
     NR_PRIVATE,
-    Lr,
     VgicIrq,
     VgicPolicy,
 )
+from hvfuzz.model.vgic.v3 import VgicV3
+from hvfuzz.model.vgic.version import CpuIfState, VCpuIf, VgicVersion
 
 NR_SPIS = 32
 
 
 class Vgic:
-    """The VM's vgic: distributor/redistributor interrupt state, ap_lists, CPU interfaces."""
+    """The VM's vgic: distributor/redistributor interrupt state, ap_lists, and the per-vcpu and
+    per-pCPU CPU-interface state of its GIC version."""
 
-    def __init__(self, vcpus: int, nr_lrs: int, pri_bits: int, policy: VgicPolicy) -> None:
+    def __init__(self, vcpus: int, pcpus: int, nr_lrs: int, pri_bits: int, policy: VgicPolicy) -> None:
         self.policy = policy
         self.nr_lrs = nr_lrs
         self.pri_bits = pri_bits
+        #: the GIC version's code (vgic-v3.c; GICv3 is the only version modelled)
+        self.ver: VgicVersion = VgicV3(policy, nr_lrs, pri_bits)
         self.private = [
             [VgicIrq(intid=i, owner_vcpu=v, target_vcpu=v, level=False) for i in range(NR_PRIVATE)]
             for v in range(vcpus)
         ]
         self.spis = [VgicIrq(intid=NR_PRIVATE + i) for i in range(NR_SPIS)]
         self.ap_list: list[list[VgicIrq]] = [[] for _ in range(vcpus)]
-        self.cpuif = [VgicCpuIf(nr_lrs=nr_lrs, pri_bits=pri_bits) for _ in range(vcpus)]
+        #: each vcpu's saved CPU-interface state (``HostVcpu.vgic_cpu_if`` holds the same object)
+        self.cpu_if: list[CpuIfState] = [self.ver.new_cpu_if() for _ in range(vcpus)]
+        #: each pCPU's virtual CPU interface (``Pcpu.vgic_cpu`` holds the same object)
+        self.hw: list[VCpuIf] = [self.ver.new_vcpu_if() for _ in range(pcpus)]
         #: host_data.last_lr_irq of the CPU the vcpu last ran on (post-series)
         self.last_lr_irq: list[VgicIrq | None] = [None] * vcpus
         #: ``kvm->arch.vgic.active_spis`` (1c3b3cadcd69)
@@ -57,6 +62,13 @@ class Vgic:
             return self.private[vcpu][intid]
         if intid < NR_PRIVATE + NR_SPIS:
             return self.spis[intid - NR_PRIVATE]
+        return None
+
+    def running_vcpu_if(self, vcpu: int) -> VCpuIf | None:
+        """The live interface holding ``vcpu``'s state (it is in the guest), or None."""
+        for hw in self.hw:
+            if hw.vcpu == vcpu:
+                return hw
         return None
 
     # --- vgic.c ---------------------------------------------------------------------------------
@@ -78,12 +90,8 @@ class Vgic:
         irq.vcpu = v
         if irq.intid >= NR_PRIVATE and self.policy.generation == "post":
             self.active_spis += 1
-            if self.active_spis == 1 and self.policy.tdir == "post" and self.policy.cpu_has_tdir:
-                # first SPI in flight: KVM_REQ_IRQ_PENDING to every vcpu so each recomputes TDIR
-                # (1c3b3cadcd69).  The model takes the kick as immediate: running vcpus trap DIR now.
-                for c in self.cpuif:
-                    if c.hw_hcr & ICH_HCR_EN:
-                        c.hw_hcr |= ICH_HCR_TDIR
+            if self.active_spis == 1:
+                self.ver.first_spi_in_flight(self.hw)
         return v
 
     def kvm_vgic_inject_irq(self, vcpu: int, intid: int, level: bool) -> bool:
@@ -119,49 +127,23 @@ class Vgic:
         self.vgic_queue_irq_unlock(irq)
         return True
 
-    def _deliverable(self, irq: VgicIrq, vcpu: int) -> bool:
-        c = self.cpuif[vcpu]
-        return self.vgic_target_oracle(irq) == vcpu and c.group_enabled(irq.group)
-
     def vgic_sort_ap_list(self, vcpu: int) -> None:
-        """``vgic_sort_ap_list``: stable sort with ``vgic_irq_cmp``."""
+        """``vgic_sort_ap_list``: stable sort with ``vgic_irq_cmp`` (group enables from
+        ``vgic_get_vmcr``)."""
         p = self.policy
         shift = 8 - p.sort_prio_bits
         if p.generation == "pre" or not p.sort_pending_first:
             def key(irq: VgicIrq) -> tuple[int, ...]:  # VGIC-PRE: active first
                 return (not irq.active, not (irq.enabled and irq.is_pending()), irq.priority >> shift)
         else:
-            c = self.cpuif[vcpu]
+            vmcr = self.ver.get_vmcr(self.cpu_if[vcpu])
 
             def key(irq: VgicIrq) -> tuple[int, ...]:
                 k = (not (irq.enabled and irq.is_pending() and not irq.active), irq.priority >> shift)
                 if p.sort_undeliverable_last:
-                    k = (self.vgic_target_oracle(irq) != vcpu, not c.group_enabled(irq.group)) + k
+                    k = (self.vgic_target_oracle(irq) != vcpu, not vmcr.group_enabled(irq.group)) + k
                 return k
         self.ap_list[vcpu].sort(key=key)
-
-    # --- vgic-v3.c: LRs ------------------------------------------------------------------------
-    def vgic_v3_compute_lr(self, irq: VgicIrq) -> Lr:
-        """``vgic_v3_compute_lr``: ACTIVE; level (software resampled) -> EOI and never P+A;
-        PENDING if allowed; group; priority."""
-        lr = Lr(intid=irq.intid, group=irq.group, priority=irq.priority)
-        allow_pending = True
-        if irq.active:
-            lr.active = True
-        if irq.level:
-            lr.eoi = True
-            if irq.active:
-                allow_pending = False
-        if allow_pending and irq.is_pending():
-            lr.pending = True
-        return lr
-
-    def vgic_v3_populate_lr(self, irq: VgicIrq, n: int, vcpu: int) -> None:
-        lr = self.vgic_v3_compute_lr(irq)
-        if lr.pending and not irq.level:
-            irq.pending_latch = False
-        irq.on_lr = True
-        self.cpuif[vcpu].lrs[n] = lr
 
     def summarize_ap_list(self, vcpu: int) -> tuple[int, int]:
         """``summarize_ap_list``: (nr_pend, nr_act) over interrupts whose oracle is this vcpu."""
@@ -176,8 +158,10 @@ class Vgic:
         return nr_pend, nr_act
 
     def vgic_flush_lr_state(self, vcpu: int) -> None:
-        """``vgic_flush_lr_state`` (+ ``vgic_v3_configure_hcr`` after the series)."""
-        c = self.cpuif[vcpu]
+        """``vgic_flush_lr_state``: the ap_list into the LRs (``vgic_populate_lr``), the rest
+        cleared (``vgic_clear_lr``), then ``vgic_set_underflow`` (pre) or the series'
+        configure-HCR (post), and ``used_lrs``."""
+        ver, st = self.ver, self.cpu_if[vcpu]
         nr_lr = self.nr_lrs
         lst = self.ap_list[vcpu]
         count = 0
@@ -188,12 +172,12 @@ class Vgic:
             uie = False
             for i, irq in enumerate(lst):
                 if self.vgic_target_oracle(irq) == vcpu:
-                    self.vgic_v3_populate_lr(irq, count, vcpu)
+                    ver.populate_lr(st, irq, count)  # vgic_populate_lr
                     count += 1
                 if count == nr_lr:
                     uie = i < len(lst) - 1
                     break
-            c.vgic_hcr = ICH_HCR_EN | (ICH_HCR_UIE if uie else 0)
+            ver.set_underflow(st, uie)  # vgic_set_underflow
         else:
             nr_pend, nr_act = self.summarize_ap_list(vcpu)
             if nr_pend + nr_act > nr_lr:
@@ -203,96 +187,12 @@ class Vgic:
                 if count == nr_lr:
                     break
                 if self.vgic_target_oracle(irq) == vcpu:
-                    self.vgic_v3_populate_lr(irq, count, vcpu)
+                    ver.populate_lr(st, irq, count)  # vgic_populate_lr
                     self.last_lr_irq[vcpu] = irq
                     count += 1
-            self.vgic_v3_configure_hcr(vcpu, nr_pend, nr_act)
-        for n in range(count, nr_lr):
-            c.lrs[n] = None
-        c.used_lrs = count
-
-    def vgic_v3_configure_hcr(self, vcpu: int, nr_pend: int, nr_act: int) -> None:
-        """``vgic_v3_configure_hcr`` (V3-POST): MIs for overflow and group changes, TDIR."""
-        p, c, nr_lr = self.policy, self.cpuif[vcpu], self.nr_lrs
-        hcr = ICH_HCR_EN
-        if nr_pend > nr_lr:
-            hcr |= ICH_HCR_NPIE
-        if nr_act and nr_pend + nr_act > nr_lr:
-            hcr |= ICH_HCR_LRENPIE
-        if nr_pend + nr_act > nr_lr and p.request_uie:
-            hcr |= ICH_HCR_UIE
-        if p.request_group_mis:
-            hcr |= ICH_HCR_VGRP0DIE if c.veng0 else ICH_HCR_VGRP0EIE
-            hcr |= ICH_HCR_VGRP1DIE if c.veng1 else ICH_HCR_VGRP1EIE
-        has_tdir = p.cpu_has_tdir or not p.detect_missing_tdir
-        if p.tdir == "post":
-            if not has_tdir or (nr_act and nr_pend + nr_act > nr_lr) or self.active_spis:
-                hcr |= ICH_HCR_TDIR
-        elif p.tdir == "overflow":
-            if not has_tdir or (nr_act and nr_pend + nr_act > nr_lr):
-                hcr |= ICH_HCR_TDIR
-        c.vgic_hcr = hcr
-
-    # --- EL2 save/restore (vgic-v3-sr.c) -------------------------------------------------------
-    def vgic_v3_restore_state(self, vcpu: int) -> None:
-        """``__vgic_v3_restore_state``: ICH_HCR_EL2 = ``compute_ich_hcr`` (vgic_hcr plus TC when the
-        CPU lacks TDIR and KVM knows it); the CPU ignores TDIR if it lacks it."""
-        p, c = self.policy, self.cpuif[vcpu]
-        hcr = c.vgic_hcr & ~ICH_HCR_EOICOUNT_MASK
-        if not p.cpu_has_tdir:
-            hcr &= ~ICH_HCR_TDIR
-            if p.detect_missing_tdir:
-                hcr |= ICH_HCR_TC
-        c.hw_hcr = hcr
-
-    def vgic_v3_save_state(self, vcpu: int) -> None:
-        """``__vgic_v3_save_state``: keep EOIcount if LRENPIE (f4ded7b0848e), then write 0 to
-        ICH_HCR_EL2 (8be00d1ba3a1) — or, deviating, leave ``compute_ich_hcr & ~En`` armed."""
-        c = self.cpuif[vcpu]
-        if self.policy.generation == "post" and c.vgic_hcr & ICH_HCR_LRENPIE:
-            c.vgic_hcr = (c.vgic_hcr & ~ICH_HCR_EOICOUNT_MASK) | (c.hw_hcr & ICH_HCR_EOICOUNT_MASK)
-        else:
-            c.vgic_hcr &= ~ICH_HCR_EOICOUNT_MASK
-        c.hw_hcr = 0 if self.policy.exit_hcr_zero else (c.hw_hcr & ~ICH_HCR_EN & ~ICH_HCR_EOICOUNT_MASK)
-
-    # --- fold -------------------------------------------------------------------------------------
-    def vgic_v3_fold_lr(self, vcpu: int, lr: Lr) -> None:
-        """``vgic_v3_fold_lr``: LR state back into the vgic_irq."""
-        irq = self.lookup(vcpu, lr.intid)
-        assert irq is not None
-        deactivated = irq.active and not lr.active
-        irq.active = lr.active
-        if not irq.level and lr.pending:
-            irq.pending_latch = True
-        if irq.level and not (lr.pending or lr.active):
-            irq.pending_latch = False
-        irq.on_lr = False
-        if deactivated and lr.eoi and irq.intid >= NR_PRIVATE and self.active_spis > 0:
-            self.active_spis -= 1
-
-    def vgic_v3_fold_lr_state(self, vcpu: int) -> None:
-        """``vgic_v3_fold_lr_state``: fold the LRs; after the series also consume EOIcount by
-        deactivating the active interrupts just past the LR window (from ``last_lr_irq``)."""
-        p, c = self.policy, self.cpuif[vcpu]
-        for lr in c.lrs[: c.used_lrs]:
-            if lr is not None:
-                self.vgic_v3_fold_lr(vcpu, lr)
-        if p.generation == "post" and p.use_eoicount and self.last_lr_irq[vcpu] is not None:
-            eoicount = (c.vgic_hcr & ICH_HCR_EOICOUNT_MASK) >> 27
-            lst = self.ap_list[vcpu]
-            start = lst.index(self.last_lr_irq[vcpu]) + 1 if p.eoicount_from_last_lr else 0
-            for irq in lst[start:]:
-                if eoicount == 0:
-                    break
-                if self.vgic_target_oracle(irq) == vcpu and irq.active:
-                    lr = self.vgic_v3_compute_lr(irq)
-                    lr.active = False
-                    self.vgic_v3_fold_lr(vcpu, lr)
-                    eoicount -= 1
-        c.vgic_hcr &= ~(ICH_HCR_EOICOUNT_MASK | ICH_HCR_UIE)
-        c.used_lrs = 0
-        c.lrs = [None] * self.nr_lrs
-        self.vgic_prune_ap_list(vcpu)
+            ver.configure_hcr(self, st, nr_pend, nr_act)
+        ver.clear_lrs(st, count)  # vgic_clear_lr on each LR from count on
+        st.used_lrs = count
 
     def vgic_prune_ap_list(self, vcpu: int) -> list[int]:
         """``vgic_prune_ap_list``: drop interrupts with no target, move the ones now targeting
@@ -315,48 +215,17 @@ class Vgic:
         self.ap_list[vcpu] = keep
         return kicks
 
-    # --- DIR emulation (post-series) ------------------------------------------------------------
-    def vgic_v3_deactivate(self, vcpu: int, intid: int) -> None:
-        """``vgic_v3_deactivate``: a trapped ICV_DIR_EL1 write that no LR of this vcpu could take.
-        An interrupt live in another vcpu's LR is deactivated as a GICD_ICACTIVER write would
-        (all vcpus halted: in the model, its LR's active bit is cleared in place)."""
-        c = self.cpuif[vcpu]
-        if not c.veoim:
-            return
-        irq = self.lookup(vcpu, intid)
-        if irq is None or irq.vcpu is None:
-            return
-        target = irq.vcpu
-        if irq.on_lr:
-            oc = self.cpuif[target]
-            for lr in oc.lrs[: oc.used_lrs]:
-                if lr is not None and lr.intid == intid and lr.active:
-                    lr.active = False
-            irq.active = False
-        else:
-            lr = self.vgic_v3_compute_lr(irq)
-            lr.active = False
-            self.vgic_v3_fold_lr(vcpu, lr)
-        self.vgic_prune_ap_list(target)  # KVM_REQ_VGIC_PROCESS_UPDATE on the target
+    # --- around a guest run ---------------------------------------------------------------------
+    def kvm_vgic_sync_hwstate(self, vcpu: int) -> None:
+        """``kvm_vgic_sync_hwstate`` after an exit: ``vgic_fold_lr_state`` (the version's fold of
+        the saved LRs), then ``vgic_prune_ap_list``."""
+        self.ver.fold_lr_state(self, vcpu, self.cpu_if[vcpu])  # vgic_fold_lr_state
+        self.vgic_prune_ap_list(vcpu)
 
-    def guest_dir(self, vcpu: int, intid: int) -> str:
-        """A guest write of ICV_DIR_EL1: in hardware, or trapped (TDIR/TC) to EL2's fast path
-        (``__vgic_v3_perform_cpuif_access``: EOImode 0 -> ignore; an active LR of this vcpu ->
-        deactivate it) and otherwise to ``vgic_v3_deactivate``.  Returns how it was handled."""
-        c = self.cpuif[vcpu]
-        if not c.dir_traps():
-            c.icv_dir_write(intid)
-            return "hardware"
-        if not c.veoim:
-            return "trap-ignored"
-        i = c.find_active_lr(intid)
-        if i is not None:
-            lr = c.lrs[i]
-            assert lr is not None
-            lr.active = False
-            return "trap-fast-path"
-        self.vgic_v3_deactivate(vcpu, intid)
-        return "trap-emulated"
+    def guest_dir(self, vcpu: int, hw: VCpuIf, intid: int) -> str:
+        """A guest DIR on the pCPU interface ``hw`` (GICv3: ICV_DIR_EL1, in hardware or trapped
+        to ``vgic_v3_deactivate``).  Returns how it was handled."""
+        return self.ver.guest_dir(self, vcpu, hw, intid)
 
 
 __all__ = ["Vgic", "NR_SPIS", "ICH_HCR_TC", "ICH_HCR_TDIR"]

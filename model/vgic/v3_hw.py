@@ -1,11 +1,12 @@
-"""The GICv3 virtual CPU interface *on the list registers*: what the hardware does when the guest
-acknowledges, EOIs and deactivates (QEMU hw/intc/arm_gicv3_cpuif.c: ``hppvi_index``,
-``icv_hppi_can_preempt``, ``icv_iar_read``, ``icv_eoir_write``, ``icv_dir_write``,
+"""The GICv3 virtual CPU interface of a physical CPU: the ICH_* registers the hypervisor loads
+(ICH_LR<n>_EL2, ICH_HCR_EL2, ICH_VMCR_EL2, ICH_AP<g>R<n>_EL2) and what the hardware does when the
+guest acknowledges, EOIs and deactivates through ICV_* (QEMU hw/intc/arm_gicv3_cpuif.c:
+``hppvi_index``, ``icv_hppi_can_preempt``, ``icv_iar_read``, ``icv_eoir_write``, ``icv_dir_write``,
 ``icv_drop_prio``; KVM vgic-v3-sr.c for the same on trap paths).
 
-The state is one vcpu's ``struct vgic_v3_cpu_if``: LRs, ICH_HCR_EL2 (with EOIcount), VMCR
-(group enables, PMR, BPRs, EOImode), active priority registers.  While the vcpu runs it is the
-CPU's; the model keeps one copy (pKVM copies it eagerly on every world switch).
+It lives on the ``Pcpu`` (``Pcpu.vgic_cpu``), as the EL1 timer does.  ``__vgic_v3_restore_state``
+(``v3.VgicV3``) hands it a vcpu's saved ``vgic_v3_cpu_if`` values at guest entry and
+``__vgic_v3_save_state`` takes them back at exit.
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ from hvfuzz.model.vgic.irq import (
     SPURIOUS,
     Lr,
 )
+from hvfuzz.model.vgic.v3_cpu_if import new_apr, preemption_bits
+from hvfuzz.model.vgic.vmcr import Vmcr
+
+
+def idle_values(nr_lrs: int, pri_bits: int) -> tuple[list[Lr | None], Vmcr, list[list[int]]]:
+    """LRs, VMCR and APRs of an interface with no vcpu loaded: 0 (VMCR at reset)."""
+    return [None] * nr_lrs, Vmcr.reset(preemption_bits(pri_bits)), new_apr(pri_bits)
 
 
 def ctz(x: int) -> int:
@@ -35,84 +43,96 @@ def ctz(x: int) -> int:
 
 
 @attrs.define(slots=True)
-class VgicCpuIf:
-    """``struct vgic_v3_cpu_if`` plus the VMCR fields and the CPU's current ICH_HCR_EL2."""
+class IchCpuIf:
+    """One pCPU's GICv3 virtual CPU interface.  ``nr_lrs`` and ``pri_bits`` are ICH_VTR_EL2's
+    ListRegs+1 and PRIbits+1."""
 
     nr_lrs: int
     pri_bits: int
-    lrs: list[Lr | None] = attrs.Factory(list)
-    used_lrs: int = 0
-    #: ``vgic_hcr`` as KVM computed it (EOIcount saved back into it on exit)
-    vgic_hcr: int = 0
-    #: ICH_HCR_EL2 as the CPU holds it now (what the host runs with after an exit)
-    hw_hcr: int = 0
-    veng0: bool = False
-    veng1: bool = False
-    vpmr: int = 0
-    vbpr0: int = 0
-    vbpr1: int = 0
-    vcbpr: bool = False
-    veoim: bool = False
-    apr: list[list[int]] = attrs.Factory(list)
+    #: ICH_HCR_EL2 (with EOIcount): what the CPU holds now, also after an exit
+    hcr: int = 0
+    #: ICH_VMCR_EL2
+    vmcr: Vmcr = attrs.field(init=False)
+    #: ICH_AP0R<n>_EL2, ICH_AP1R<n>_EL2
+    apr: list[list[int]] = attrs.field(init=False)
+    #: ICH_LR<n>_EL2 (None: 0, an invalid LR)
+    lrs: list[Lr | None] = attrs.field(init=False)
+    #: how many LRs ``__vgic_v3_restore_state`` wrote (``cpu_if->used_lrs``); the rest are 0
+    used_lrs: int = attrs.field(init=False)
+    #: the vcpu whose state is loaded (the kernel's ``kvm_get_running_vcpu()`` on this CPU)
+    vcpu: int | None = attrs.field(init=False)
+    #: what the LRs, VMCR and APRs hold with no vcpu loaded (constant: the guest reaches the
+    #: interface only while its state is loaded; ``idle_values``, shareable between pCPUs)
+    idle: tuple[list[Lr | None], Vmcr, list[list[int]]] = attrs.field(kw_only=True, default=None)
+    #: preemption bits (ICH_VTR_EL2.PREbits+1)
+    pre: int = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.lrs = [None] * self.nr_lrs
-        pre = self.pre
-        self.vbpr0, self.vbpr1 = 7 - pre, 8 - pre
-        self.apr = [[0] * (1 << (pre - 5)) for _ in range(2)]
+        self.pre = preemption_bits(self.pri_bits)
+        if self.idle is None:
+            self.idle = idle_values(self.nr_lrs, self.pri_bits)
+        self.unload()
 
-    @property
-    def pre(self) -> int:
-        """Preemption bits (ICH_VTR_EL2.PREbits+1): as many as the priority bits, at most 7."""
-        return min(self.pri_bits, 7)
+    def unload(self) -> None:
+        """No vcpu's state in the interface: LRs 0 (``__vgic_v3_save_state`` writes 0 to each
+        used LR).  The model also shows VMCR and the APRs at reset: the values it handed over
+        belong to the vcpu again (the kernel leaves them in the CPU, unread, until the next
+        restore)."""
+        self.lrs, self.vmcr, self.apr = self.idle
+        self.used_lrs = 0
+        self.vcpu = None
 
     def pmask(self) -> int:
         return (0xFF << (8 - self.pri_bits)) & 0xFF
 
     # --- priority arithmetic (VPriorityGroup, icv_gprio_mask) ---------------------------------
     def gmask(self, g: int) -> int:
-        if g == 0 or self.vcbpr:
-            return (0xFF << (self.vbpr0 + 1)) & 0xFF
-        return (0xFF << self.vbpr1) & 0xFF
+        vm = self.vmcr
+        if g == 0 or vm.vcbpr:
+            return (0xFF << (vm.vbpr0 + 1)) & 0xFF
+        return (0xFF << vm.vbpr1) & 0xFF
 
     def rpr(self) -> int:
-        """``ich_highest_active_virt_prio``: the running priority from the APRs."""
-        for n in range(len(self.apr[0])):
-            v = self.apr[0][n] | self.apr[1][n]
+        """``ich_highest_active_virt_prio``: the running priority from the APRs (ICV_RPR_EL1)."""
+        apr = self.apr
+        for n in range(len(apr[0])):
+            v = apr[0][n] | apr[1][n]
             if v:
                 return (32 * n + ctz(v)) << (8 - self.pre)
         return 0xFF
 
     def can_signal(self, prio: int, g: int) -> bool:
         """``icv_hppi_can_preempt``: En, priority above PMR, group priority above running."""
-        if not self.hw_hcr & ICH_HCR_EN or not prio < self.vpmr:
+        if not self.hcr & ICH_HCR_EN or not prio < self.vmcr.vpmr:
             return False
         r = self.rpr()
         return r == 0xFF or (prio & self.gmask(g)) < (r & self.gmask(g))
 
     def drop_prio(self) -> int | None:
         """``icv_drop_prio``: clear the highest active priority (group-agnostic)."""
-        for n in range(len(self.apr[0])):
-            a0, a1 = self.apr[0][n], self.apr[1][n]
+        apr = self.apr
+        for n in range(len(apr[0])):
+            a0, a1 = apr[0][n], apr[1][n]
             if a0 | a1:
                 c0 = ctz(a0) if a0 else 32
                 c1 = ctz(a1) if a1 else 32
                 g = 0 if c0 <= c1 else 1
                 c = min(c0, c1)
-                self.apr[g][n] &= ~(1 << c)
+                apr[g][n] &= ~(1 << c)
                 return (32 * n + c) << (8 - self.pre)
         return None
 
     def group_enabled(self, g: int) -> bool:
-        return self.veng1 if g else self.veng0
+        return self.vmcr.group_enabled(g)
 
     # --- LR searches ----------------------------------------------------------------------------
     def hppvi_index(self) -> int | None:
         """``hppvi_index``: the LR in state exactly Pending, group enabled, lowest priority value
         (first LR on ties)."""
         best, prio = None, 0xFF
+        vm = self.vmcr
         for i, lr in enumerate(self.lrs[: self.used_lrs]):
-            if lr is None or not lr.pending or lr.active or not self.group_enabled(lr.group):
+            if lr is None or not lr.pending or lr.active or not vm.group_enabled(lr.group):
                 continue
             if lr.priority < prio:
                 best, prio = i, lr.priority
@@ -125,12 +145,12 @@ class VgicCpuIf:
         return None
 
     def bump_eoicount(self) -> None:
-        c = ((self.hw_hcr & ICH_HCR_EOICOUNT_MASK) >> ICH_HCR_EOICOUNT_SHIFT) + 1
-        self.hw_hcr = (self.hw_hcr & ~ICH_HCR_EOICOUNT_MASK) | ((c & 0x1F) << ICH_HCR_EOICOUNT_SHIFT)
+        c = ((self.hcr & ICH_HCR_EOICOUNT_MASK) >> ICH_HCR_EOICOUNT_SHIFT) + 1
+        self.hcr = (self.hcr & ~ICH_HCR_EOICOUNT_MASK) | ((c & 0x1F) << ICH_HCR_EOICOUNT_SHIFT)
 
     @property
     def eoicount(self) -> int:
-        return (self.hw_hcr & ICH_HCR_EOICOUNT_MASK) >> ICH_HCR_EOICOUNT_SHIFT
+        return (self.hcr & ICH_HCR_EOICOUNT_MASK) >> ICH_HCR_EOICOUNT_SHIFT
 
     # --- guest accesses -------------------------------------------------------------------------
     def icv_iar_read(self, g: int) -> int:
@@ -161,22 +181,23 @@ class VgicCpuIf:
         if dropped is None:
             return
         i = self.find_active_lr(intid)
+        veoim = self.vmcr.veoim
         if i is None:
-            if not self.veoim:
+            if not veoim:
                 self.bump_eoicount()
             return
         lr = self.lrs[i]
         assert lr is not None
-        if lr.group == g and (lr.priority & self.gmask(g)) == dropped and not self.veoim:
+        if lr.group == g and (lr.priority & self.gmask(g)) == dropped and not veoim:
             lr.active = False
 
     def dir_traps(self) -> bool:
-        return bool(self.hw_hcr & (ICH_HCR_TDIR | ICH_HCR_TC))
+        return bool(self.hcr & (ICH_HCR_TDIR | ICH_HCR_TC))
 
     def icv_dir_write(self, intid: int) -> None:
         """``icv_dir_write`` (not trapped): with EOImode 1 deactivate the matching active LR, or
         bump EOIcount."""
-        if intid >= 1020 or not self.veoim:
+        if intid >= 1020 or not self.vmcr.veoim:
             return
         i = self.find_active_lr(intid)
         if i is None:
@@ -188,30 +209,40 @@ class VgicCpuIf:
 
     def icv_pmr_write(self, value: int) -> None:
         """``icv_pmr_write``: only the implemented priority bits are kept."""
-        self.vpmr = value & self.pmask()
+        self.vmcr.vpmr = value & self.pmask()
 
     def icv_bpr_write(self, g: int, value: int) -> None:
         """``icv_bpr_write`` / ``write_vbpr``: clamped to the minimum binary point; BPR1 writes are
         ignored while VCBPR is set."""
+        vm = self.vmcr
         if g == 0:
-            self.vbpr0 = max(value, 7 - self.pre)
-        elif not self.vcbpr:
-            self.vbpr1 = max(value, 8 - self.pre)
+            vm.vbpr0 = max(value, 7 - self.pre)
+        elif not vm.vcbpr:
+            vm.vbpr1 = max(value, 8 - self.pre)
 
     def icv_igrpen_write(self, g: int, enable: bool) -> None:
         """ICV_IGRPEN<g>_EL1 (VMCR.VENG<g>)."""
         if g:
-            self.veng1 = enable
+            self.vmcr.veng1 = enable
         else:
-            self.veng0 = enable
+            self.vmcr.veng0 = enable
 
     def icv_ctlr_write_eoimode(self, eoimode: bool) -> None:
         """ICV_CTLR_EL1.EOImode (VMCR.VEOIM)."""
-        self.veoim = eoimode
+        self.vmcr.veoim = eoimode
+
+    #: the version-independent names of ``version.VCpuIf``
+    ack = icv_iar_read
+    eoi = icv_eoir_write
+    set_pmr = icv_pmr_write
+    set_bpr = icv_bpr_write
+    set_grpen = icv_igrpen_write
+    set_eoimode = icv_ctlr_write_eoimode
 
     # --- maintenance interrupt (vgic_v3_get_misr) -----------------------------------------------
     def misr(self) -> int:
-        hcr = self.hw_hcr
+        """``vgic_v3_get_misr``: ICH_MISR_EL2 (EOI, U, LRENP, NP, VGrp0E/D, VGrp1E/D)."""
+        hcr, vm = self.hcr, self.vmcr
         valid = [lr for lr in self.lrs[: self.used_lrs] if lr is not None and lr.valid]
         m = 0
         if any(lr is not None and not lr.valid and lr.eoi for lr in self.lrs[: self.used_lrs]):
@@ -222,12 +253,15 @@ class VgicCpuIf:
             m |= 4
         if hcr & ICH_HCR_NPIE and not any(lr.pending for lr in valid):
             m |= 8
-        if hcr & ICH_HCR_VGRP0EIE and self.veng0:
+        if hcr & ICH_HCR_VGRP0EIE and vm.veng0:
             m |= 16
-        if hcr & ICH_HCR_VGRP0DIE and not self.veng0:
+        if hcr & ICH_HCR_VGRP0DIE and not vm.veng0:
             m |= 32
-        if hcr & ICH_HCR_VGRP1EIE and self.veng1:
+        if hcr & ICH_HCR_VGRP1EIE and vm.veng1:
             m |= 64
-        if hcr & ICH_HCR_VGRP1DIE and not self.veng1:
+        if hcr & ICH_HCR_VGRP1DIE and not vm.veng1:
             m |= 128
         return m
+
+
+__all__ = ["IchCpuIf", "ctz", "idle_values"]

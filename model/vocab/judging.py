@@ -8,7 +8,8 @@ interfaces of the chain.
   reads a ``System``: ``after(step, system)``.  It has a ``state_key`` too (stateless ones return
   ``()``), so that nothing in the chain can be left out of the search key.
 
-This module imports nothing of hvfuzz but the vocabulary.
+Part of the vocabulary (``model/vocab``): the white-box invariants beside the model code and the
+judges in ``oracles/`` both speak it, and it imports nothing else of hvfuzz.
 """
 
 from __future__ import annotations

@@ -1,0 +1,255 @@
+"""GICv3 behind the vgic's version seam: the list-register code of arch/arm64/kvm/vgic/vgic-v3.c
+(``vgic_v3_compute_lr``, ``vgic_v3_populate_lr``, ``vgic_v3_clear_lr``, ``vgic_v3_set_underflow``,
+``vgic_v3_configure_hcr``, ``vgic_v3_fold_lr_state``, ``vgic_v3_deactivate``) and of
+arch/arm64/kvm/hyp/vgic-v3-sr.c (``__vgic_v3_restore_state``, ``__vgic_v3_save_state``,
+``__vgic_v3_perform_cpuif_access`` for a trapped ICV_DIR_EL1), before the LR-overflow series
+(``generation="pre"``) and after it (``"post"``), per ``VgicPolicy``.
+
+The saved state is a ``VgicV3CpuIf`` (the host vcpu's); the live one an ``IchCpuIf`` (the pCPU's).
+Restore hands the saved ``vgic_lr``, ``vgic_vmcr`` and ``vgic_apr`` values to the pCPU and save
+takes them back, rather than copying them field by field: while the vcpu runs there is one copy
+of each (the kernel's saved copy is stale then, and save overwrites it before anything reads it).
+A second saved copy (pKVM's hyp vcpu) would be copied by value when flushed and synced.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hvfuzz.model.vgic.irq import (
+    ICH_HCR_EN,
+    ICH_HCR_EOICOUNT_MASK,
+    ICH_HCR_LRENPIE,
+    ICH_HCR_NPIE,
+    ICH_HCR_TC,
+    ICH_HCR_TDIR,
+    ICH_HCR_UIE,
+    ICH_HCR_VGRP0DIE,
+    ICH_HCR_VGRP0EIE,
+    ICH_HCR_VGRP1DIE,
+    ICH_HCR_VGRP1EIE,
+    NR_PRIVATE,
+    Lr,
+    VgicIrq,
+    VgicPolicy,
+)
+from hvfuzz.model.vgic.v3_cpu_if import VgicV3CpuIf
+from hvfuzz.model.vgic.v3_hw import IchCpuIf, idle_values
+from hvfuzz.model.vgic.vmcr import Vmcr
+
+if TYPE_CHECKING:
+    from hvfuzz.model.vgic.vgic import Vgic
+
+
+class VgicV3:
+    """vgic-v3.c / vgic-v3-sr.c for one VM: ``nr_lrs`` list registers, ``pri_bits`` priority bits."""
+
+    def __init__(self, policy: VgicPolicy, nr_lrs: int, pri_bits: int) -> None:
+        self.policy = policy
+        self.nr_lrs = nr_lrs
+        self.pri_bits = pri_bits
+        #: what the pCPU interfaces hold with no vcpu loaded (never written)
+        self.idle = idle_values(nr_lrs, pri_bits)
+
+    def new_cpu_if(self) -> VgicV3CpuIf:
+        """A vcpu's ``struct vgic_v3_cpu_if`` (``vgic_v3_enable``)."""
+        return VgicV3CpuIf.new(self.nr_lrs, self.pri_bits)
+
+    def new_vcpu_if(self) -> IchCpuIf:
+        """A pCPU's GICv3 virtual CPU interface, no vcpu loaded."""
+        return IchCpuIf(nr_lrs=self.nr_lrs, pri_bits=self.pri_bits, idle=self.idle)
+
+    def vgic_v3_get_vmcr(self, st: VgicV3CpuIf) -> Vmcr:
+        """``vgic_v3_get_vmcr``: the saved VMCR, unpacked."""
+        return st.vgic_vmcr
+
+    # --- vgic-v3.c: LRs ------------------------------------------------------------------------
+    def vgic_v3_compute_lr(self, irq: VgicIrq) -> Lr:
+        """``vgic_v3_compute_lr``: ACTIVE; level (software resampled) -> EOI and never P+A;
+        PENDING if allowed; group; priority."""
+        lr = Lr(intid=irq.intid, group=irq.group, priority=irq.priority)
+        allow_pending = True
+        if irq.active:
+            lr.active = True
+        if irq.level:
+            lr.eoi = True
+            if irq.active:
+                allow_pending = False
+        if allow_pending and irq.is_pending():
+            lr.pending = True
+        return lr
+
+    def vgic_v3_populate_lr(self, st: VgicV3CpuIf, irq: VgicIrq, n: int) -> None:
+        """``vgic_v3_populate_lr``: LR ``n`` from the interrupt; an edge interrupt's pending
+        latch moves into the LR."""
+        lr = self.vgic_v3_compute_lr(irq)
+        if lr.pending and not irq.level:
+            irq.pending_latch = False
+        irq.on_lr = True
+        st.vgic_lr[n] = lr
+
+    def vgic_v3_clear_lr(self, st: VgicV3CpuIf, first: int) -> None:
+        """``vgic_v3_clear_lr`` on each LR from ``first`` on (``vgic_flush_lr_state``'s loop)."""
+        st.vgic_lr[first:] = [None] * (self.nr_lrs - first)
+
+    def vgic_v3_set_underflow(self, st: VgicV3CpuIf, underflow: bool) -> None:
+        """``vgic_v3_set_underflow`` (pre-series): UIE when interrupts were left outside the LRs,
+        on top of the En that ``vgic_v3_enable`` keeps in ``vgic_hcr``."""
+        st.vgic_hcr = ICH_HCR_EN | (ICH_HCR_UIE if underflow else 0)
+
+    def vgic_v3_configure_hcr(self, g: Vgic, st: VgicV3CpuIf, nr_pend: int, nr_act: int) -> None:
+        """``vgic_v3_configure_hcr`` (V3-POST): MIs for overflow and group changes, TDIR."""
+        p, nr_lr, vm = self.policy, self.nr_lrs, st.vgic_vmcr
+        hcr = ICH_HCR_EN
+        if nr_pend > nr_lr:
+            hcr |= ICH_HCR_NPIE
+        if nr_act and nr_pend + nr_act > nr_lr:
+            hcr |= ICH_HCR_LRENPIE
+        if nr_pend + nr_act > nr_lr and p.request_uie:
+            hcr |= ICH_HCR_UIE
+        if p.request_group_mis:
+            hcr |= ICH_HCR_VGRP0DIE if vm.veng0 else ICH_HCR_VGRP0EIE
+            hcr |= ICH_HCR_VGRP1DIE if vm.veng1 else ICH_HCR_VGRP1EIE
+        has_tdir = p.cpu_has_tdir or not p.detect_missing_tdir
+        if p.tdir == "post":
+            if not has_tdir or (nr_act and nr_pend + nr_act > nr_lr) or g.active_spis:
+                hcr |= ICH_HCR_TDIR
+        elif p.tdir == "overflow":
+            if not has_tdir or (nr_act and nr_pend + nr_act > nr_lr):
+                hcr |= ICH_HCR_TDIR
+        st.vgic_hcr = hcr
+
+    def vgic_v3_first_spi_in_flight(self, hws: list[IchCpuIf]) -> None:
+        """The first SPI in flight (``active_spis`` 0 -> 1, 1c3b3cadcd69): KVM_REQ_IRQ_PENDING to
+        every vcpu so each recomputes TDIR.  The model takes the kick as immediate: the CPUs
+        running a guest trap DIR now."""
+        p = self.policy
+        if p.tdir == "post" and p.cpu_has_tdir:
+            for hw in hws:
+                if hw.hcr & ICH_HCR_EN:
+                    hw.hcr |= ICH_HCR_TDIR
+
+    # --- EL2 save/restore (vgic-v3-sr.c) -------------------------------------------------------
+    def vgic_v3_restore_state(self, st: VgicV3CpuIf, hw: IchCpuIf, vcpu: int) -> None:
+        """``__vgic_v3_restore_state``: ICH_HCR_EL2 = ``compute_ich_hcr`` (vgic_hcr plus TC when the
+        CPU lacks TDIR and KVM knows it; the CPU ignores TDIR if it lacks it), then the LRs, and
+        VMCR and the APRs (``__vgic_v3_restore_vmcr_aprs``), handed over."""
+        p = self.policy
+        hcr = st.vgic_hcr & ~ICH_HCR_EOICOUNT_MASK
+        if not p.cpu_has_tdir:
+            hcr &= ~ICH_HCR_TDIR
+            if p.detect_missing_tdir:
+                hcr |= ICH_HCR_TC
+        hw.hcr = hcr
+        hw.lrs, hw.used_lrs, hw.vmcr, hw.apr = st.vgic_lr, st.used_lrs, st.vgic_vmcr, st.vgic_apr
+        hw.vcpu = vcpu
+
+    def vgic_v3_save_state(self, st: VgicV3CpuIf, hw: IchCpuIf) -> None:
+        """``__vgic_v3_save_state``: the LRs, VMCR and APRs back into the saved state; keep
+        EOIcount if LRENPIE (f4ded7b0848e), then write 0 to ICH_HCR_EL2 (8be00d1ba3a1) — or,
+        deviating, leave ``compute_ich_hcr & ~En`` armed."""
+        assert hw.vcpu is not None, "save without a restore: the interface holds no vcpu's values"
+        if self.policy.generation == "post" and st.vgic_hcr & ICH_HCR_LRENPIE:
+            st.vgic_hcr = (st.vgic_hcr & ~ICH_HCR_EOICOUNT_MASK) | (hw.hcr & ICH_HCR_EOICOUNT_MASK)
+        else:
+            st.vgic_hcr &= ~ICH_HCR_EOICOUNT_MASK
+        st.vgic_lr, st.vgic_vmcr, st.vgic_apr = hw.lrs, hw.vmcr, hw.apr
+        hw.hcr = 0 if self.policy.exit_hcr_zero else (hw.hcr & ~ICH_HCR_EN & ~ICH_HCR_EOICOUNT_MASK)
+        hw.unload()
+
+    # --- fold -------------------------------------------------------------------------------------
+    def vgic_v3_fold_lr(self, g: Vgic, vcpu: int, lr: Lr) -> None:
+        """``vgic_v3_fold_lr``: LR state back into the vgic_irq."""
+        irq = g.lookup(vcpu, lr.intid)
+        assert irq is not None
+        deactivated = irq.active and not lr.active
+        irq.active = lr.active
+        if not irq.level and lr.pending:
+            irq.pending_latch = True
+        if irq.level and not (lr.pending or lr.active):
+            irq.pending_latch = False
+        irq.on_lr = False
+        if deactivated and lr.eoi and irq.intid >= NR_PRIVATE and g.active_spis > 0:
+            g.active_spis -= 1
+
+    def vgic_v3_fold_lr_state(self, g: Vgic, vcpu: int, st: VgicV3CpuIf) -> None:
+        """``vgic_v3_fold_lr_state``: fold the LRs; after the series also consume EOIcount by
+        deactivating the active interrupts just past the LR window (from ``last_lr_irq``)."""
+        p = self.policy
+        for lr in st.vgic_lr[: st.used_lrs]:
+            if lr is not None:
+                self.vgic_v3_fold_lr(g, vcpu, lr)
+        last = g.last_lr_irq[vcpu]
+        if p.generation == "post" and p.use_eoicount and last is not None:
+            eoicount = (st.vgic_hcr & ICH_HCR_EOICOUNT_MASK) >> 27
+            lst = g.ap_list[vcpu]
+            start = lst.index(last) + 1 if p.eoicount_from_last_lr else 0
+            for irq in lst[start:]:
+                if eoicount == 0:
+                    break
+                if g.vgic_target_oracle(irq) == vcpu and irq.active:
+                    lr = self.vgic_v3_compute_lr(irq)
+                    lr.active = False
+                    self.vgic_v3_fold_lr(g, vcpu, lr)
+                    eoicount -= 1
+        st.vgic_hcr &= ~(ICH_HCR_EOICOUNT_MASK | ICH_HCR_UIE)
+        st.used_lrs = 0
+        st.vgic_lr = [None] * self.nr_lrs
+
+    # --- DIR (post-series) ----------------------------------------------------------------------
+    def vgic_v3_deactivate(self, g: Vgic, vcpu: int, hw: IchCpuIf, intid: int) -> None:
+        """``vgic_v3_deactivate``: a trapped ICV_DIR_EL1 write that no LR of this vcpu could take.
+        An interrupt live in another vcpu's LR is deactivated as a GICD_ICACTIVER write would
+        (all vcpus halted: in the model, its LR's active bit is cleared in place, in the
+        interface of the pCPU that vcpu runs on)."""
+        if not hw.vmcr.veoim:
+            return
+        irq = g.lookup(vcpu, intid)
+        if irq is None or irq.vcpu is None:
+            return
+        target = irq.vcpu
+        if irq.on_lr:
+            oc = g.running_vcpu_if(target)
+            assert oc is not None  # in an LR: between flush and fold, so in the guest
+            for lr in oc.lrs[: oc.used_lrs]:
+                if lr is not None and lr.intid == intid and lr.active:
+                    lr.active = False
+            irq.active = False
+        else:
+            lr = self.vgic_v3_compute_lr(irq)
+            lr.active = False
+            self.vgic_v3_fold_lr(g, vcpu, lr)
+        g.vgic_prune_ap_list(target)  # KVM_REQ_VGIC_PROCESS_UPDATE on the target
+
+    def vgic_v3_guest_dir(self, g: Vgic, vcpu: int, hw: IchCpuIf, intid: int) -> str:
+        """A guest write of ICV_DIR_EL1: in hardware, or trapped (TDIR/TC) to EL2's fast path
+        (``__vgic_v3_perform_cpuif_access``: EOImode 0 -> ignore; an active LR of this vcpu ->
+        deactivate it) and otherwise to ``vgic_v3_deactivate``.  Returns how it was handled."""
+        if not hw.dir_traps():
+            hw.icv_dir_write(intid)
+            return "hardware"
+        if not hw.vmcr.veoim:
+            return "trap-ignored"
+        i = hw.find_active_lr(intid)
+        if i is not None:
+            lr = hw.lrs[i]
+            assert lr is not None
+            lr.active = False
+            return "trap-fast-path"
+        self.vgic_v3_deactivate(g, vcpu, hw, intid)
+        return "trap-emulated"
+
+    # --- the names vgic.c calls (version.VgicVersion) --------------------------------------------
+    get_vmcr = vgic_v3_get_vmcr
+    populate_lr = vgic_v3_populate_lr
+    clear_lrs = vgic_v3_clear_lr
+    set_underflow = vgic_v3_set_underflow
+    configure_hcr = vgic_v3_configure_hcr
+    first_spi_in_flight = vgic_v3_first_spi_in_flight
+    restore_state = vgic_v3_restore_state
+    save_state = vgic_v3_save_state
+    fold_lr_state = vgic_v3_fold_lr_state
+    guest_dir = vgic_v3_guest_dir
+
+
+__all__ = ["VgicV3"]
