@@ -7,6 +7,9 @@ pc, r0, be), and whether the thread sleeps in ``kvm_vcpu_sleep``.  The VM's stag
 ``System.stage2`` (the pages mapped).  The 2014 seed post is the origin of the design (turn every
 vcpu off on SYSTEM_OFF/RESET; KVM_RUN on an off vcpu blocks; re-init with KVM_ARM_VCPU_INIT);
 the stage-2 unmap moved from the system event to re-init (957db105c997, ``stage2_unmap_vm``).
+What a reset keeps (hcr_el2 and so a pending vSError, the PC-update flags outside the PSCI
+branch, the timer CVALs and offset) follows ``kvm_reset_vcpu`` and ``vcpu_reset_hcr``; the
+abstractions kept on purpose are listed in the README table.
 
 ``PsciPolicy`` holds the deviations the bug variants make.
 """
@@ -310,7 +313,10 @@ def kvm_psci_call(s: System, v: HostVcpu) -> int:
 
 # --- stage-2 (mmu.c) ------------------------------------------------------------------------------
 def kvm_handle_guest_abort(s: System, v: HostVcpu, page: int) -> int:
-    """``kvm_handle_guest_abort`` for a RAM page: map it (``user_mem_abort``) and re-execute."""
+    """``kvm_handle_guest_abort`` for a RAM page: map it (``user_mem_abort``) and re-execute
+    (arch/arm64/kvm/mmu.c, torvalds/linux @9cc1dcc99328).  Atomic here: the kernel's
+    ``mmu_invalidate_seq`` retry is for MMU-notifier invalidations, which ``stage2_unmap_vm`` does
+    not signal, so an abort taken before a re-init and handled after it maps the page, as here."""
     s.stage2.add(page)
     return 1
 
