@@ -7,6 +7,9 @@ pc, r0, be), and whether the thread sleeps in ``kvm_vcpu_sleep``.  The VM's stag
 ``System.stage2`` (the pages mapped).  The 2014 seed post is the origin of the design (turn every
 vcpu off on SYSTEM_OFF/RESET; KVM_RUN on an off vcpu blocks; re-init with KVM_ARM_VCPU_INIT);
 the stage-2 unmap moved from the system event to re-init (957db105c997, ``stage2_unmap_vm``).
+What a reset keeps (hcr_el2 and so a pending vSError, the PC-update flags outside the PSCI
+branch, the timer CVALs and offset) follows ``kvm_reset_vcpu`` and ``vcpu_reset_hcr``; the
+abstractions kept on purpose are listed in the README table.
 
 ``PsciPolicy`` holds the deviations the bug variants make.
 """
@@ -74,6 +77,8 @@ MASK32 = (1 << 32) - 1
 #: SYSTEM_SUSPEND returns NOT_SUPPORTED and PSCI_FEATURES says so; the enabled branch is modelled
 #: (tests flip this) but no fuzzed VM takes it.
 KVM_ARCH_FLAG_SYSTEM_SUSPEND_ENABLED = False
+#: vcpu iflags EXCEPT_MASK (the exception kind of a PENDING_EXCEPTION), bits 2..3 in this model
+EXCEPT_MASK = 3 << 2
 
 KVM_REQ_SLEEP = "SLEEP"
 KVM_REQ_VCPU_RESET = "VCPU_RESET"
@@ -112,6 +117,11 @@ class PsciPolicy:
     #: kvm_reset_vcpu puts and reloads a loaded vcpu around the reset (under pKVM the put sets
     #: PKVM_HOST_STATE_DIRTY, so the reset reaches the hyp copy)
     reset_puts_loaded_vcpu: bool = True
+    #: the PSCI branch of kvm_reset_vcpu discards a pending PC update (PENDING_EXCEPTION,
+    #: EXCEPT_MASK, INCREMENT_PC): 1744a6ef48b9 "KVM: arm64: Discard PC update state on vcpu
+    #: reset" (<20260312140850.822968-1-maz@kernel.org>, Fixes f5e30680616a); False: the kernel
+    #: before it, where an SMC CPU_OFF's INCREMENT_PC survives into the CPU_ON reset
+    reset_discards_pc_update: bool = True
 
 
 # --- power state (arm.c) ------------------------------------------------------------------------
@@ -166,33 +176,62 @@ def kvm_vcpu_wake_up(s: System, v: HostVcpu) -> None:
 
 # --- reset (reset.c) ------------------------------------------------------------------------------
 def kvm_reset_vcpu(s: System, v: HostVcpu) -> None:
-    """``kvm_reset_vcpu``: if the vcpu is loaded, ``kvm_arch_vcpu_put`` first (so that its state
-    is in the host context, and under pKVM DIRTY is set); take the PSCI ``reset_state``; reset
-    the core registers, the sysregs and the timer; then the PSCI entry point, endianness and
-    context id; reload.  ``vcpu_reset_hcr`` clears HCR_EL2.VSE; a pending exception or PC
-    increment is dropped."""
+    """``kvm_reset_vcpu`` (arch/arm64/kvm/reset.c; kernelorg-mirror/linux_kernel_git_oupton_linux
+    @3d433d8e1bac for the body, <20260312140850.822968-1-maz@kernel.org> = 1744a6ef48b9 for the
+    PSCI branch): take the PSCI ``reset_state`` (and clear its ``reset``); if the vcpu is loaded,
+    ``kvm_arch_vcpu_put`` first (so that its state is in the host context, and under pKVM DIRTY
+    is set); reset the core registers and ``kvm_reset_sys_regs``; in the PSCI branch only
+    (``if (reset_state.reset)``): the entry point, endianness, and since 1744a6ef48b9 the
+    pending PC update is discarded (PENDING_EXCEPTION, EXCEPT_MASK, INCREMENT_PC), then the
+    context id in x0; ``kvm_timer_vcpu_reset``; reload.
+
+    Not touched here, as in the kernel: ``hcr_el2`` (so HCR_EL2.VSE, a pending virtual SError)
+    and VSESR_EL2 -- only KVM_ARM_VCPU_INIT's ``vcpu_reset_hcr`` resets hcr_el2; the PC-update
+    flags on the KVM_ARM_VCPU_INIT path (no PSCI reset_state)."""
     from hvfuzz.model.pkvm import host as H
 
+    rs = v.reset_state
+    reset, rs.reset = rs.reset, False
     loaded_on = v.pcpu
     if loaded_on is not None and s.psci_policy.reset_puts_loaded_vcpu:
         H.kvm_arch_vcpu_put(s, v)
-    rs = v.reset_state
     a = v.arch
     mpidr = a.ctxt[sysreg_index("MPIDR_EL1")]
-    fresh = reset_context(mpidr)
-    a.ctxt[:] = fresh
-    a.iflags &= ~(PENDING_EXCEPTION | INCREMENT_PC | (3 << 2))
-    a.hcr_el2 &= ~HCR_VSE
-    a.vsesr_el2 = 0
-    if rs.reset:
+    old = a.ctxt[:]
+    a.ctxt[:] = reset_context(mpidr)
+    if reset:
         a.ctxt[IDX_PC] = rs.pc
         if rs.be:
             a.ctxt[sysreg_index("SCTLR_EL1")] |= SCTLR_ELx_EE
+        if s.psci_policy.reset_discards_pc_update:
+            a.iflags &= ~(PENDING_EXCEPTION | INCREMENT_PC | EXCEPT_MASK)
         a.ctxt[0] = rs.r0
-        rs.reset = False
+    kvm_timer_vcpu_reset(a.ctxt, old)
     if loaded_on is not None and s.psci_policy.reset_puts_loaded_vcpu:
         H.kvm_arch_vcpu_load(s, v, loaded_on)
     s.observe(v.idx, "psci-power", "kvm_reset_vcpu: PC, x0, PSTATE", (a.ctxt[IDX_PC], a.ctxt[0], a.ctxt[IDX_PSTATE]))
+
+
+def kvm_timer_vcpu_reset(ctxt: list[int], before: list[int]) -> None:
+    """``kvm_timer_vcpu_reset`` (arch/arm64/kvm/arch_timer.c; torvalds/linux, the shape since
+    v5.x): writes 0 to each timer's CTL (``timer_set_ctl``) and nothing else, so CNTV_CVAL,
+    CNTP_CVAL and the offset (CNTVOFF_EL2, ``timer_set_offset`` is called only at vcpu creation
+    and by the counter-offset ioctls) keep their values across a reset.  ``reset_context`` zeroed
+    them with the rest; put them back."""
+    for name in ("CNTVOFF_EL2", "CNTV_CVAL_EL0", "CNTP_CVAL_EL0"):
+        ctxt[sysreg_index(name)] = before[sysreg_index(name)]
+    for name in ("CNTV_CTL_EL0", "CNTP_CTL_EL0"):
+        ctxt[sysreg_index(name)] = 0
+
+
+def vcpu_reset_hcr(v: HostVcpu) -> None:
+    """``vcpu_reset_hcr`` (arch/arm64/include/asm/kvm_emulate.h since Sebastian Ott's "KVM: arm64:
+    unify code to prepare traps", <20240603130507.17597-2-sebott@redhat.com>; in
+    kernelorg-mirror/linux_kernel_git_oupton_linux @73745a38f64c): ``hcr_el2 = HCR_GUEST_FLAGS``
+    only ``if (!vcpu_has_run_once(vcpu))`` (the FWB/TVM fix-up that follows is not modelled).  Of
+    the HCR_EL2 bits the model carries that drops VSE; a vcpu that has run keeps its VSE."""
+    if not v.has_run_once:
+        v.arch.hcr_el2 &= ~HCR_VSE
 
 
 # --- psci.c ----------------------------------------------------------------------------------------
@@ -451,7 +490,10 @@ def kvm_psci_call(s: System, v: HostVcpu) -> int:
 
 # --- stage-2 (mmu.c) ------------------------------------------------------------------------------
 def kvm_handle_guest_abort(s: System, v: HostVcpu, page: int) -> int:
-    """``kvm_handle_guest_abort`` for a RAM page: map it (``user_mem_abort``) and re-execute."""
+    """``kvm_handle_guest_abort`` for a RAM page: map it (``user_mem_abort``) and re-execute
+    (arch/arm64/kvm/mmu.c, torvalds/linux @9cc1dcc99328).  Atomic here: the kernel's
+    ``mmu_invalidate_seq`` retry is for MMU-notifier invalidations, which ``stage2_unmap_vm`` does
+    not signal, so an abort taken before a re-init and handled after it maps the page, as here."""
     s.stage2.add(page)
     return 1
 
@@ -465,10 +507,13 @@ def stage2_unmap_vm(s: System) -> None:
 def kvm_arch_vcpu_ioctl_vcpu_init(s: System, v: HostVcpu, power_off: bool) -> None:
     """KVM_ARM_VCPU_INIT (``kvm_arch_vcpu_ioctl_vcpu_init``): ``kvm_reset_vcpu``; if the vcpu has
     run, ``stage2_unmap_vm`` (without FWB) so a rebooted guest faults its memory in afresh;
-    ``vcpu_reset_hcr``; then STOPPED (POWER_OFF feature) or RUNNABLE."""
+    ``vcpu_reset_hcr``; then STOPPED (POWER_OFF feature) or RUNNABLE (kvmarm/kvmarm arm.c
+    @5f59520362c5).  KVM_REQ_VCPU_RESET is not cleared: a CPU_ON's request still pending is
+    serviced again by the next KVM_RUN or ONE_REG access (with ``reset_state.reset`` now false)."""
     kvm_reset_vcpu(s, v)
     if v.has_run_once and s.psci_policy.unmap_stage2_at_init:
         stage2_unmap_vm(s)
+    vcpu_reset_hcr(v)
     v.initialized = True
     v.system_event = None
     if power_off and s.psci_policy.init_honours_power_off:

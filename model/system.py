@@ -374,16 +374,20 @@ class System:
 
     # --- PSCI, power state, stage-2 --------------------------------------------------------------
     @handles(O.GuestPsci)
-    def _guest_psci(self, op: O.GuestPsci) -> bool:
-        """The guest loads x0..x3 and executes HVC #0."""
+    def _guest_psci(self, op: O.GuestPsci, conduit: str = "trap_hvc") -> bool:
+        """The guest loads x0..x3 and executes HVC #0 (or SMC #0: ``conduit``)."""
         v = self.vcpus[op.vcpu]
         if v.phase is not Phase.GUEST:
             return False
         run = self.running_arch(op.vcpu)
         for i, val in enumerate(op.registers()):
             run.ctxt[i] = val & MASK64
-        H.guest_exit(self, v, Fault("trap_hvc"))
+        H.guest_exit(self, v, Fault(conduit))
         return True
+
+    @handles(O.GuestSmc)
+    def _guest_smc(self, op: O.GuestSmc) -> bool:
+        return self._guest_psci(op, "trap_smc")
 
     @handles(O.GuestAccess)
     def _guest_access(self, op: O.GuestAccess) -> bool:

@@ -215,6 +215,13 @@ _PSCI = (
     _psci("psci-init-power-off-ignored", "KVM_ARM_VCPU_INIT ignores the POWER_OFF feature: secondaries start "
           "RUNNABLE instead of waiting for CPU_ON", "plausible mistake (POWER_OFF is per INIT, api.rst)",
           init_honours_power_off=False),
+    _psci("psci-reset-keeps-pc-update", "the PSCI reset of kvm_reset_vcpu keeps a pending PC update: a "
+          "guest's CPU_OFF by SMC leaves INCREMENT_PC set (handle_smc) while the vcpu sleeps; another vcpu's "
+          "CPU_ON resets it to the entry point and the next entry's __kvm_adjust_pc skips the first "
+          "instruction (the target starts at entry + 4)", "the kernel before 1744a6ef48b9 \"KVM: arm64: "
+          "Discard PC update state on vcpu reset\" (<20260312140850.822968-1-maz@kernel.org>, Fixes "
+          "f5e30680616a; reset.c as in kernelorg-mirror/linux_kernel_git_oupton_linux @3d433d8e1bac)",
+          reset_discards_pc_update=False),
     Variant("lazy-hvc-no-sync", "bug", "psci", "lazy sync treats an HVC exit like an IRQ exit (no "
             "__pkvm_vcpu_sync_state, DIRTY cleared): kvm_psci_call reads the function ID and arguments from "
             "a stale host copy", "plausible mistake in handle_exit_pkvm_state (seed)",

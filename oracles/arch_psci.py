@@ -82,7 +82,7 @@ RESET_PSTATE = PSTATE_EL1H | PSTATE_D | PSTATE_A | PSTATE_I | PSTATE_F
 
 
 #: the ops ArchPsci follows (the others change nothing it holds)
-_SEEN_OPS = frozenset((O.GuestEnter, O.GuestPsci, O.HandleExit, O.KvmRun, O.GuestExit, O.UserVcpuInit,
+_SEEN_OPS = frozenset((O.GuestEnter, O.GuestPsci, O.GuestSmc, O.HandleExit, O.KvmRun, O.GuestExit, O.UserVcpuInit,
                        O.UserSetMpState, O.UserGetMpState, O.UserGetReg, O.UserSetReg, O.GuestAccess))
 
 
@@ -114,6 +114,8 @@ class ArchPsci:
         self.system_suspend = system_suspend
         #: U2 broken (two vcpus share an MPIDR affinity): PSCI calls are no longer judged
         self.unjudged = False
+        #: per vcpu, the page of a stage-2 abort taken and not yet handled
+        self.abort_page: dict[int, int] = {}
 
     def state_key(self, intids: tuple[int, ...]) -> object:
         """Every attribute: the power states, expected entries, calls, pages to fault."""
@@ -135,9 +137,15 @@ class ArchPsci:
             return self._entry(v, seen())
         if isinstance(op, O.GuestPsci):
             c.call = op
+        elif isinstance(op, O.HandleExit) and v in self.abort_page:
+            # the abort is handled now: the page is faulted in afresh (with the cache maintenance
+            # of a fault), whatever re-initialisation happened since the access was made
+            self.must_fault.discard(self.abort_page.pop(v))
         elif isinstance(op, O.HandleExit) and c.call is not None:
             call, c.call = c.call, None
             return self._psci_call(v, call, seen())
+        elif isinstance(op, O.ExitToUser):
+            self.abort_page.pop(v, None)  # a pending exit not handled is dropped: the guest re-faults
         elif isinstance(op, O.KvmRun):
             c.has_run, c.mmio_pending = True, False
         elif isinstance(op, O.GuestExit) and op.kind == "trap_mmio_user":
@@ -168,9 +176,10 @@ class ArchPsci:
         elif isinstance(op, O.GuestAccess):
             got = seen().get(K.PSCI_STAGE2)
             if op.page in self.must_fault and got == "hit":
-                return Failure("psci-P5-stage2-fresh", v, f"vcpu{v}: page {op.page} hit in stage 2 although the VM "
-                               "was re-initialised since it was last faulted in", got, "stage-2 fault")
-            self.must_fault.discard(op.page)
+                return Failure("psci-P5-stage2-fresh", v, f"vcpu{v}: page {op.page} hit in stage 2 although no "
+                               "abort on it was handled since the VM was re-initialised", got, "stage-2 fault")
+            if got != "hit":
+                self.abort_page[v] = op.page
         return None
 
     # --- rules ------------------------------------------------------------------------------------------
@@ -204,13 +213,13 @@ class ArchPsci:
                 c.power = ON
 
     def _init(self, v: int, power_off: bool) -> None:
-        """KVM_ARM_VCPU_INIT: the architectural reset state (a pending CPU_ON's entry point and
-        context id if there is one); a VM that has run faults all its memory in again."""
+        """KVM_ARM_VCPU_INIT: api.rst, "Userspace can call this function multiple times for a
+        given vcpu, including after the vcpu has been run. This will reset the vcpu to its
+        initial state": PC 0, x0 0, the reset PSTATE, whatever CPU_ON was pending (the re-init
+        supersedes it: a VMM re-initialises after a system event, which ends every pending
+        CPU_ON, or to reboot the vcpu); a VM that has run faults all its memory in again."""
         c = self.cpus[v]
-        if c.pending is not None:
-            self._service_reset(v)
-        else:
-            c.expect = (0, 0, RESET_PSTATE)
+        c.pending, c.expect = None, (0, 0, RESET_PSTATE)
         if c.mmio_pending:
             # api.rst: an MMIO exit completes only when userspace re-enters with KVM_RUN.  A VMM
             # that re-initialises first breaks that contract (U1), and KVM then retires the stale
@@ -335,9 +344,12 @@ class ArchPsci:
             return {INVALID_PARAMS}, nothing
 
         def system_off() -> None:
+            # DEN0022: SYSTEM_OFF / SYSTEM_RESET(2) act on the whole system; a CPU_ON accepted
+            # before it does not outlive it (api.rst, KVM_SYSTEM_EVENT_SHUTDOWN/RESET: the VM is to
+            # be shut down or reset by userspace)
             why = f"vcpu{v}'s PSCI {call.fn}"
             for c in self.cpus:
-                c.power, c.off_since = OFF, why
+                c.power, c.off_since, c.pending = OFF, why, None
         return {INTERNAL_FAILURE}, system_off  # x0 if userspace resumes the caller anyway
 
 

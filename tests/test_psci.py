@@ -7,8 +7,8 @@ import pytest
 from hvfuzz.fuzz.runner import run
 from hvfuzz.fuzz.trace import Config, Trace
 from hvfuzz.model import psci as P
-from hvfuzz.model.pkvm.state import PKVM_HOST_STATE_DIRTY, Phase
-from hvfuzz.model.regs import IDX_PC, VCPU_RESET_PSTATE_EL1
+from hvfuzz.model.pkvm.state import INCREMENT_PC, PKVM_HOST_STATE_DIRTY, Phase
+from hvfuzz.model.regs import HCR_VSE, IDX_PC, VCPU_RESET_PSTATE_EL1, sysreg_index
 from hvfuzz.model.system import System
 from hvfuzz.model.variants import LAZY
 from hvfuzz.model.vocab import ops as O
@@ -359,3 +359,92 @@ def test_arch_psci_catches_a_kernel_that_reports_psci_1_1(monkeypatch):
     ops = (O.KvmRun(0, 0), O.GuestEnter(0), O.GuestPsci(0, "SYSTEM_OFF2", target=1), O.HandleExit(0))
     v = run(_trace(*ops))  # a 1.1 KVM does not know SYSTEM_OFF2: NOT_SUPPORTED, no event
     assert not v.ok and v.oracle == "psci-P3-return"
+
+
+# --- reset.c: what kvm_reset_vcpu keeps (issue 13) --------------------------------------------------
+def _smc_off_then_on(**psci):
+    """vcpu1: CPU_OFF by SMC (handle_smc sets INCREMENT_PC, the vcpu sleeps); vcpu0: CPU_ON."""
+    s = _system(**psci)
+    _in_guest(s, 0)
+    _in_guest(s, 1)
+    s.apply(O.GuestSmc(1, "CPU_OFF"))
+    s.apply(O.HandleExit(1))
+    s.apply(O.GuestEnter(1))  # KVM_REQ_SLEEP: the thread blocks with the PC update pending
+    assert s.vcpus[1].arch.iflags & INCREMENT_PC
+    assert _call(s, 0, "CPU_ON", target=1, entry=0x90000, context=7) == ("CPU_ON", P.PSCI_RET_SUCCESS)
+    s.apply(O.SchedIn(1, 1))
+    s.apply(O.GuestEnter(1))
+    return s
+
+
+def test_psci_reset_discards_a_pending_pc_update():
+    """1744a6ef48b9: the PSCI branch of kvm_reset_vcpu clears INCREMENT_PC; before it the target
+    starts at entry + 4 (the psci-reset-keeps-pc-update variant)."""
+    assert _smc_off_then_on().guest_view(1)[IDX_PC] == 0x90000
+    assert _smc_off_then_on(reset_discards_pc_update=False).guest_view(1)[IDX_PC] == 0x90004
+
+
+def test_init_reset_keeps_the_pc_update_flags():
+    """The flags are cleared only under reset_state.reset: KVM_ARM_VCPU_INIT keeps them."""
+    s = _system(vcpus=1)
+    s.vcpus[0].arch.iflags |= INCREMENT_PC
+    s.apply(O.UserVcpuInit(0))
+    assert s.vcpus[0].arch.iflags & INCREMENT_PC
+
+
+def test_vse_survives_cpu_on_and_init_after_the_first_run():
+    """kvm_reset_vcpu never touches hcr_el2; vcpu_reset_hcr (INIT) rewrites it only before the
+    vcpu's first run (<20240603130507.17597-2-sebott@redhat.com>)."""
+    s = _system(vcpus=1)
+    s.apply(O.HostInjectSError(0))
+    assert s.vcpus[0].arch.hcr_el2 & HCR_VSE
+    s.apply(O.UserVcpuInit(0))
+    assert not s.vcpus[0].arch.hcr_el2 & HCR_VSE  # not run yet: HCR_GUEST_FLAGS
+    s.apply(O.KvmRun(0, 0))
+    s.apply(O.ExitToUser(0))
+    s.apply(O.HostInjectSError(0))
+    s.apply(O.UserVcpuInit(0))
+    assert s.vcpus[0].arch.hcr_el2 & HCR_VSE  # has run: kept
+    s = _system()
+    s.apply(O.HostInjectSError(1))
+    _in_guest(s, 1)
+    _call(s, 1, "CPU_OFF")
+    _in_guest(s, 0)
+    _call(s, 0, "CPU_ON", target=1, entry=0x1000)
+    P.service_pending_reset(s, s.vcpus[1])
+    assert s.vcpus[1].arch.hcr_el2 & HCR_VSE
+
+
+def test_timer_reset_clears_the_ctls_only():
+    """kvm_timer_vcpu_reset: CTL = 0; the CVALs and CNTVOFF keep their values."""
+    s = _system(vcpus=1)
+    c = s.vcpus[0].arch.ctxt
+    for name, val in (("CNTV_CTL_EL0", 1), ("CNTP_CTL_EL0", 1), ("CNTV_CVAL_EL0", 5), ("CNTP_CVAL_EL0", 6),
+                      ("CNTVOFF_EL2", 7)):
+        c[sysreg_index(name)] = val
+    s.apply(O.UserVcpuInit(0))
+    names = ("CNTV_CTL_EL0", "CNTP_CTL_EL0", "CNTV_CVAL_EL0", "CNTP_CVAL_EL0", "CNTVOFF_EL2")
+    got = [c[sysreg_index(n)] for n in names]
+    assert got == [0, 0, 5, 6, 7]
+
+
+def test_arch_psci_system_event_ends_a_pending_cpu_on_and_init_is_the_initial_state():
+    """DEN0022 SYSTEM_RESET is system-wide; api.rst: INIT resets the vcpu to its initial state
+    (the soak triage A: KVM enters at PC 0 after INIT although a CPU_ON was pending)."""
+    m = ArchPsci(2)
+    m.cpus[1].power = "OFF"
+    m._expect(0, O.GuestPsci(0, "CPU_ON", target=1, entry=0x1000, context=7))[1]()
+    m._expect(0, O.GuestPsci(0, "SYSTEM_RESET"))[1]()
+    assert m.cpus[1].pending is None
+    m.cpus[0].pending = (0x1000, 7)
+    m._init(0, False)
+    assert m.cpus[0].pending is None and m.cpus[0].expect == (0, 0, VCPU_RESET_PSTATE_EL1)
+
+
+def test_arch_psci_p5_a_page_is_fresh_once_its_abort_is_handled():
+    """Soak triage B: an abort taken before a re-init and handled after it maps the page afresh."""
+    ops = (O.KvmRun(0, 0), O.GuestEnter(0), O.GuestAccess(0, 2), O.KvmRun(1, 1), O.ExitToUser(1),
+           O.UserVcpuInit(1, True), O.HandleExit(0), O.GuestEnter(0), O.GuestAccess(0, 2))
+    assert run(_trace(*ops)).ok
+    v = run(_trace(*ops, variant="psci-no-stage2-unmap"))
+    assert v.ok  # the unmap makes no difference here: the page is mapped after it

@@ -68,6 +68,9 @@ EXPECTED = {
     "psci-cpu-off-then-on": {
         "psci-cpu-on-runnable-first": "psci-P2-reset-state", "psci-run-stopped-enters": "psci-P1-no-progress-while-off",
         "lazy-hvc-no-sync": "trap-read"},
+    "psci-smc-cpu-off-then-on": {
+        "psci-reset-keeps-pc-update": "psci-P2-reset-state", "psci-cpu-on-runnable-first": "psci-P2-reset-state",
+        "psci-run-stopped-enters": "psci-P1-no-progress-while-off", "lazy-hvc-no-sync": "trap-read"},
     "psci-cpu-on-args-after-irq-exit": {
         "lazy-put-ignores-dirty": "guest-entry", "lazy-trap-sync-no-dirty": "guest-entry",
         "psci-init-power-off-ignored": "psci-P3-return", "lazy-hvc-no-sync": "trap-read"},

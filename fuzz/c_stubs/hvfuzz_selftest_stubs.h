@@ -87,6 +87,8 @@ void ucall(uint64_t cmd, int nargs, ...);
 struct arm_smccc_res { unsigned long a0, a1, a2, a3; };
 void smccc_hvc(uint32_t function_id, uint64_t arg0, uint64_t arg1, uint64_t arg2, uint64_t arg3,
 	       uint64_t arg4, uint64_t arg5, uint64_t arg6, struct arm_smccc_res *res);
+void smccc_smc(uint32_t function_id, uint64_t arg0, uint64_t arg1, uint64_t arg2, uint64_t arg3,
+	       uint64_t arg4, uint64_t arg5, uint64_t arg6, struct arm_smccc_res *res);
 
 #define __ARM64_CORE_REG_OFF(x)		0
 #define ARM64_CORE_REG(x)		(0x6030000000100000ULL | __ARM64_CORE_REG_OFF(x))

@@ -360,16 +360,21 @@ def _after_psci(w: View, ch: Chooser, v: int, fn: str, target: int) -> None:
         w.do(O.GuestEnter(v))
 
 
+#: the conduit of a guest PSCI call: HVC mostly, SMC #0 (``GuestSmc``: handle_smc's PC update) a quarter
+PSCI_CONDUITS: tuple[type[O.GuestPsci], ...] = (O.GuestPsci, O.GuestPsci, O.GuestPsci, O.GuestSmc)
+
+
 def guest_psci(w: View, ch: Chooser, fn: str, entry: int, context: int) -> None:
-    """A PSCI call and, usually, its handling; after a system event the other running vcpus take
-    the kick (an IRQ exit) and go back to their run loops."""
+    """A PSCI call by HVC or SMC and, usually, its handling; after a system event the other
+    running vcpus take the kick (an IRQ exit) and go back to their run loops."""
     v = one(ch, w.guest)
     n = w.nr_vcpus
     target = ch.choice(list(range(n)) + [n], label="target") if not fn.startswith("SYSTEM_RESET2") \
         else ch.choice(D.RESET_TYPES, label="reset_type")
     if fn == "PSCI_FEATURES":  # x1 is the function ID asked about
         entry = ch.choice(D.FEATURE_IDS, label="feature")
-    w.do(O.GuestPsci(v, fn, target, entry, context))
+    conduit = ch.choice(PSCI_CONDUITS, label="conduit")
+    w.do(conduit(v, fn, target, entry, context))
     if not ch.choice(D.TAKES, label="handled"):
         return
     w.do(O.HandleExit(v))
@@ -444,7 +449,7 @@ HAND_WRITTEN: frozenset[str] = frozenset({
     "KvmRun", "GuestEnter", "GuestExit", "HandleExit", "ExitToUser", "SchedOut", "SchedIn", "GuestWriteReg",
     "UserGetReg", "UserSetReg", "HostInjectSError", "UserGetVcpuEvents", "UserSetGuestDebug", "HostPmuOverflow",
     "InjectIrq", "ConfigIrq", "GuestAck", "GuestEoi", "GuestDir", "GuestSetPmr", "GuestSetBpr", "GuestSetGrpEn",
-    "GuestSetEoiMode", "GuestPsci", "GuestAccess", "UserVcpuInit", "UserSetMpState", "UserGetMpState",
+    "GuestSetEoiMode", "GuestPsci", "GuestSmc", "GuestAccess", "UserVcpuInit", "UserSetMpState", "UserGetMpState",
 })
 
 

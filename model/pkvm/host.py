@@ -330,6 +330,11 @@ def handle_exit(s: System, v: HostVcpu) -> int:
         from hvfuzz.model import psci
 
         return psci.kvm_psci_call(s, v)
+    if kind == "trap_smc":  # handle_smc: kvm_incr_pc, then kvm_smccc_call_handler -> kvm_psci_call
+        from hvfuzz.model import psci
+
+        a.iflags |= INCREMENT_PC
+        return psci.kvm_psci_call(s, v)
     if kind == "trap_dabt_s2":  # kvm_handle_guest_abort: a RAM page not mapped at stage 2
         from hvfuzz.model import psci
 

@@ -64,8 +64,9 @@ EXIT_KINDS: tuple[str, ...] = (
     "trap_mmio_read", "trap_mmio_write", "trap_sysreg_read", "trap_sysreg_write",
     "trap_mmio_user",
 )
-#: exits only special ops cause: an HVC (``GuestPsci``) and a stage-2 abort (``GuestAccess``)
-SPECIAL_EXIT_KINDS: tuple[str, ...] = ("trap_hvc", "trap_dabt_s2")
+#: exits only special ops cause: an HVC (``GuestPsci``), a stage-2 abort (``GuestAccess``), an SMC
+#: (``GuestSmc``)
+SPECIAL_EXIT_KINDS: tuple[str, ...] = ("trap_hvc", "trap_dabt_s2", "trap_smc")
 #: INTIDs the fuzzer uses: SGIs, PPIs (23: a PMU-like line, 27: the vtimer), SPIs
 SGIS: tuple[int, ...] = (0, 1, 2, 3)
 PPIS: tuple[int, ...] = (23, 27)
@@ -737,6 +738,22 @@ class UserGetMpState(Op):
 
     def c_statement(self) -> str:
         return f"vcpu_mp_state_get(vcpus[{self.vcpu}], &mp);"
+
+
+@OPS.op(28, components=("psci",), requires=(_W.GUEST,), side="guest", exits=True,
+        alphabet={"psci": _per_vcpu(lambda c, v: [GuestSmc(v, "CPU_OFF", 0)])})
+@attrs.frozen
+class GuestSmc(GuestPsci):
+    """The guest calls PSCI through the SMC conduit: x0..x3 as for ``GuestPsci``, then SMC #0,
+    which HCR_EL2.TSC traps to EL2 (ESR EC = SMC64).  Unlike HVC, the trapped SMC's preferred
+    return address is the SMC itself: the handler, run at the next ``HandleExit``, advances the
+    PC (``handle_smc``)."""
+
+    name: ClassVar[str] = "GuestSmc"
+
+    def c_statement(self) -> str:
+        a = ", ".join(f"{x:#x}" for x in self.registers()[1:])
+        return f"smccc_smc({self.function.c_macro}, {a}, 0, 0, 0, 0, &res);  /* PSCI {self.fn} by SMC: x0 = res.a0 */"
 
 
 # --- derived tables -------------------------------------------------------------------------------
