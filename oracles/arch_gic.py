@@ -232,4 +232,12 @@ class ArchGic:
         self.cpus[vcpu].veng[g] = enable
 
     def set_eoimode(self, vcpu: int, mode: bool) -> None:
-        self.cpus[vcpu].veoim = mode
+        c = self.cpus[vcpu]
+        if mode != c.veoim and (any(i.active for i in self.private[vcpu]) or any(i.active for i in self.spis)):
+            # G6: a guest's GIC driver picks EOImode once (Linux: at boot).  Switched while an
+            # interrupt is active (e.g. priority-dropped with EOImode 1, awaiting its DIR), an
+            # EOIR with EOImode 0 for an interrupt outside the LRs only bumps EOIcount, and which
+            # active interrupt a hypervisor then deactivates is not the architecture's to say
+            # (KVM's vgic_v3_fold_lr_state takes the first after the last LR in priority order)
+            c.tainted = c.tainted or "EOImode changed with interrupts active (G6)"
+        c.veoim = mode

@@ -125,3 +125,21 @@ def test_non_lifo_eoi_taints_the_vcpu():  # G1 / A3
     assert not m.cpus[0].tainted
     m.eoi(0, 1, 32)
     assert "G1" in m.cpus[0].tainted
+
+
+def test_eoimode_change_with_an_active_interrupt_taints_the_vcpu() -> None:
+    """G6: EOImode switched while an interrupt is active (priority-dropped, awaiting DIR) makes
+    EOIcount attribution ambiguous (corpus/regressions/vgic-eoimode-switch-with-active-taints.json);
+    a switch with nothing active does not taint."""
+    from hvfuzz.oracles.arch_gic import ArchGic
+
+    m = ArchGic(1, 5)
+    m.set_eoimode(0, True)
+    assert not m.cpus[0].tainted
+    i = m.lookup(0, 16)
+    assert i is not None
+    i.active = True
+    m.set_eoimode(0, True)  # no change: nothing to attribute differently
+    assert not m.cpus[0].tainted
+    m.set_eoimode(0, False)
+    assert "G6" in m.cpus[0].tainted
