@@ -14,6 +14,7 @@ from hvfuzz.model.regs import HCR_VSE, REG_INDEX
 from hvfuzz.model.system import System
 from hvfuzz.model.variants import VARIANTS
 from hvfuzz.model.vocab import ops as O
+from hvfuzz.oracles.registry import ORACLES
 
 X1 = REG_INDEX["x1"]
 
@@ -43,7 +44,8 @@ def misbehave(s: System, how: str) -> None:
     else:
         s.hyp[cpu.loaded_hyp_vcpu].loaded_on = None
         cpu.loaded_hyp_vcpu = None
-    assert check_invariants(s).oracle == "hyp-vcpu-loaded-at-run"
+    f = check_invariants(s)
+    assert f is not None and f.oracle == "hyp-vcpu-loaded-at-run" and f.oracle in ORACLES
 
 
 @pytest.mark.parametrize("how", ["svcr", "not-loaded"])
