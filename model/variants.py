@@ -35,11 +35,13 @@ class Variant:
     pmu_emulation: bool = False
 
 
-#: 6.4-6.6 Stage A: whole ctxt and whole hcr_el2, both ways (HYP-64)
-EAGER = SyncPolicy(lazy=False, hcr_flush="whole", hcr_sync="whole")
+#: 6.4-6.6 Stage A: whole ctxt and whole hcr_el2, both ways (HYP-64); a failed hyp vcpu load
+#: returns -EINVAL from __kvm_vcpu_run (HYP-64 and HYP-ML)
+EAGER = SyncPolicy(lazy=False, hcr_flush="whole", hcr_sync="whole", early_exit="einval")
 #: the seed on its base: the base's flush takes only TWI|TWE of hcr_el2 (HYP-ML / BASE-JUN26),
-#: and the seed deletes sync_hyp_vcpu's hcr_el2 copy-back
-LAZY_V3 = SyncPolicy(lazy=True, hcr_flush="mask_no_vse", hcr_sync="none")
+#: and the seed deletes sync_hyp_vcpu's hcr_el2 copy-back; __kvm_vcpu_run's early returns give
+#: -EINVAL (HYP-ML)
+LAZY_V3 = SyncPolicy(lazy=True, hcr_flush="mask_no_vse", hcr_sync="none", early_exit="einval")
 #: the seed with the later trees' VSE handling: VSE flows in and is reflected back (HYP-LATE)
 LAZY = SyncPolicy(lazy=True, hcr_flush="mask", hcr_sync="vse")
 

@@ -163,6 +163,10 @@ def kvm_vcpu_run_guest(s: System, v: HostVcpu) -> None:
     g = s.vgic
     g.vgic_flush_lr_state(v.idx)  # kvm_vgic_flush_hwstate
     if s.pkvm:
+        early = hyp_main.handle___kvm_vcpu_run_early(s.policy, s.pcpus[v.pcpu], v.idx)
+        if early is not None:
+            guest_exit_without_run(s, v, early)
+            return
         hyp_main.flush_hyp_vcpu(s.policy, s.hyp[v.idx], v.arch, s.protected)
     # vgic_restore_state: __vgic_v3_restore_state at EL2, into the interface of the vcpu's pCPU
     g.ver.restore_state(v.vgic_cpu_if, s.pcpus[v.pcpu].vgic_cpu, v.idx)
@@ -189,10 +193,31 @@ def guest_exit(s: System, v: HostVcpu, fault: Fault) -> None:
     v.phase = Phase.P1
 
 
+def guest_exit_without_run(s: System, v: HostVcpu, code: Fault) -> None:
+    """The run loop after a ``__kvm_vcpu_run`` that came back early
+    (``hyp_main.handle___kvm_vcpu_run_early``): no guest ran, nothing was flushed or synced, the
+    pCPU's vgic interface was neither restored nor saved.  The host goes on as after any exit
+    (arm.c ``kvm_arch_vcpu_ioctl_run``): ``kvm_vgic_sync_hwstate``, ``trace_kvm_exit`` (reads the
+    host copy's PC), ``handle_exit_early(vcpu, ret)``, then ``handle_exit`` at the next
+    ``HandleExit``.  The model passes the return value ``ret`` in ``fault.kind`` /
+    ``fault.serror_pending`` (as it does for every exit); the kernel leaves the host vcpu's
+    ``fault`` untouched, which no handler of these two codes reads."""
+    v.arch.fault = code
+    s.vgic.kvm_vgic_sync_hwstate(v.idx)
+    s.observe(v.idx, "exit-pc", "trace_kvm_exit: *vcpu_pc", v.arch.ctxt[IDX_PC])
+    handle_exit_early(s, v)
+    v.phase = Phase.P1
+
+
 # --- handle_exit.c -------------------------------------------------------------------------------
 def handle_exit_pkvm_state(s: System, v: HostVcpu) -> None:
     """``handle_exit_pkvm_state`` (seed): sync the context back when the host will read (trap)
-    or write (SError) it and set DIRTY; clear DIRTY on every other exit."""
+    or write (SError) it and set DIRTY; clear DIRTY on every other exit.
+
+    The early returns of ``__kvm_vcpu_run`` (no flush, no run) land here too: ``-EINVAL`` of the
+    seed's base counts as SError pending (bit 31), so the loaded hyp vcpu, if any, is synced over
+    the host copy and DIRTY set; HYP-LATE's ``ARM_EXCEPTION_IL`` clears DIRTY (kernel-model.md
+    §1.7.3)."""
     if not s.pkvm or s.protected or not s.policy.lazy:
         return
     p, f = s.policy, v.arch.fault
@@ -302,6 +327,8 @@ def handle_exit(s: System, v: HostVcpu) -> int:
         return 1
     if kind == "il":
         return -1  # KVM_EXIT_FAIL_ENTRY, -EINVAL
+    if kind == "einval":  # ARM_EXCEPTION_CODE(-EINVAL): never here, bit 31 returned 1 above
+        raise AssertionError("-EINVAL exit without ARM_SERROR_PENDING")
     a = v.arch
     if kind == "trap_mmio_read":  # io_mem_abort -> in-kernel device -> kvm_handle_mmio_return
         data = f.value

@@ -12,6 +12,7 @@ from hvfuzz.model.pkvm.state import (
     INCREMENT_PC,
     PENDING_EXCEPTION,
     PKVM_HOST_STATE_DIRTY,
+    Fault,
     HypVcpu,
     Pcpu,
     VcpuArch,
@@ -133,6 +134,41 @@ def sync_hyp_vcpu(policy: SyncPolicy, hyp: HypVcpu, host: VcpuArch, protected: b
         host.hcr_el2 = h.hcr_el2
     elif policy.hcr_sync == "vse":
         host.hcr_el2 = (host.hcr_el2 & ~HCR_VSE) | (h.hcr_el2 & HCR_VSE)
+
+
+def handle___kvm_vcpu_run_early(policy: SyncPolicy, pcpu: Pcpu, vcpu_idx: int) -> Fault | None:
+    """The checks ``handle___kvm_vcpu_run`` makes before ``flush_hyp_vcpu``: the exit it returns
+    *without* a flush, a run or a sync, or None when the vcpu runs.
+
+    - torvalds/linux hyp-main.c @cd6b97bc8971 (the tree the seed applies; ``early_exit="einval"``):
+      ``system_supports_sme() && read_sysreg_s(SYS_SVCR)`` -> ``-EINVAL`` ("if SME features
+      enabled the host is misbehaving"); no hyp vcpu loaded on this CPU
+      (``pkvm_get_loaded_hyp_vcpu()`` NULL) -> ``-EINVAL``.  That tree does not compare the loaded
+      hyp vcpu with the host vcpu it is handed: it runs whichever is loaded (a state the model's
+      "hyp-vcpu-loaded-once" invariant excludes).  The host's ``handle_exit_early`` sees bit 31 of
+      ``-EINVAL`` (0xffffffea) as ARM_EXIT_WITH_SERROR_BIT: ``ARM_SERROR_PENDING()`` is true and
+      ``ARM_EXCEPTION_CODE()`` is 0x7fffffea, none of the known codes.  The model returns that as
+      ``Fault("einval", serror_pending=True)``.  (6.4-6.6 Stage A, oupton @219a5ec54277, returns
+      ``-EINVAL`` when ``pkvm_load_hyp_vcpu`` fails inside the call, and has no SVCR check.)
+    - kvmarm/kvmarm hyp-main.c @354d3c964091 (``early_exit="il"``): ``__get_host_hyp_vcpus``
+      gives NULL when no hyp vcpu is loaded or ``hyp_vcpu->host_vcpu != host_vcpu``, then the
+      SVCR check: both return ``ARM_EXCEPTION_IL`` (``Fault("il")``).  Its power_state gate
+      (ON / ON_PENDING + ``pkvm_reset_vcpu``) is not modelled.
+
+    A correct host reaches neither: KVM_RUN creates the hyp VM/vcpu in
+    ``kvm_arch_vcpu_run_pid_change`` before ``vcpu_load``; ``kvm_arch_vcpu_load`` /
+    ``kvm_arch_vcpu_put`` (vcpu_load/vcpu_put and the preempt notifiers) pair
+    ``__pkvm_vcpu_load`` / ``__pkvm_vcpu_put`` on the CPU the thread runs on; and
+    ``kvm_arch_vcpu_load_fp`` clears PSTATE.{SM,ZA} at every load.  ``pcpu`` reaches this state
+    only by a test playing a misbehaving host."""
+    loaded = pcpu.loaded_hyp_vcpu
+    if policy.early_exit == "einval":
+        if pcpu.svcr or loaded is None:
+            return Fault("einval", serror_pending=True)
+        return None
+    if loaded is None or loaded != vcpu_idx or pcpu.svcr:
+        return Fault("il")
+    return None
 
 
 def handle___pkvm_vcpu_load(hyp: HypVcpu, pcpu: Pcpu, vcpu_idx: int) -> None:

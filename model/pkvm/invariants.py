@@ -1,7 +1,9 @@
 """White-box invariants of pKVM's hyp vcpus, checked on a ``System`` after every op (on the
 variant and on the reference alike): a hyp vcpu is loaded on at most one CPU, by the thread of its
-own vcpu (``pkvm_load_hyp_vcpu``: ``hyp_vcpu->loaded_hyp_vcpu``), and ``__hyp_running_vcpu`` is
-NULL in a guest context."""
+own vcpu (``pkvm_load_hyp_vcpu``: ``hyp_vcpu->loaded_hyp_vcpu``), ``__hyp_running_vcpu`` is
+NULL in a guest context, and a vcpu thread on a CPU in KVM_RUN has its own hyp vcpu loaded there
+with SVCR clear (otherwise ``__kvm_vcpu_run`` would come back without a flush or a run:
+``hyp_main.handle___kvm_vcpu_run_early``; a correct host never gets there)."""
 
 from __future__ import annotations
 
@@ -35,6 +37,14 @@ def _check_pkvm(s: System) -> Failure | None:
             return Failure("hyp-vcpu-loaded-once", h, f"CPU{cpu.idx} has hyp vcpu{h} loaded but "
                            f"runs vcpu thread {cpu.thread}")
         seen[h] = cpu.idx
+    for v in s.vcpus:
+        if v.pcpu is None or v.phase.value == "userspace":
+            continue
+        cpu = s.pcpus[v.pcpu]
+        if cpu.loaded_hyp_vcpu != v.idx or cpu.svcr:
+            return Failure("hyp-vcpu-loaded-at-run", v.idx, f"vcpu{v.idx} is in KVM_RUN on CPU{cpu.idx} "
+                           f"with hyp vcpu {cpu.loaded_hyp_vcpu} loaded there and SVCR={cpu.svcr:#x}: "
+                           f"__kvm_vcpu_run would return without a flush or a run")
     for i, hyp in enumerate(s.hyp):
         if hyp.vcpu.hyp_running_vcpu is not None and s.vcpus[i].phase.value == "guest":
             return Failure("hyp-running-vcpu-null", i, f"vcpu{i} runs with __hyp_running_vcpu = "

@@ -13,6 +13,7 @@ import attrs
 HCR_FLUSH = ("whole", "mask", "mask_no_vse")
 HCR_SYNC = ("whole", "none", "vse")
 TIMER_SKIP = ("by_name", "range")
+EARLY_EXIT = ("einval", "il")
 
 
 @attrs.frozen
@@ -61,3 +62,9 @@ class SyncPolicy:
     adjust_pc_on_host: bool = True
     #: flush_debug_state copies external_mdscr_el1 when the host owns debug (119a9a23fbae).
     flush_external_mdscr: bool = True
+    #: what ``handle___kvm_vcpu_run`` returns when it comes back without a flush or a run (no hyp
+    #: vcpu loaded on this CPU / not the host's; SVCR non-zero): "einval" (``-EINVAL``, whose bit 31
+    #: the host reads as ARM_EXIT_WITH_SERROR_BIT: torvalds/linux hyp-main.c @cd6b97bc8971, the
+    #: tree the seed applies to) or "il" (``ARM_EXCEPTION_IL``: kvmarm/kvmarm hyp-main.c
+    #: @354d3c964091).  Only a misbehaving host reaches either (see ``hyp_main.handle___kvm_vcpu_run``).
+    early_exit: str = attrs.field(default="il", validator=attrs.validators.in_(EARLY_EXIT))

@@ -128,6 +128,11 @@ class Pcpu:
     idx: int
     thread: int | None = None
     loaded_hyp_vcpu: int | None = None
+    #: SVCR (PSTATE.SM/ZA) as the host leaves it when it calls ``__kvm_vcpu_run``.  KVM keeps it 0:
+    #: ``kvm_arch_vcpu_load_fp`` (fpsimd.c) runs ``fpsimd_save_and_flush_cpu_state()``, which
+    #: "ensures that PSTATE.{SM,ZA} == {0,0}", at every vcpu load.  No op sets it; a test sets it to
+    #: play a misbehaving host (``hyp_main.handle___kvm_vcpu_run``).
+    svcr: int = 0
     hw_timer: list[int] = attrs.Factory(lambda: [0] * len(TIMER_INDICES))
     #: the virtual CPU interface (the vgic's ``hw[idx]``; on its own, a GICv3 one with the
     #: ``System`` defaults: 4 LRs, 5 priority bits)
