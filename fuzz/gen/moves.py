@@ -361,7 +361,7 @@ def _after_psci(w: View, ch: Chooser, v: int, fn: str, target: int) -> None:
 
 
 #: the conduit of a guest PSCI call: HVC mostly, SMC #0 (``GuestSmc``: handle_smc's PC update) a quarter
-PSCI_CONDUITS: tuple[type[O.GuestPsci], ...] = (O.GuestPsci, O.GuestPsci, O.GuestPsci, O.GuestSmc)
+PSCI_CONDUITS: tuple[type[O.GuestPsci], ...] = (O.GuestPsci, O.GuestSmc)
 
 
 def guest_psci(w: View, ch: Chooser, fn: str, entry: int, context: int) -> None:

@@ -35,7 +35,7 @@ USER_OPS = sampled(("set_reg", "get_reg", "inject_serror", "get_vcpu_events", "s
 #: new functions, SYSTEM_SUSPEND and an unknown ID, have one outcome each: mutation reaches them)
 PSCI_CALLS = sampled(["CPU_ON", "CPU_OFF", "CPU_ON", "SYSTEM_RESET", "AFFINITY_INFO", "SYSTEM_OFF",
                       "SYSTEM_RESET2", "PSCI_VERSION", "CPU_ON_32", "PSCI_FEATURES", "SYSTEM_OFF2",
-                      "SYSTEM_RESET2_32"])
+                      "SYSTEM_RESET2_32", "CPU_OFF"])
 #: the function IDs PSCI_FEATURES asks about: ones KVM implements, SYSTEM_OFF2 (answered with its
 #: hibernate types), SYSTEM_SUSPEND (not enabled), an SMC64 ID no function has, no PSCI ID at all
 FEATURE_IDS = sampled([0xC4000003, 0x84000000, 0xC4000015, 0xC400000E, 0xC4000002, 0x1000])
