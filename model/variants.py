@@ -153,8 +153,19 @@ def _vgic(name: str, kind: str, description: str, source: str, **deviation: obje
 
 _VGIC = (
     _vgic("vgic-lr-overflow", "correct", "the vgic after the LR-overflow series (pending-first ap_list, "
-          "NPIE/LRENPIE/UIE and group MIs, EOIcount walk from the last LR, TDIR) with the Mar-2026 fix",
-          _LRO + "; cd28ca4c27ed \"Pick EOIcount deactivations from AP-list tail\""),
+          "NPIE/LRENPIE/UIE and group MIs, EOIcount walk from the last LR, TDIR) with the Mar-2026 fix, and "
+          "active_spis counting the SPIs on ap_lists (hvfuzz's proposed fix of vgic-active-spis-undercount)",
+          _LRO + "; cd28ca4c27ed \"Pick EOIcount deactivations from AP-list tail\"; active_spis: "
+          "corpus/regressions/vgic-active-spis-undercount-dir-lost.json"),
+    _vgic("vgic-active-spis-undercount", "bug", "the SPI tracking as merged: active_spis goes up when an SPI is "
+          "queued and down at each deactivation the fold sees, so a level SPI that stays queued across its "
+          "deactivation drops it to 0; vcpus then enter without TDIR, the SPI is re-acknowledged in hardware, "
+          "and another vcpu's DIR of it is lost (the interrupt stays active for good). A candidate kernel "
+          "defect found by hvfuzz",
+          "\"KVM: arm64: GICv3: Add SPI tracking to handle asymmetric deactivation\" 1c3b3cadcd69 (v1 "
+          "<20251103165517.2960148-34-maz@kernel.org>, same counting in v2 and v4 31/49): vgic_queue_irq_unlock "
+          "increments, vgic_v3_fold_lr decrements; vgic_v3_configure_hcr's TDIR condition; 0dc433e79ad0's "
+          "comment (trap DIR unless no SPI is pending or active in the VM)", active_spis_dec="fold"),
     _vgic("vgic-pre-series", "bug", "the vgic before the LR-overflow series: active-first ap_list, UIE only, "
           "EOIcount ignored, no TDIR: more active interrupts than LRs live-lock the guest",
           "VGIC-PRE vgic.c @06ea4c169ded; cover letter of the series", generation="pre"),

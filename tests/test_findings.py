@@ -56,10 +56,17 @@ def test_known_or_new_against_the_regression_corpus(tmp_path):
 
 
 def test_fuzz_says_known_and_findings_lists(tmp_path):
+    import shutil
+
+    corpus = tmp_path / "corpus" / "regressions"  # one kept finding: what the session replays first
+    corpus.mkdir(parents=True)
+    shutil.copy(os.path.join(REGRESSIONS, "vgic-pre-series-livelock.json"), corpus)
+    findings = tmp_path / "findings"
     r = _hvfuzz("fuzz", "--variant", "vgic-pre-series", "--max-examples", "50", "--seed", "1", "--findings",
-                str(tmp_path), cwd=ROOT)
-    assert r.returncode == 1 and "known: same variant and oracle as corpus/regressions/" in r.stdout, r.stdout
-    listed = _hvfuzz("findings", str(tmp_path), "--json")
+                str(findings), "--corpus", str(tmp_path / "corpus"), cwd=ROOT)
+    assert r.returncode == 1 and "known: same variant and oracle as " in r.stdout, r.stdout
+    assert "regressions/vgic-pre-series-livelock.json" in r.stdout, r.stdout
+    listed = _hvfuzz("findings", str(findings), "--json")
     rows = json.loads(listed.stdout)
     assert listed.returncode == 0 and len(rows) == 1 and rows[0]["variant"] == "vgic-pre-series"
     assert _hvfuzz("findings", str(tmp_path / "nope")).returncode == 2

@@ -53,6 +53,11 @@ EXPECTED = {
         "vgic-pre-series": "gic-L2-deactivation-lost", "vgic-no-tdir": "gic-L2-deactivation-lost",
         "vgic-tdir-overflow-only": "gic-L2-deactivation-lost", "vgic-tdir-assumed": "gic-L2-deactivation-lost",
         "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config"},
+    "vgic-level-spi-reacked-then-dir-on-other-vcpu": {
+        "vgic-active-spis-undercount": "gic-L2-deactivation-lost",
+        "vgic-pre-series": "gic-L2-deactivation-lost", "vgic-no-tdir": "gic-L2-deactivation-lost",
+        "vgic-tdir-overflow-only": "gic-L2-deactivation-lost", "vgic-tdir-assumed": "gic-L2-deactivation-lost",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config"},
     "vgic-disabled-group-high-priority": {
         "vgic-pre-series": "gic-O2-strict-at-sync", "vgic-sort-active-first": "gic-O2-strict-at-sync",
         "vgic-undeliverable-first": "gic-O2-strict-at-sync", "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host",

@@ -99,5 +99,12 @@ class VgicPolicy:
     request_uie: bool = True
     #: post: group enable/disable MIs requested (a69e2d6f8934)
     request_group_mis: bool = True
+    #: post: when ``kvm->arch.vgic.active_spis`` goes down.  "prune": when an SPI leaves the
+    #: ap_list (``vgic_prune_ap_list``), so the count is "SPIs pending or active in the VM", the
+    #: condition the LR-overflow documentation gives for trapping DIR (0dc433e79ad0) — the fix
+    #: hvfuzz proposes.  "fold": as merged (1c3b3cadcd69): at fold, once per deactivation the host
+    #: sees; a level SPI that stays queued across its deactivation drops the count to 0 while it can
+    #: be re-activated in hardware, and another vcpu's DIR of it is then lost (no TDIR)
+    active_spis_dec: str = attrs.field(default="prune", validator=attrs.validators.in_(("prune", "fold")))
     #: the exit path writes 0 to ICH_HCR_EL2 (8be00d1ba3a1; False: leaves ``compute & ~En``)
     exit_hcr_zero: bool = True

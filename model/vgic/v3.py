@@ -169,7 +169,8 @@ class VgicV3:
         if irq.level and not (lr.pending or lr.active):
             irq.pending_latch = False
         irq.on_lr = False
-        if deactivated and lr.eoi and irq.intid >= NR_PRIVATE and g.active_spis > 0:
+        if g.policy.active_spis_dec == "fold" and deactivated and lr.eoi and irq.intid >= NR_PRIVATE \
+                and g.active_spis > 0:  # 1c3b3cadcd69: atomic_dec_if_positive(&active_spis)
             g.active_spis -= 1
 
     def vgic_v3_fold_lr_state(self, g: Vgic, vcpu: int, st: VgicV3CpuIf) -> None:

@@ -214,6 +214,9 @@ class Vgic:
             t = self.vgic_target_oracle(irq)
             if t is None:
                 irq.vcpu = None
+                if irq.intid >= NR_PRIVATE and self.policy.generation == "post" \
+                        and self.policy.active_spis_dec == "prune" and self.active_spis > 0:
+                    self.active_spis -= 1  # the SPI is neither pending nor active any more
             elif t == vcpu:
                 keep.append(irq)
             else:
