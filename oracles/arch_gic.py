@@ -129,6 +129,15 @@ class ArchGic:
         return out + [i for i in self.spis if i.enabled and i.target == vcpu and not i.active
                       and (i.latch or (i.level and i.line)) and veng[i.group] and i.prio < 0xFF]
 
+    def forwardable_ids(self, vcpu: int) -> set[int]:
+        """The INTIDs pending, enabled and targeting ``vcpu`` (not active, priority < 0xFF): the
+        distributor's side of S1; the group enable is the guest's own setting, checked at the
+        acknowledge itself (S5)."""
+        out = {i.intid for i in self.private[vcpu] if i.enabled and not i.active
+               and (i.latch or (i.level and i.line)) and i.prio < 0xFF}
+        return out | {i.intid for i in self.spis if i.enabled and i.target == vcpu and not i.active
+                      and (i.latch or (i.level and i.line)) and i.prio < 0xFF}
+
     def hppi_set(self, vcpu: int) -> list[ArchIrq]:
         c = self.cand(vcpu)
         if not c:

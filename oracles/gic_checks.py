@@ -46,9 +46,11 @@ class GicChecker:
 
     def _track(self) -> None:
         for v in range(self.vcpus):
-            c = self._cand_ids(v)
-            self.window[v] |= c
-            self.stable[v] &= c
+            # S1's window: pending at some point since the sync (A1, A15: a line may drop before
+            # the acknowledge, e.g. while the guest was still enabling the group); O1's stable set:
+            # a candidate (group enabled too) at every step
+            self.window[v] |= self.m.forwardable_ids(v)
+            self.stable[v] &= self._cand_ids(v)
 
     def state_key(self, intids: tuple[int, ...]) -> object:
         """The windows, strictness and run state, and the ideal GIC without the interrupts no op
@@ -156,9 +158,8 @@ class GicChecker:
     def _sync_point(self, v: int, obs: list[K.Observation]) -> Failure | None:
         f = self._check_active_sets(v, last_of(obs, K.GIC_ACTIVE, v))
         self.m.sync(v)
-        c = self._cand_ids(v)
-        self.window[v] = set(c)
-        self.stable[v] = set(c)
+        self.window[v] = self.m.forwardable_ids(v)
+        self.stable[v] = self._cand_ids(v)
         self.strict[v] = True
         return f
 
