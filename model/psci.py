@@ -72,11 +72,6 @@ PSCI_1_3_OFF_TYPE_HIBERNATE_OFF = 1 << 0
 MPIDR_HWID_BITMASK = 0xFF00FFFFFF
 MASK64 = (1 << 64) - 1
 MASK32 = (1 << 32) - 1
-#: KVM_CAP_ARM_SYSTEM_SUSPEND (api.rst 7.x): the VMM opts in with KVM_ENABLE_CAP, which sets
-#: KVM_ARCH_FLAG_SYSTEM_SUSPEND_ENABLED.  The VMM hvfuzz models does not (QEMU does not either), so
-#: SYSTEM_SUSPEND returns NOT_SUPPORTED and PSCI_FEATURES says so; the enabled branch is modelled
-#: (tests flip this) but no fuzzed VM takes it.
-KVM_ARCH_FLAG_SYSTEM_SUSPEND_ENABLED = False
 #: vcpu iflags EXCEPT_MASK (the exception kind of a PENDING_EXCEPTION), bits 2..3 in this model
 EXCEPT_MASK = 3 << 2
 
@@ -98,7 +93,14 @@ def psci_ret(value: int) -> int:
 
 @attrs.frozen
 class PsciPolicy:
-    """Where a PSCI implementation deviates from the current kernel (every knob True: correct)."""
+    """Where a PSCI implementation deviates from the current kernel (every deviation knob True:
+    correct), and the VMM's PSCI configuration."""
+
+    #: KVM_CAP_ARM_SYSTEM_SUSPEND (api.rst 7.x): the VMM opts in with KVM_ENABLE_CAP, which sets
+    #: KVM_ARCH_FLAG_SYSTEM_SUSPEND_ENABLED.  VMM configuration, not a deviation: the VMM hvfuzz
+    #: models does not (QEMU does not either), so SYSTEM_SUSPEND returns NOT_SUPPORTED and
+    #: PSCI_FEATURES says so; the enabled branch is modelled and tested, no fuzzed VM takes it
+    system_suspend_enabled: bool = False
 
     #: kvm_prepare_system_event turns every vcpu off (cf5d318865e2; the 2014 seed)
     stop_all_on_system_event: bool = True
@@ -415,7 +417,7 @@ def kvm_psci_1_x_call(s: System, v: HostVcpu, minor: int) -> tuple[int | None, b
             if arg in _FEATURES_ALWAYS:
                 val = 0
             elif arg in (PSCI_FN_IDS["SYSTEM_SUSPEND_32"], PSCI_FN_IDS["SYSTEM_SUSPEND"]):
-                if KVM_ARCH_FLAG_SYSTEM_SUSPEND_ENABLED:
+                if s.psci_policy.system_suspend_enabled:
                     val = 0
             elif arg in (PSCI_FN_IDS["SYSTEM_RESET2_32"], PSCI_FN_IDS["SYSTEM_RESET2"]):
                 if minor >= 1:
@@ -427,7 +429,7 @@ def kvm_psci_1_x_call(s: System, v: HostVcpu, minor: int) -> tuple[int | None, b
         if fn == "SYSTEM_SUSPEND_32":
             kvm_psci_narrow_to_32bit(s, v)
         # "Return directly to userspace without changing the vCPU's registers."
-        if KVM_ARCH_FLAG_SYSTEM_SUSPEND_ENABLED:
+        if s.psci_policy.system_suspend_enabled:
             kvm_psci_system_suspend(s, v)
             return None, True, False
     elif fn in ("SYSTEM_RESET2_32", "SYSTEM_RESET2"):

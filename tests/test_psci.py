@@ -246,14 +246,13 @@ def test_psci_features(fid, want):
     assert want in ArchPsci(2)._features(fid & 0xFFFFFFFF)
 
 
-def test_system_suspend_is_not_supported_unless_the_vmm_enables_it(monkeypatch):
+def test_system_suspend_is_not_supported_unless_the_vmm_enables_it():
     s = _system()
     _in_guest(s, 0)
     assert _call(s, 0, "SYSTEM_SUSPEND", entry=0x1000, context=7) == ("SYSTEM_SUSPEND", P.PSCI_RET_NOT_SUPPORTED)
     assert s.vcpus[0].phase is Phase.P0
     # with KVM_CAP_ARM_SYSTEM_SUSPEND: KVM_SYSTEM_EVENT_SUSPEND, no register written, nobody stopped
-    monkeypatch.setattr(P, "KVM_ARCH_FLAG_SYSTEM_SUSPEND_ENABLED", True)
-    s = _system()
+    s = _system(system_suspend_enabled=True)
     _in_guest(s, 0)
     call, flags = _flags(s, 0, O.GuestPsci(0, "SYSTEM_SUSPEND", entry=0x1000, context=7))
     assert call == ("SYSTEM_SUSPEND", None) and flags == 0
