@@ -64,11 +64,14 @@ def write_repro_at(path: str, trace: Trace, verdict: Verdict, meta: dict[str, An
 
 def write_text_atomic(path: str, text: str) -> str:
     """Write ``text`` to ``path`` atomically (temp file + fsync + rename in the same directory), so
-    a finding is never left half-written."""
+    a finding is never left half-written.  The file gets the mode an ordinary ``open`` would give
+    (0666 less the umask), not ``mkstemp``'s 0600: a CI job that uploads the findings directory as
+    another user must be able to read it."""
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -79,6 +82,13 @@ def write_text_atomic(path: str, text: str) -> str:
             os.unlink(tmp)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load_repro(path: str) -> tuple[Trace, dict[str, Any] | None]:

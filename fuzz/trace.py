@@ -26,18 +26,29 @@ class TraceError(ValueError):
     """A trace or repro file that cannot be used (corrupt, unknown op, wrong schema, ...)."""
 
 
+def _strict_int(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """An int that is not a bool (JSON ``2.0`` or ``true`` is not a vcpu count)."""
+    if type(value) is not int:
+        raise TypeError(f"'{attribute.name}' must be an integer, got {value!r:.40}")
+
+
+def _in_range(lo: int, hi: int) -> list[Any]:
+    return [_strict_int, attrs.validators.ge(lo), attrs.validators.le(hi)]
+
+
 @attrs.frozen
 class Config:
-    """What a trace runs on: the VM shape and the variant (``model.variants``) under test."""
+    """What a trace runs on: the VM shape and the variant (``model.variants``) under test.  Every
+    field is type-checked, so a repro file with a mistyped value is a one-line error."""
 
-    variant: str = "lazy"
-    vcpus: int = attrs.field(default=2, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_VCPUS)])
-    pcpus: int = attrs.field(default=2, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_PCPUS)])
-    protected: bool = False
+    variant: str = attrs.field(default="lazy", validator=attrs.validators.instance_of(str))
+    vcpus: int = attrs.field(default=2, validator=_in_range(1, MAX_VCPUS))
+    pcpus: int = attrs.field(default=2, validator=_in_range(1, MAX_PCPUS))
+    protected: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     #: list registers per CPU (ICH_VTR_EL2.ListRegs + 1)
-    nr_lrs: int = attrs.field(default=4, validator=[attrs.validators.ge(1), attrs.validators.le(16)])
+    nr_lrs: int = attrs.field(default=4, validator=_in_range(1, 16))
     #: implemented virtual priority bits (ICH_VTR_EL2.PRIbits + 1)
-    pri_bits: int = attrs.field(default=5, validator=[attrs.validators.ge(5), attrs.validators.le(8)])
+    pri_bits: int = attrs.field(default=5, validator=_in_range(5, 8))
 
 
 @attrs.frozen

@@ -1,5 +1,11 @@
+import json
+import os
+import stat
+
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hvfuzz.fuzz.trace import Config, Trace, TraceError, trace_from_json, trace_to_json
 from hvfuzz.model.vocab import ops as O
@@ -16,6 +22,12 @@ def sample() -> Trace:
         O.GuestSetGrpEn(0, 0, True), O.GuestSetEoiMode(0, True), O.GuestPsci(1, "CPU_ON", 0, 0x1000, 7),
         O.GuestAccess(0, 2), O.UserVcpuInit(1, True), O.UserSetMpState(1, "STOPPED"), O.UserGetMpState(1),
     ))
+
+
+_SAMPLE = {"schema": 1, "config": {"variant": "lazy", "vcpus": 2, "pcpus": 2, "protected": False},
+           "ops": [{"op": "KvmRun", "vcpu": 0, "pcpu": 1}, {"op": "GuestWriteReg", "vcpu": 0, "reg": "x1", "value": 5},
+                   {"op": "GuestExit", "vcpu": 0, "kind": "irq", "serror_pending": False, "rt": 0, "reg": "PMCR_EL0",
+                    "value": 0}]}
 
 
 def test_round_trip_covers_every_op():
@@ -46,3 +58,41 @@ def test_bad_input_is_one_clear_error(doc, msg):
     with pytest.raises(TraceError) as e:
         trace_from_json(doc)
     assert msg in str(e.value) and "\n" not in str(e.value) and len(str(e.value)) < 700
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(data=st.data())
+def test_a_mutated_repro_is_a_trace_or_one_clear_error(data):
+    """Any key of a repro's config or of one of its ops set to any JSON value: the loader returns a
+    trace or raises ``TraceError`` (the CLI's one-line error, exit 2), never another exception
+    (a list as the variant, a float as the vcpu count once gave tracebacks)."""
+    doc = json.loads(json.dumps(_SAMPLE))
+    assert trace_from_json(doc).ops  # the unmutated sample loads
+    if data.draw(st.booleans(), "in config"):
+        target = doc["config"]
+    else:
+        target = doc["ops"][data.draw(st.integers(0, len(doc["ops"]) - 1), "op")]
+    key = data.draw(st.sampled_from(sorted(target)), "key")
+    target[key] = data.draw(_JSON_VALUES, "value")
+    try:
+        trace_from_json(doc)
+    except TraceError as e:
+        assert "\n" not in str(e)
+
+
+def test_repro_files_are_readable_by_others(tmp_path):
+    """Written with the mode ``open`` gives (0666 less the umask), not ``mkstemp``'s 0600."""
+    from hvfuzz.fuzz.export import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        path = write_text_atomic(str(tmp_path / "r.json"), "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
