@@ -207,3 +207,44 @@ def test_i5_counts_an_edge_interrupt_pending_in_an_lr():
     g = ex.sut.vgic
     old_count = [i for i in g.ap_list[0] if g.vgic_target_oracle(i) == 0 and (i.active or i.is_pending())]
     assert len(old_count) == 1 and len(g.ap_list[0]) == 2  # the old count missed the SPI in the LR
+
+
+def _two_handled_edge_spis(variant: str) -> tuple[Execution, list]:
+    """Two edge SPIs pending, a guest entry (the Execution is returned here), then the ops that
+    acknowledge and EOI both (EOImode 0), an IRQ exit and the next entry."""
+    ops = []
+    for intid in (32, 33):
+        ops += [O.ConfigIrq(0, intid=intid, enabled=True, priority=0x40, group=1, level=False, target=0),
+                O.InjectIrq(0, intid=intid, level=True)]
+    ops += [O.KvmRun(0, 0), O.GuestEnter(0)]
+    ex = Execution(Config(variant=variant, vcpus=1, pcpus=1))
+    for op in ops:
+        assert ex.step(op) is None
+    rest = [O.GuestSetPmr(0, value=0xF0), O.GuestSetGrpEn(0, group=1, enable=True)]
+    for intid in (32, 33):
+        rest += [O.GuestAck(0, group=1), O.GuestEoi(0, group=1, intid=intid)]
+    return ex, rest + [O.GuestExit(0, kind="irq"), O.HandleExit(0), O.GuestEnter(0)]
+
+
+def test_merged_active_spis_never_uncounts_an_edge_spi():
+    """As merged (1c3b3cadcd69, variant vgic-active-spis-undercount) the fold decrements only for
+    an LR with EOI set (lr_signals_eoi_mi: level SPIs): two handled edge SPIs stay counted and DIR
+    stays trapped."""
+    ex, rest = _two_handled_edge_spis("vgic-active-spis-undercount")
+    for op in rest:
+        assert ex.step(op) is None
+    assert not ex.sut.vgic.ap_list[0]  # both handled and pruned
+    assert ex.sut.vgic.active_spis == 2 and ex.sut.pcpus[0].vgic_cpu.hcr & ICH_HCR_TDIR
+
+
+def test_active_spis_returns_to_zero_after_two_handled_spis():
+    """kvm->arch.vgic.active_spis in the correct design counts the SPIs on ap_lists: two SPIs
+    acknowledged and EOId (EOImode 0) leave the ap_list at the next exit's prune, the count is 0
+    again and the next entry does not trap DIR (1c3b3cadcd69: TDIR while active_spis)."""
+    ex, rest = _two_handled_edge_spis("vgic-lr-overflow")
+    g, hw = ex.sut.vgic, ex.sut.pcpus[0].vgic_cpu
+    assert g.active_spis == 2 and hw.hcr & ICH_HCR_TDIR  # two SPIs in flight: DIR traps
+    for op in rest:
+        assert ex.step(op) is None
+    assert g.active_spis == 0 and not g.ap_list[0]
+    assert ex.sut.vcpus[0].phase.value == "guest" and not hw.hcr & ICH_HCR_TDIR
