@@ -98,8 +98,6 @@ _ALL = (
     Oracle("hyp-vcpu-loaded-once", "invariant",
            "a hyp vcpu is loaded on at most one physical CPU, and a CPU's loaded hyp vcpu is "
            "the vcpu whose thread runs there"),
-    Oracle("hyp-running-vcpu-null", "invariant",
-           "__hyp_running_vcpu is NULL in a guest context"),
     Oracle("hyp-vcpu-loaded-at-run", "invariant",
            "a vcpu thread in KVM_RUN on a CPU has its own hyp vcpu loaded there and SVCR clear (else "
            "__kvm_vcpu_run returns early, without a flush or a run)"),

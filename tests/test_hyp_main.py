@@ -66,7 +66,6 @@ def test_lazy_flush_copies_only_when_dirty(dirty):
     assert h.vcpu.ctxt[REG_INDEX["x0"]] == (1 if dirty else 2)
     assert h.vcpu.iflags == host.iflags  # iflags always flow in
     assert h.vcpu.hcr_el2 & HCR_VSE  # HYP-LATE mask takes VSE
-    assert h.vcpu.hyp_running_vcpu is None
 
 
 def test_eager_and_protected_flush_copy_everything():

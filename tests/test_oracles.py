@@ -44,16 +44,6 @@ def test_invariant_hyp_vcpu_loaded_once():
     assert f is not None and f.oracle == "hyp-vcpu-loaded-once"
 
 
-def test_invariant_hyp_running_vcpu_null():
-    s = System(1, 1, False, LAZY)
-    s.apply(O.KvmRun(0, 0))
-    s.apply(O.GuestEnter(0))
-    assert check_invariants(s) is None
-    s.hyp[0].vcpu.hyp_running_vcpu = 0xFFFF
-    f = check_invariants(s)
-    assert f is not None and f.oracle == "hyp-running-vcpu-null"
-
-
 def test_every_observation_kind_is_a_registered_oracle():
     s = reference_system(1, 1, False)
     kinds = set()

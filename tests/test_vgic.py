@@ -2,6 +2,8 @@
 
 import attrs
 
+from hvfuzz.fuzz.runner import Execution, run
+from hvfuzz.fuzz.trace import Config, Trace
 from hvfuzz.model.vgic.irq import (
     ICH_HCR_EN,
     ICH_HCR_LRENPIE,
@@ -13,6 +15,7 @@ from hvfuzz.model.vgic.irq import (
 )
 from hvfuzz.model.vgic.v3_hw import IchCpuIf
 from hvfuzz.model.vgic.vgic import Vgic
+from hvfuzz.model.vocab import ops as O
 
 
 def vgic(nr_lrs: int = 1, **policy: object) -> Vgic:
@@ -177,3 +180,71 @@ def test_cpu_interface_state_follows_the_vcpu_between_pcpus():  # __vgic_v3_save
     for op in (O.SchedIn(0, 1), O.GuestEnter(0)):
         assert s.apply(op)[0][3]
     assert s.pcpus[1].vgic_cpu.vmcr.vpmr == 0x80 and s.pcpus[1].vgic_cpu.vcpu == 0  # restored on pCPU 1
+
+
+def _two_edge_spis_one_lr(variant: str) -> Trace:
+    """Two pending edge SPIs on a vcpu with one LR: the flush puts one in the LR (its pending
+    latch moves into the LR) and leaves the other outside, so nr_pend + nr_act = 2 > nr_lr = 1."""
+    ops = []
+    for intid, prio in ((32, 0x40), (33, 0x48)):
+        ops += [O.ConfigIrq(0, intid=intid, enabled=True, priority=prio, group=1, level=False, target=0),
+                O.InjectIrq(0, intid=intid, level=True)]
+    ops += [O.KvmRun(0, 0), O.GuestEnter(0)]
+    return Trace(Config(variant=variant, vcpus=1, pcpus=1, nr_lrs=1), tuple(ops))
+
+
+def test_i5_counts_an_edge_interrupt_pending_in_an_lr():
+    """I5's underflow count is what vgic_flush_lr_state counted (summarize_ap_list before
+    vgic_populate_lr): the edge SPI in the LR has no pending latch left at entry, and the count
+    without it (1) would not exceed the one LR, so a missing UIE went unnoticed."""
+    assert run(_two_edge_spis_one_lr("vgic-lr-overflow")).ok
+    t = _two_edge_spis_one_lr("vgic-no-uie")  # NPIE is requested, UIE is not
+    ex = Execution(t.config)
+    for op in t.ops[:-1]:
+        assert ex.step(op) is None
+    v = ex.step(t.ops[-1])
+    assert v is not None and v.oracle == "gic-I5-mi-config" and "underflow" in v.reason, v
+    g = ex.sut.vgic
+    old_count = [i for i in g.ap_list[0] if g.vgic_target_oracle(i) == 0 and (i.active or i.is_pending())]
+    assert len(old_count) == 1 and len(g.ap_list[0]) == 2  # the old count missed the SPI in the LR
+
+
+def _two_handled_edge_spis(variant: str) -> tuple[Execution, list]:
+    """Two edge SPIs pending, a guest entry (the Execution is returned here), then the ops that
+    acknowledge and EOI both (EOImode 0), an IRQ exit and the next entry."""
+    ops = []
+    for intid in (32, 33):
+        ops += [O.ConfigIrq(0, intid=intid, enabled=True, priority=0x40, group=1, level=False, target=0),
+                O.InjectIrq(0, intid=intid, level=True)]
+    ops += [O.KvmRun(0, 0), O.GuestEnter(0)]
+    ex = Execution(Config(variant=variant, vcpus=1, pcpus=1))
+    for op in ops:
+        assert ex.step(op) is None
+    rest = [O.GuestSetPmr(0, value=0xF0), O.GuestSetGrpEn(0, group=1, enable=True)]
+    for intid in (32, 33):
+        rest += [O.GuestAck(0, group=1), O.GuestEoi(0, group=1, intid=intid)]
+    return ex, rest + [O.GuestExit(0, kind="irq"), O.HandleExit(0), O.GuestEnter(0)]
+
+
+def test_merged_active_spis_never_uncounts_an_edge_spi():
+    """As merged (1c3b3cadcd69, variant vgic-active-spis-undercount) the fold decrements only for
+    an LR with EOI set (lr_signals_eoi_mi: level SPIs): two handled edge SPIs stay counted and DIR
+    stays trapped."""
+    ex, rest = _two_handled_edge_spis("vgic-active-spis-undercount")
+    for op in rest:
+        assert ex.step(op) is None
+    assert not ex.sut.vgic.ap_list[0]  # both handled and pruned
+    assert ex.sut.vgic.active_spis == 2 and ex.sut.pcpus[0].vgic_cpu.hcr & ICH_HCR_TDIR
+
+
+def test_active_spis_returns_to_zero_after_two_handled_spis():
+    """kvm->arch.vgic.active_spis in the correct design counts the SPIs on ap_lists: two SPIs
+    acknowledged and EOId (EOImode 0) leave the ap_list at the next exit's prune, the count is 0
+    again and the next entry does not trap DIR (1c3b3cadcd69: TDIR while active_spis)."""
+    ex, rest = _two_handled_edge_spis("vgic-lr-overflow")
+    g, hw = ex.sut.vgic, ex.sut.pcpus[0].vgic_cpu
+    assert g.active_spis == 2 and hw.hcr & ICH_HCR_TDIR  # two SPIs in flight: DIR traps
+    for op in rest:
+        assert ex.step(op) is None
+    assert g.active_spis == 0 and not g.ap_list[0]
+    assert ex.sut.vcpus[0].phase.value == "guest" and not hw.hcr & ICH_HCR_TDIR

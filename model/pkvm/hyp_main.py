@@ -80,8 +80,9 @@ def flush_hyp_vcpu(policy: SyncPolicy, hyp: HypVcpu, host: VcpuArch, protected: 
 
     Stage A and protected guests: ``hyp.ctxt = host.ctxt`` (whole).  Lazy sync (seed v3 8/8),
     non-protected: ``flush_hyp_vcpu_state`` only if PKVM_HOST_STATE_DIRTY (non-protected guests
-    first get ``flush_debug_state``).  Then iflags, hcr_el2 per ``policy.hcr_flush``, vsesr_el2,
-    and ``__hyp_running_vcpu = NULL``.
+    first get ``flush_debug_state``).  Then iflags, hcr_el2 per ``policy.hcr_flush``, vsesr_el2.
+    (``ctxt.__hyp_running_vcpu``, which the whole-ctxt copy takes and Message-ID
+    <20260606175614.83273-2-imv4bel@gmail.com> clears after it, is not modelled: README table.)
 
     hcr_el2, by tree:
     - ``"whole"``: ``hyp_vcpu->vcpu.arch.hcr_el2 = host_vcpu->arch.hcr_el2`` (6.4-6.6 Stage A,
@@ -96,11 +97,8 @@ def flush_hyp_vcpu(policy: SyncPolicy, hyp: HypVcpu, host: VcpuArch, protected: 
         flush_debug_state(policy, hyp, host)
     if protected or not policy.lazy:
         h.ctxt[:] = host.ctxt
-        h.hyp_running_vcpu = host.hyp_running_vcpu
     elif (host.iflags & PKVM_HOST_STATE_DIRTY) or not policy.flush_respects_dirty:
         copy_vcpu_state(policy, host, h)  # flush_hyp_vcpu_state
-    # __hyp_running_vcpu must be NULL in a guest context.
-    h.hyp_running_vcpu = None
     h.iflags = host.iflags
     if policy.hcr_flush == "whole":
         h.hcr_el2 = host.hcr_el2

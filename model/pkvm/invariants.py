@@ -1,9 +1,12 @@
 """White-box invariants of pKVM's hyp vcpus, checked on a ``System`` after every op (on the
 variant and on the reference alike): a hyp vcpu is loaded on at most one CPU, by the thread of its
-own vcpu (``pkvm_load_hyp_vcpu``: ``hyp_vcpu->loaded_hyp_vcpu``), ``__hyp_running_vcpu`` is
-NULL in a guest context, and a vcpu thread on a CPU in KVM_RUN has its own hyp vcpu loaded there
-with SVCR clear (otherwise ``__kvm_vcpu_run`` would come back without a flush or a run:
-``hyp_main.handle___kvm_vcpu_run_early``; a correct host never gets there)."""
+own vcpu (``pkvm_load_hyp_vcpu``: ``hyp_vcpu->loaded_hyp_vcpu``), and a vcpu thread on a CPU in
+KVM_RUN has its own hyp vcpu loaded there with SVCR clear (otherwise ``__kvm_vcpu_run`` would
+come back without a flush or a run: ``hyp_main.handle___kvm_vcpu_run_early``; a correct host
+never gets there).
+
+There is no ``__hyp_running_vcpu`` invariant: only a compromised host can put a non-NULL value
+into a guest context (README, "Where the model differs from the kernel": ``__hyp_running_vcpu``)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def check_invariants(s: System) -> Failure | None:
-    """Invariants of one system (pKVM's per-CPU loaded hyp vcpu, __hyp_running_vcpu)."""
+    """Invariants of one system (pKVM's per-CPU loaded hyp vcpu)."""
     if not s.pkvm:
         return None
     return _check_pkvm(s)
@@ -45,10 +48,6 @@ def _check_pkvm(s: System) -> Failure | None:
             return Failure("hyp-vcpu-loaded-at-run", v.idx, f"vcpu{v.idx} is in KVM_RUN on CPU{cpu.idx} "
                            f"with hyp vcpu {cpu.loaded_hyp_vcpu} loaded there and SVCR={cpu.svcr:#x}: "
                            f"__kvm_vcpu_run would return without a flush or a run")
-    for i, hyp in enumerate(s.hyp):
-        if hyp.vcpu.hyp_running_vcpu is not None and s.vcpus[i].phase.value == "guest":
-            return Failure("hyp-running-vcpu-null", i, f"vcpu{i} runs with __hyp_running_vcpu = "
-                           f"{hyp.vcpu.hyp_running_vcpu}")
     return None
 
 

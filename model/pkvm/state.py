@@ -55,8 +55,6 @@ class VcpuArch:
     hcr_el2: int = 0
     vsesr_el2: int = 0
     fault: Fault = attrs.Factory(Fault)
-    #: ``ctxt.__hyp_running_vcpu``: must be NULL in a guest context.
-    hyp_running_vcpu: int | None = None
     #: ``debug_owner`` (VCPU_DEBUG_FREE / _GUEST_OWNED / _HOST_OWNED) and ``external_mdscr_el1``,
     #: the MDSCR_EL1 the CPU runs the guest with while the host owns debug (debug.c)
     debug_owner: str = "free"

@@ -86,14 +86,20 @@ def check_lr_invariants(g: Vgic, c: IchCpuIf, v: int) -> Failure | None:
                 and i.priority < max(pend_lr):
             return Failure("gic-I4-top-n", v, f"vcpu{v}: pending interrupt {i.intid} (priority "
                            f"{i.priority:#x}) left outside the LRs behind a lower-priority pending LR")
-    return _check_mi_config(g, c, v, outside)
+    return _check_mi_config(g, c, v, outside, in_lr)
 
 
-def _check_mi_config(g: Vgic, c: IchCpuIf, v: int, outside: list[VgicIrq]) -> Failure | None:
+def _check_mi_config(g: Vgic, c: IchCpuIf, v: int, outside: list[VgicIrq], in_lr: set[int]) -> Failure | None:
     """I5: whenever interrupts sit outside the LRs or a group toggle matters, an MI / DIR trap is
     armed in ICH_HCR_EL2."""
     hcr = c.hcr
-    queued = [i for i in g.ap_list[v] if g.vgic_target_oracle(i) == v and (i.active or i.is_pending())]
+    # What the flush counted: ``summarize_ap_list`` (nr_pend + nr_act) takes every ap_list entry
+    # whose ``vgic_target_oracle`` was this vcpu *before* ``vgic_populate_lr`` moved an edge
+    # interrupt's pending latch into its LR, and ``vgic_v3_configure_hcr`` requests UIE when
+    # ``irqs_outside_lrs``: nr_pend + nr_act > nr_lr.  At entry those are the interrupts in the
+    # valid LRs (only oracle == vcpu ones are populated) plus the ones outside whose oracle is
+    # still this vcpu; an edge interrupt pending in an LR has no latch left, so its oracle is None.
+    queued = [i for i in g.ap_list[v] if i.intid in in_lr or g.vgic_target_oracle(i) == v]
     if len(queued) > g.nr_lrs and not hcr & ICH_HCR_UIE:
         return Failure("gic-I5-mi-config", v, f"vcpu{v}: {len(queued)} interrupts in flight for "
                        f"{g.nr_lrs} LRs but no underflow MI (UIE) requested")
