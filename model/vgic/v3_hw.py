@@ -231,6 +231,44 @@ class IchCpuIf:
         """ICV_CTLR_EL1.EOImode (VMCR.VEOIM)."""
         self.vmcr.veoim = eoimode
 
+    def icv_ctlr_write(self, value: int) -> None:
+        """``__vgic_v3_write_ctlr`` / QEMU ``icv_ctlr_write``: ICV_CTLR_EL1 writes CBPR (bit 0)
+        and EOImode (bit 1); the other bits are read-only or RES0."""
+        self.vmcr.vcbpr = bool(value & 1)
+        self.vmcr.veoim = bool(value & 2)
+
+    def icv_ctlr_read(self, vtr: int) -> int:
+        """``__vgic_v3_read_ctlr``: CBPR, EOImode from VMCR; PRIbits, IDbits, SEIS and A3V copied
+        from ICH_VTR_EL2 (``vtr``)."""
+        val = int(self.vmcr.vcbpr) | int(self.vmcr.veoim) << 1
+        val |= ((vtr >> 29) & 7) << 8  # PRIbits
+        val |= ((vtr >> 23) & 7) << 11  # IDbits
+        val |= ((vtr >> 22) & 1) << 14  # SEIS
+        val |= ((vtr >> 21) & 1) << 15  # A3V
+        return val
+
+    def icv_bpr_read(self, g: int) -> int:
+        """``__vgic_v3_get_bpr0`` / ``__vgic_v3_get_bpr1``: with VCBPR, BPR1 reads BPR0+1
+        (at most 7)."""
+        vm = self.vmcr
+        if g == 0:
+            return vm.vbpr0
+        return min(vm.vbpr0 + 1, 7) if vm.vcbpr else vm.vbpr1
+
+    def icv_igrpen_read(self, g: int) -> int:
+        """``__vgic_v3_read_igrpen0/1``: VMCR.VENG<g>."""
+        return int(self.vmcr.group_enabled(g))
+
+    def icv_hppir_read(self, g: int) -> int:
+        """``__vgic_v3_read_hppir``: the HPPVI's vINTID if it is of group ``g``, else 1023 (no
+        PMR, running-priority or En check)."""
+        i = self.hppvi_index()
+        if i is None:
+            return SPURIOUS
+        lr = self.lrs[i]
+        assert lr is not None
+        return lr.intid if lr.group == g else SPURIOUS
+
     #: the version-independent names of ``version.VCpuIf``
     ack = icv_iar_read
     eoi = icv_eoir_write
@@ -240,6 +278,21 @@ class IchCpuIf:
     set_eoimode = icv_ctlr_write_eoimode
 
     # --- maintenance interrupt (vgic_v3_get_misr) -----------------------------------------------
+    def eisr(self) -> int:
+        """``vgic_v3_get_eisr`` (vgic-v3-nested.c): ICH_EISR_EL2, the invalid LRs with EOI set
+        (the model has no HW LRs)."""
+        return sum(1 << i for i, lr in enumerate(self.lrs[: self.used_lrs])
+                   if lr is not None and not lr.valid and lr.eoi)
+
+    def elrsr(self) -> int:
+        """ICH_ELRSR_EL2: the empty LRs.  ``vgic_v3_get_elrsr`` (vgic-v3-nested.c) counts every
+        LR whose State is 0; an invalid LR that still asks for an EOI maintenance interrupt
+        (EOI=1, HW=0) is not empty (IHI 0069 ICH_ELRSR_EL2: "an EOI maintenance interrupt is
+        not pending"), which the model follows (README table)."""
+        return sum(1 << i for i, lr in enumerate(self.lrs[: self.nr_lrs])
+                   if lr is None or (not lr.valid and not lr.eoi))
+
+
     def misr(self) -> int:
         """``vgic_v3_get_misr``: ICH_MISR_EL2 (EOI, U, LRENP, NP, VGrp0E/D, VGrp1E/D)."""
         hcr, vm = self.hcr, self.vmcr
