@@ -141,7 +141,7 @@ def random_case(rng: random.Random, shape: Shape) -> Case:
         hcr |= rng.randrange(256) & 0xFE  # UIE, LRENPIE, NPIE, VGrp*IE: MISR
     if rng.random() < 0.3:
         hcr |= rng.randrange(32) << 27  # EOIcount (wraps at 32)
-    intids = rng.sample([1, 2, 3, 15, 16, 27, 31, 32, 33, 34, 40, 64, 100, 1019], shape.nr_lrs)
+    intids = rng.sample([1, 2, 3, 15, 16, 27, 31, 32, 33, 34, 40, 50, 63, 1019], shape.nr_lrs)
     lrs: list[int] = []
     for i in range(shape.nr_lrs):
         if rng.random() < 0.2:

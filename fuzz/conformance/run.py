@@ -1,0 +1,217 @@
+"""``hvfuzz conformance qemu``: generate cases, run them through QEMU and the model (and ArchGic),
+group the disagreements into classes, triage each against ``variations.VARIATIONS`` and shrink
+one example per class."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import attrs
+
+from hvfuzz.fuzz.conformance.arch_side import judge
+from hvfuzz.fuzz.conformance.build import build_harness
+from hvfuzz.fuzz.conformance.cases import READS, Access, Case, Shape, random_case
+from hvfuzz.fuzz.conformance.model_side import run_model
+from hvfuzz.fuzz.conformance.qemu import Observed, run_batch
+from hvfuzz.fuzz.conformance.variations import VARIATIONS, VariedCpuIf, subsets
+from hvfuzz.model.vgic.v3_hw import IchCpuIf
+
+BATCH = 1000
+
+
+def diff_fields(case: Case, a: Observed, b: Observed) -> tuple[str, ...]:
+    """Where two observations differ: ``read:<ACCESS>`` for a read, else the register name."""
+    out: list[str] = []
+    kinds = [x.kind for x in case.accesses if x.kind in READS]
+    for k, x, y in zip(kinds, a.reads, b.reads, strict=True):
+        if x != y and f"read:{k}" not in out:
+            out.append(f"read:{k}")
+    for f in ("hcr", "misr", "eisr", "elrsr", "vmcr", "ap0r", "ap1r", "lrs"):
+        if getattr(a, f) != getattr(b, f):
+            out.append(f)
+    return tuple(out)
+
+
+@attrs.frozen
+class Verdict:
+    """How one case came out: ``key`` "" if the model agrees with QEMU; else the class."""
+
+    key: str
+    triaged: bool
+    model: Observed | None = None
+    variations: frozenset[str] = frozenset()
+
+
+def classify(case: Case, seen: Observed, vtr: int, shape: Shape) -> Verdict:
+    m = run_model(IchCpuIf(shape.nr_lrs, shape.pri_bits), case, vtr)
+    if m == seen:
+        return Verdict("", True, m)
+    for s in subsets():
+        if run_model(VariedCpuIf(shape.nr_lrs, shape.pri_bits, variations=s), case, vtr) == seen:
+            return Verdict("+".join(sorted(s)), True, m, s)
+    return Verdict("untriaged: " + ",".join(diff_fields(case, seen, m)), False, m)
+
+
+def arch_verdict(case: Case, seen: Observed, shape: Shape) -> Verdict | None:
+    """ArchGic's complaint about QEMU's behaviour, as a class (None: no complaint or not judged)."""
+    out = judge(case, seen, shape)
+    if not out:
+        return None
+    what = out[0].split(":")[0].split()[-1]  # the access kind or "vINTID"
+    return Verdict(f"untriaged: ArchGic {what}", False)
+
+
+@attrs.define
+class ClassReport:
+    key: str
+    triaged: bool
+    count: int
+    example: Case
+    seen: Observed
+    model: Observed | None
+    detail: str = ""
+
+
+@attrs.define
+class Report:
+    vtr: int
+    shape: Shape
+    cases: int = 0
+    agree: int = 0
+    arch_judged: int = 0
+    classes: dict[str, ClassReport] = attrs.Factory(dict)
+
+    @property
+    def untriaged(self) -> list[ClassReport]:
+        return [c for c in self.classes.values() if not c.triaged]
+
+
+def _candidates(case: Case) -> list[Case]:
+    """One-step reductions: drop an access, clear an LR, clear an APR, drop an ICH_HCR_EL2 bit."""
+    out: list[Case] = []
+    for i in range(len(case.accesses)):
+        out.append(attrs.evolve(case, accesses=case.accesses[:i] + case.accesses[i + 1:]))
+    for i, v in enumerate(case.lrs):
+        if v:
+            out.append(attrs.evolve(case, lrs=case.lrs[:i] + (0,) + case.lrs[i + 1:]))
+    for name in ("ap0r", "ap1r"):
+        regs = getattr(case, name)
+        for i, v in enumerate(regs):
+            if v:
+                out.append(attrs.evolve(case, **{name: regs[:i] + (0,) + regs[i + 1:]}))
+    hcr = case.hcr
+    for b in range(1, 32):
+        if hcr & (1 << b) and not 27 <= b < 31:
+            out.append(attrs.evolve(case, hcr=hcr & ~(1 << b)))
+    if hcr >> 27:
+        out.append(attrs.evolve(case, hcr=hcr & ((1 << 27) - 1)))
+    simpler = [Access(a.kind, 0 if a.kind.endswith("_R") or a.kind in READS else a.value) for a in case.accesses]
+    if tuple(simpler) != case.accesses:
+        out.append(attrs.evolve(case, accesses=tuple(simpler)))
+    return out
+
+
+def shrink(case: Case, key: str, run: Callable[[list[Case]], list[Observed]], vtr: int, shape: Shape,
+           is_arch: bool, rounds: int = 40) -> tuple[Case, Observed]:
+    """Delta-debug ``case`` (one QEMU boot per round) while it stays in class ``key``."""
+    seen = run([case])[0]
+    for _ in range(rounds):
+        cands = _candidates(case)
+        if not cands:
+            break
+        results = run(cands)
+        for c, s in zip(cands, results, strict=True):
+            v = arch_verdict(c, s, shape) if is_arch else classify(c, s, vtr, shape)
+            if v is not None and v.key == key:
+                case, seen = c, s
+                break
+        else:
+            break
+    return case, seen
+
+
+def conformance(n: int, seed: int, progress: Callable[[str], None] = lambda s: None,
+                shrink_rounds: int = 40) -> Report:
+    elf = build_harness()
+
+    def run(cs: list[Case]) -> list[Observed]:
+        out: list[Observed] = []
+        for i in range(0, len(cs), BATCH):
+            out += run_batch(elf, cs[i:i + BATCH])[1]
+        return out
+
+    vtr, _ = run_batch(elf, [])
+    shape = Shape.from_vtr(vtr)
+    rep = Report(vtr, shape)
+    rng = random.Random(seed)
+    done = 0
+    while done < n:
+        batch = [random_case(rng, shape) for _ in range(min(BATCH, n - done))]
+        _, seen = run_batch(elf, batch)
+        for c, s in zip(batch, seen, strict=True):
+            verdicts = [classify(c, s, vtr, shape)]
+            arch = arch_verdict(c, s, shape)
+            if judge_applies(c):
+                rep.arch_judged += 1
+            if arch is not None:
+                verdicts.append(arch)
+            if not verdicts[0].key and arch is None:
+                rep.agree += 1
+            for v in verdicts:
+                if not v.key:
+                    continue
+                cr = rep.classes.get(v.key)
+                if cr is None:
+                    rep.classes[v.key] = ClassReport(v.key, v.triaged, 1, c, s, v.model)
+                else:
+                    cr.count += 1
+        done += len(batch)
+        rep.cases = done
+        progress(f"{done}/{n} cases, {rep.agree} agree, {len(rep.classes)} classes")
+    for cr in rep.classes.values():
+        is_arch = cr.key.startswith("untriaged: ArchGic")
+        case, seen = shrink(cr.example, cr.key, run, vtr, shape, is_arch, shrink_rounds)
+        cr.example, cr.seen = case, seen
+        cr.model = run_model(IchCpuIf(shape.nr_lrs, shape.pri_bits), case, vtr)
+        if is_arch:
+            cr.detail = "; ".join(judge(case, seen, shape) or [])
+    return rep
+
+
+def judge_applies(case: Case) -> bool:
+    return bool(case.hcr & 1)
+
+
+def format_report(rep: Report) -> str:
+    lines = [f"ICH_VTR_EL2 {rep.vtr:#x}: {rep.shape.nr_lrs} LRs, {rep.shape.pri_bits} priority bits, "
+             f"{rep.shape.pre_bits} preemption bits (the model is configured the same)",
+             f"{rep.cases} cases: {rep.agree} agree exactly (model = QEMU, ArchGic content); "
+             f"{len(rep.classes)} classes of disagreement, {len(rep.untriaged)} untriaged"]
+    for cr in sorted(rep.classes.values(), key=lambda c: (c.triaged, c.key)):
+        lines.append("")
+        if cr.triaged:
+            for name in cr.key.split("+"):
+                v = VARIATIONS[name]
+                lines.append(f"[triaged, {v.verdict}] {name} ({cr.count} cases): {v.summary}")
+                lines.append(f"    reason: {v.reason}")
+        else:
+            lines.append(f"[UNTRIAGED] {cr.key} ({cr.count} cases)" + (f": {cr.detail}" if cr.detail else ""))
+        lines.append("  shrunk case:")
+        lines += ["    " + s for s in cr.example.describe().splitlines()]
+        if cr.model is not None:
+            for f in diff_fields(cr.example, cr.seen, cr.model) or ("(none: an ArchGic class)",):
+                lines.append(f"    {f}: QEMU {_show(cr.example, cr.seen, f)}  model {_show(cr.example, cr.model, f)}")
+    return "\n".join(lines)
+
+
+def _show(case: Case, o: Observed, f: str) -> str:
+    if f.startswith("read:"):
+        return str([hex(x) for x in o.reads])
+    if f.startswith("("):
+        return ""
+    v = getattr(o, f)
+    return str([hex(x) for x in v]) if isinstance(v, tuple) else hex(v)
+
+
+__all__ = ["Report", "classify", "conformance", "diff_fields", "format_report"]
