@@ -1,4 +1,5 @@
-"""``hvfuzz``: fuzz | exhaustive | replay | shrink | variants | atheris | import-crash | findings | export.
+"""``hvfuzz``: fuzz | exhaustive | replay | shrink | variants | atheris | import-crash | findings | export |
+conformance.
 
 Exit codes (a contract every later command keeps): 0 no property violated, 1 a property was
 violated (a repro was written / the trace reproduces it), 2 bad input (one line on stderr).
@@ -324,6 +325,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_conformance(args: argparse.Namespace) -> int:
+    import time
+
+    from hvfuzz.fuzz.conformance.build import ConformanceError
+    from hvfuzz.fuzz.conformance.qemu import qemu_version
+    from hvfuzz.fuzz.conformance.run import conformance, format_report
+
+    if args.cases < 1:
+        raise TraceError("--cases must be at least 1")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    t0 = time.monotonic()
+    try:
+        _out(f"hvfuzz conformance qemu: {args.cases} cases, seed {seed}; {qemu_version()}")
+        rep = conformance(args.cases, seed, (lambda s: print(s, file=sys.stderr, flush=True)) if args.progress
+                          else (lambda s: None))
+    except ConformanceError as e:
+        raise TraceError(str(e).splitlines()[0] if not args.progress else str(e)) from None
+    _out(format_report(rep))
+    _out(f"\n{rep.cases} cases in {time.monotonic() - t0:.1f} s; "
+         f"{len(rep.untriaged)} untriaged disagreement classes")
+    return EXIT_VIOLATION if rep.untriaged else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="hvfuzz", description="Property-based fuzzer for hypervisor logic (pKVM, vgic).")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
@@ -392,6 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "C skeleton")
     ex.add_argument("--html", metavar="FILE", help="with --format timeline: write the HTML timeline to FILE")
     ex.set_defaults(func=cmd_export)
+    cf = sub.add_parser("conformance", help="check the GIC CPU-interface model and ArchGic against another "
+                        "implementation: 'qemu' = QEMU's GICv3 under TCG (exit 1: an untriaged disagreement)")
+    cf.add_argument("target", choices=("qemu",))
+    cf.add_argument("--cases", type=int, default=1000, help="random cases (default 1000)")
+    cf.add_argument("--seed", type=int, help="seed (default: random, printed)")
+    cf.add_argument("--progress", action="store_true", help="progress on stderr")
+    cf.set_defaults(func=cmd_conformance)
     v = sub.add_parser("variants", help="list the variants")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_variants)

@@ -23,7 +23,7 @@ class ConformanceError(Exception):
 
 def cross_gcc() -> str:
     gcc = os.environ.get("HVFUZZ_CROSS_GCC") or shutil.which("aarch64-linux-gnu-gcc")
-    if not gcc:
+    if not gcc or not os.access(gcc, os.X_OK):
         raise ConformanceError("aarch64-linux-gnu-gcc not found (Debian: apt-get install gcc-aarch64-linux-gnu)")
     return gcc
 

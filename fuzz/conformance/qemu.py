@@ -35,7 +35,7 @@ class Observed:
 
 def qemu_binary() -> str:
     q = os.environ.get("HVFUZZ_QEMU") or shutil.which("qemu-system-aarch64")
-    if not q:
+    if not q or not os.access(q, os.X_OK):
         raise ConformanceError("qemu-system-aarch64 not found (Debian: apt-get install qemu-system-arm)")
     return q
 

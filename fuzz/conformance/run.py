@@ -80,6 +80,10 @@ class Report:
     cases: int = 0
     agree: int = 0
     arch_judged: int = 0
+    #: what the cases exercised in QEMU (so a run that agrees is not vacuous)
+    acks: int = 0
+    deactivations: int = 0
+    eoicount_bumps: int = 0
     classes: dict[str, ClassReport] = attrs.Factory(dict)
 
     @property
@@ -150,6 +154,7 @@ def conformance(n: int, seed: int, progress: Callable[[str], None] = lambda s: N
         batch = [random_case(rng, shape) for _ in range(min(BATCH, n - done))]
         _, seen = run_batch(elf, batch)
         for c, s in zip(batch, seen, strict=True):
+            _exercised(rep, c, s)
             verdicts = [classify(c, s, vtr, shape)]
             arch = arch_verdict(c, s, shape)
             if judge_applies(c):
@@ -179,6 +184,13 @@ def conformance(n: int, seed: int, progress: Callable[[str], None] = lambda s: N
     return rep
 
 
+def _exercised(rep: Report, case: Case, seen: Observed) -> None:
+    kinds = [a.kind for a in case.accesses if a.kind in READS]
+    rep.acks += sum(1 for k, v in zip(kinds, seen.reads, strict=True) if k.startswith("IAR") and v < 1020)
+    rep.deactivations += sum(1 for a, b in zip(case.lrs, seen.lrs, strict=True) if a >> 63 and not b >> 63)
+    rep.eoicount_bumps += ((seen.hcr >> 27) - (case.hcr >> 27)) % 32
+
+
 def judge_applies(case: Case) -> bool:
     return bool(case.hcr & 1)
 
@@ -186,21 +198,29 @@ def judge_applies(case: Case) -> bool:
 def format_report(rep: Report) -> str:
     lines = [f"ICH_VTR_EL2 {rep.vtr:#x}: {rep.shape.nr_lrs} LRs, {rep.shape.pri_bits} priority bits, "
              f"{rep.shape.pre_bits} preemption bits (the model is configured the same)",
-             f"{rep.cases} cases: {rep.agree} agree exactly (model = QEMU, ArchGic content); "
+             f"{rep.cases} cases ({rep.acks} acknowledges, {rep.deactivations} LR deactivations, "
+             f"{rep.eoicount_bumps} EOIcount increments in QEMU; {rep.arch_judged} judged by ArchGic): "
+             f"{rep.agree} agree exactly",
              f"{len(rep.classes)} classes of disagreement, {len(rep.untriaged)} untriaged"]
-    for cr in sorted(rep.classes.values(), key=lambda c: (c.triaged, c.key)):
-        lines.append("")
+    used: dict[str, int] = {}
+    for cr in rep.classes.values():
         if cr.triaged:
             for name in cr.key.split("+"):
-                v = VARIATIONS[name]
-                lines.append(f"[triaged, {v.verdict}] {name} ({cr.count} cases): {v.summary}")
-                lines.append(f"    reason: {v.reason}")
-        else:
-            lines.append(f"[UNTRIAGED] {cr.key} ({cr.count} cases)" + (f": {cr.detail}" if cr.detail else ""))
+                used[name] = used.get(name, 0) + cr.count
+    if used:
+        lines += ["", "Triaged differences (a case counts for each difference that explains it):"]
+        for name, n in sorted(used.items()):
+            v = VARIATIONS[name]
+            lines.append(f"  {name} [{v.verdict}] {n} cases: {v.summary}")
+            lines.append(f"      reason: {v.reason}")
+    for cr in sorted(rep.classes.values(), key=lambda c: (c.triaged, c.key)):
+        lines.append("")
+        head = "triaged" if cr.triaged else "UNTRIAGED"
+        lines.append(f"[{head}] {cr.key} ({cr.count} cases)" + (f": {cr.detail}" if cr.detail else ""))
         lines.append("  shrunk case:")
         lines += ["    " + s for s in cr.example.describe().splitlines()]
         if cr.model is not None:
-            for f in diff_fields(cr.example, cr.seen, cr.model) or ("(none: an ArchGic class)",):
+            for f in diff_fields(cr.example, cr.seen, cr.model) or ("(model agrees: an ArchGic class)",):
                 lines.append(f"    {f}: QEMU {_show(cr.example, cr.seen, f)}  model {_show(cr.example, cr.model, f)}")
     return "\n".join(lines)
 

@@ -285,10 +285,11 @@ class IchCpuIf:
                    if lr is not None and not lr.valid and lr.eoi)
 
     def elrsr(self) -> int:
-        """ICH_ELRSR_EL2: the empty LRs.  ``vgic_v3_get_elrsr`` (vgic-v3-nested.c) counts every
-        LR whose State is 0; an invalid LR that still asks for an EOI maintenance interrupt
-        (EOI=1, HW=0) is not empty (IHI 0069 ICH_ELRSR_EL2: "an EOI maintenance interrupt is
-        not pending"), which the model follows (README table)."""
+        """ICH_ELRSR_EL2: the empty LRs, as the hardware reports them (IHI 0069 ICH_ELRSR_EL2: an
+        LR is empty when its State is 0 and HW is 1 or EOI is 0, i.e. it can be reused "without
+        losing an EOI maintenance interrupt"; QEMU ``ich_elrsr_read`` agrees).  KVM's own
+        emulation for nested guests (``vgic_v3_get_elrsr``, vgic-v3-nested.c) counts every LR
+        whose State is 0, EOI or not; the model follows the architecture (README table)."""
         return sum(1 << i for i, lr in enumerate(self.lrs[: self.nr_lrs])
                    if lr is None or (not lr.valid and not lr.eoi))
 
