@@ -44,7 +44,12 @@ def build_harness(out_dir: Path | None = None) -> Path:
     if elf.is_file():
         return elf
     gcc = cross_gcc()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        out_dir = Path(tempfile.gettempdir()) / "hvfuzz-conformance"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        elf = out_dir / elf.name
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         tmp_elf = Path(tmp) / "harness.elf"
         cmd = [gcc, *CFLAGS, "-T", str(HARNESS_DIR / "link.ld"), "-o", str(tmp_elf),
