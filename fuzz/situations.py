@@ -92,9 +92,22 @@ _PSCI_RETURNS: dict[str, tuple[int, ...]] = {
 }
 
 
-def catalog(pmu_emulation: bool = False) -> tuple[str, ...]:
+#: the component whose designs each topic of situations is about (``topic``)
+TOPIC_COMPONENT: dict[str, str] = {"exit": "pkvm", "preempted": "pkvm", "sched-in": "pkvm", "host": "pkvm",
+                                   "vgic": "vgic", "psci": "psci", "stage2": "psci"}
+
+
+def topic(name: str) -> str:
+    """The group a situation is listed under: the part before the first ``:`` (else the first word)."""
+    return name.split(":", 1)[0] if ":" in name else name.split(" ", 1)[0]
+
+
+def catalog(pmu_emulation: bool = False, component: str | None = None) -> tuple[str, ...]:
     """Every situation ``situations`` can name, so a session can say which it never reached
-    (host PMU overflows only where the variant emulates a PMU)."""
+    (host PMU overflows only where the variant emulates a PMU); with ``component``, only those
+    of its topics (``TOPIC_COMPONENT``)."""
+    if component is not None:
+        return tuple(n for n in catalog(pmu_emulation) if TOPIC_COMPONENT[topic(n)] == component)
     names: list[str] = []
     for kind in O.EXIT_KINDS:
         names += [f"exit:{kind}{s}:dirty={d}" for s in ("", ":serror") for d in (0, 1)
@@ -118,18 +131,23 @@ def catalog(pmu_emulation: bool = False) -> tuple[str, ...]:
     return tuple(names)
 
 
-def coverage_table(counts: Mapping[str, int], pmu_emulation: bool = False) -> str:
-    """The semantic coverage table: every catalogued situation (and any other seen) with its
-    count, grouped by topic, the ones never reached called out."""
-    names = list(dict.fromkeys([*catalog(pmu_emulation), *sorted(counts)]))
+def never_reached(counts: Mapping[str, int], pmu_emulation: bool = False,
+                  component: str | None = None) -> tuple[str, ...]:
+    """The catalogued situations (of ``component``) that ``counts`` never saw, in catalog order."""
+    return tuple(n for n in catalog(pmu_emulation, component) if not counts.get(n))
+
+
+def coverage_table(counts: Mapping[str, int], pmu_emulation: bool = False, component: str | None = None) -> str:
+    """The semantic coverage table: every catalogued situation (of ``component``, and any other
+    seen) with its count, grouped by topic, the ones never reached called out."""
+    names = list(dict.fromkeys([*catalog(pmu_emulation, component), *sorted(counts)]))
     groups: dict[str, list[str]] = {}
     for n in names:
-        topic = n.split(":", 1)[0] if ":" in n else n.split(" ", 1)[0]
-        groups.setdefault(topic, []).append(n)
+        groups.setdefault(topic(n), []).append(n)
     width = max(len(n) for n in names)
     lines = [f"semantic coverage: {sum(1 for n in names if counts.get(n))} of {len(names)} situations reached"]
-    for topic, members in groups.items():
-        lines.append(f"  {topic}:")
+    for t, members in groups.items():
+        lines.append(f"  {t}:")
         lines += [f"    {n:<{width}}  {counts.get(n, 0):>9}" + ("  <- never" if not counts.get(n) else "")
                   for n in members]
     return "\n".join(lines)
