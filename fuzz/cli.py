@@ -179,8 +179,15 @@ def cmd_exhaustive(args: argparse.Namespace) -> int:
             meta = {"found_by": f"hvfuzz exhaustive --depth {args.depth} ({alpha.component} alphabet)",
                     "minimal_length": len(trace.ops)}
             rec = record(args.findings, trace, verdict, meta, regressions=_regression_dirs(None))
-            _out(f"  {name}: VIOLATION of {oracle}: a minimal counterexample has {len(trace.ops)} ops "
-                 f"(none shorter over this alphabet): {verdict.reason}")
+            n = len(trace.ops) - len(prologue)
+            if n <= 0:
+                what = f"the prologue fails at its op {len(trace.ops)}"
+            elif prologue:
+                what = (f"a minimal counterexample has {len(trace.ops)} ops ({len(prologue)} of the prologue, "
+                        f"then {n}: none shorter over this alphabet)")
+            else:
+                what = f"a minimal counterexample has {n} ops (none shorter over this alphabet)"
+            _out(f"  {name}: VIOLATION of {oracle}: {what}: {verdict.reason}")
             _out(f"  repro: {rec.path}")
             _out(f"  {_known_text(rec)}")
     if status == EXIT_OK:

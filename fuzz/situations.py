@@ -41,8 +41,19 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
             yield "vgic:more in flight than LRs"
         if any(i.active for i in g.ap_list[op.vcpu][g.nr_lrs:]):
             yield "vgic:active outside the LRs"
-    elif isinstance(op, O.GuestEoi) and sut.vgic_cpu_of(op.vcpu).hcr & ICH_HCR_EOICOUNT_MASK:
-        yield "vgic:eoicount"
+    elif isinstance(op, O.GuestEoi):
+        hw = sut.vgic_cpu_of(op.vcpu)
+        # an LR still holding the INTID in state invalid: a deactivation in the LRs since entry
+        # (EOImode 0: this EOI's; the fold at the next exit clears the LRs)
+        if not hw.vmcr.veoim and any(lr is not None and lr.intid == op.intid and not (lr.pending or lr.active)
+                                     for lr in hw.lrs[: hw.used_lrs]):
+            yield "vgic:eoi deactivates"
+        # an EOI (EOImode 0) of an interrupt active outside the LRs: EOIcount is what deactivates
+        # it (at the next fold); an EOI of anything else that bumps it is the guest's mistake
+        irq = g.lookup(op.vcpu, op.intid)
+        if (hw.hcr & ICH_HCR_EOICOUNT_MASK and not hw.vmcr.veoim and irq is not None and irq.active
+                and not any(lr is not None and lr.intid == op.intid for lr in hw.lrs[: hw.used_lrs])):
+            yield "vgic:eoicount"
     elif isinstance(op, O.GuestDir):
         how = next((o[3] for o in obs if o[0] == "gic-dir"), None)
         yield f"vgic:dir by {how}"
@@ -121,7 +132,8 @@ def catalog(pmu_emulation: bool = False, component: str | None = None) -> tuple[
     names += [f"preempted in {p.value}" for p in (Phase.P0, Phase.P1)] + ["sched-in"]
     writers = ("UserSetReg", "HostInjectSError") + (("HostPmuOverflow",) if pmu_emulation else ())
     names += [f"host write {n} dirty={d}" for n in writers for d in (0, 1)]
-    names += ["vgic:more in flight than LRs", "vgic:active outside the LRs", "vgic:eoicount"]
+    names += ["vgic:more in flight than LRs", "vgic:active outside the LRs", "vgic:eoi deactivates",
+              "vgic:eoicount"]
     names += [f"vgic:dir by {how}" for how in ("hardware", "trap-ignored", "trap-fast-path", "trap-emulated")]
     names += ["vgic:deactivation on another vcpu", "vgic:group disabled with interrupts active", "vgic:ack",
               "vgic:ack spurious"]
