@@ -134,6 +134,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 def cmd_exhaustive(args: argparse.Namespace) -> int:
     from hvfuzz.fuzz.exhaustive import Level, explore, runs_for
     from hvfuzz.fuzz.findings import record
+    from hvfuzz.fuzz.situations import coverage_table, never_reached
     from hvfuzz.model.variants import VARIANTS
 
     if args.variant is not None and args.variant not in VARIANTS:
@@ -150,16 +151,27 @@ def cmd_exhaustive(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise TraceError(f"bad configuration ({e})") from None
         ops = alpha.ops_of(config)
+        prologue = alpha.prologue_of(config)
         _out(f"hvfuzz exhaustive: {name} over the {alpha.component} alphabet ({len(ops)} ops; "
              f"{config.vcpus} vcpu(s), {config.pcpus} pCPU(s), {config.nr_lrs} LR(s)), depth {args.depth}")
+        if prologue:
+            _out(f"  from the {alpha.component} prologue ({len(prologue)} ops, in every repro): "
+                 + ", ".join(map(str, prologue)))
 
         def progress(lv: Level) -> None:
             _out(f"  depth {lv.depth}: {lv.new_states} new states, {lv.states} in all, "
                  f"{lv.executions} ops executed, {lv.seconds:.1f} s")
 
-        res = explore(config, ops, args.depth, every_oracle=args.every_oracle, progress=progress)
+        res = explore(config, ops, args.depth, every_oracle=args.every_oracle, progress=progress,
+                      prologue=prologue)
         _out(f"  {name}: {res.states} states explored, {res.executions} ops executed; covers all "
              f"{res.traces_covered} traces of 1..{res.explored_to} ops")
+        pmu = VARIANTS[name].pmu_emulation
+        _out("\n".join("  " + line for line in coverage_table(res.coverage, pmu, alpha.component).splitlines()))
+        never = never_reached(res.coverage, pmu, alpha.component)
+        if never:
+            _out(f"  WARNING: {name}: {len(never)} catalogued {alpha.component} situation(s) never reached "
+                 f"up to depth {res.explored_to}: " + ", ".join(never))
         if not res.counterexamples:
             _out(f"  {name}: no violation up to depth {args.depth}")
             continue
@@ -168,8 +180,15 @@ def cmd_exhaustive(args: argparse.Namespace) -> int:
             meta = {"found_by": f"hvfuzz exhaustive --depth {args.depth} ({alpha.component} alphabet)",
                     "minimal_length": len(trace.ops)}
             rec = record(args.findings, trace, verdict, meta, regressions=_regression_dirs(None))
-            _out(f"  {name}: VIOLATION of {oracle}: a minimal counterexample has {len(trace.ops)} ops "
-                 f"(none shorter over this alphabet): {verdict.reason}")
+            n = len(trace.ops) - len(prologue)
+            if n <= 0:
+                what = f"the prologue fails at its op {len(trace.ops)}"
+            elif prologue:
+                what = (f"a minimal counterexample has {len(trace.ops)} ops ({len(prologue)} of the prologue, "
+                        f"then {n}: none shorter over this alphabet)")
+            else:
+                what = f"a minimal counterexample has {n} ops (none shorter over this alphabet)"
+            _out(f"  {name}: VIOLATION of {oracle}: {what}: {verdict.reason}")
             _out(f"  repro: {rec.path}")
             _out(f"  {_known_text(rec)}")
     if status == EXIT_OK:

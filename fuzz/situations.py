@@ -41,8 +41,19 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
             yield "vgic:more in flight than LRs"
         if any(i.active for i in g.ap_list[op.vcpu][g.nr_lrs:]):
             yield "vgic:active outside the LRs"
-    elif isinstance(op, O.GuestEoi) and sut.vgic_cpu_of(op.vcpu).hcr & ICH_HCR_EOICOUNT_MASK:
-        yield "vgic:eoicount"
+    elif isinstance(op, O.GuestEoi):
+        hw = sut.vgic_cpu_of(op.vcpu)
+        # an LR still holding the INTID in state invalid: a deactivation in the LRs since entry
+        # (EOImode 0: this EOI's; the fold at the next exit clears the LRs)
+        if not hw.vmcr.veoim and any(lr is not None and lr.intid == op.intid and not (lr.pending or lr.active)
+                                     for lr in hw.lrs[: hw.used_lrs]):
+            yield "vgic:eoi deactivates"
+        # an EOI (EOImode 0) of an interrupt active outside the LRs: EOIcount is what deactivates
+        # it (at the next fold); an EOI of anything else that bumps it is the guest's mistake
+        irq = g.lookup(op.vcpu, op.intid)
+        if (hw.hcr & ICH_HCR_EOICOUNT_MASK and not hw.vmcr.veoim and irq is not None and irq.active
+                and not any(lr is not None and lr.intid == op.intid for lr in hw.lrs[: hw.used_lrs])):
+            yield "vgic:eoicount"
     elif isinstance(op, O.GuestDir):
         how = next((o[3] for o in obs if o[0] == "gic-dir"), None)
         yield f"vgic:dir by {how}"
@@ -92,9 +103,22 @@ _PSCI_RETURNS: dict[str, tuple[int, ...]] = {
 }
 
 
-def catalog(pmu_emulation: bool = False) -> tuple[str, ...]:
+#: the component whose designs each topic of situations is about (``topic``)
+TOPIC_COMPONENT: dict[str, str] = {"exit": "pkvm", "preempted": "pkvm", "sched-in": "pkvm", "host": "pkvm",
+                                   "vgic": "vgic", "psci": "psci", "stage2": "psci"}
+
+
+def topic(name: str) -> str:
+    """The group a situation is listed under: the part before the first ``:`` (else the first word)."""
+    return name.split(":", 1)[0] if ":" in name else name.split(" ", 1)[0]
+
+
+def catalog(pmu_emulation: bool = False, component: str | None = None) -> tuple[str, ...]:
     """Every situation ``situations`` can name, so a session can say which it never reached
-    (host PMU overflows only where the variant emulates a PMU)."""
+    (host PMU overflows only where the variant emulates a PMU); with ``component``, only those
+    of its topics (``TOPIC_COMPONENT``)."""
+    if component is not None:
+        return tuple(n for n in catalog(pmu_emulation) if TOPIC_COMPONENT[topic(n)] == component)
     names: list[str] = []
     for kind in O.EXIT_KINDS:
         names += [f"exit:{kind}{s}:dirty={d}" for s in ("", ":serror") for d in (0, 1)
@@ -108,7 +132,8 @@ def catalog(pmu_emulation: bool = False) -> tuple[str, ...]:
     names += [f"preempted in {p.value}" for p in (Phase.P0, Phase.P1)] + ["sched-in"]
     writers = ("UserSetReg", "HostInjectSError") + (("HostPmuOverflow",) if pmu_emulation else ())
     names += [f"host write {n} dirty={d}" for n in writers for d in (0, 1)]
-    names += ["vgic:more in flight than LRs", "vgic:active outside the LRs", "vgic:eoicount"]
+    names += ["vgic:more in flight than LRs", "vgic:active outside the LRs", "vgic:eoi deactivates",
+              "vgic:eoicount"]
     names += [f"vgic:dir by {how}" for how in ("hardware", "trap-ignored", "trap-fast-path", "trap-emulated")]
     names += ["vgic:deactivation on another vcpu", "vgic:group disabled with interrupts active", "vgic:ack",
               "vgic:ack spurious"]
@@ -118,18 +143,23 @@ def catalog(pmu_emulation: bool = False) -> tuple[str, ...]:
     return tuple(names)
 
 
-def coverage_table(counts: Mapping[str, int], pmu_emulation: bool = False) -> str:
-    """The semantic coverage table: every catalogued situation (and any other seen) with its
-    count, grouped by topic, the ones never reached called out."""
-    names = list(dict.fromkeys([*catalog(pmu_emulation), *sorted(counts)]))
+def never_reached(counts: Mapping[str, int], pmu_emulation: bool = False,
+                  component: str | None = None) -> tuple[str, ...]:
+    """The catalogued situations (of ``component``) that ``counts`` never saw, in catalog order."""
+    return tuple(n for n in catalog(pmu_emulation, component) if not counts.get(n))
+
+
+def coverage_table(counts: Mapping[str, int], pmu_emulation: bool = False, component: str | None = None) -> str:
+    """The semantic coverage table: every catalogued situation (of ``component``, and any other
+    seen) with its count, grouped by topic, the ones never reached called out."""
+    names = list(dict.fromkeys([*catalog(pmu_emulation, component), *sorted(counts)]))
     groups: dict[str, list[str]] = {}
     for n in names:
-        topic = n.split(":", 1)[0] if ":" in n else n.split(" ", 1)[0]
-        groups.setdefault(topic, []).append(n)
+        groups.setdefault(topic(n), []).append(n)
     width = max(len(n) for n in names)
     lines = [f"semantic coverage: {sum(1 for n in names if counts.get(n))} of {len(names)} situations reached"]
-    for topic, members in groups.items():
-        lines.append(f"  {topic}:")
+    for t, members in groups.items():
+        lines.append(f"  {t}:")
         lines += [f"    {n:<{width}}  {counts.get(n, 0):>9}" + ("  <- never" if not counts.get(n) else "")
                   for n in members]
     return "\n".join(lines)

@@ -41,6 +41,7 @@ class ArchCpuIf:
 
     pri_bits: int
     veng: list[bool] = attrs.Factory(lambda: [False, False])
+    #: 0 at vcpu creation: the value KVM gives ICH_VMCR_EL2 (the model: vgic_v3_enable); the guest raises it
     vpmr: int = 0
     vcbpr: bool = False
     veoim: bool = False

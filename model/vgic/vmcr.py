@@ -22,8 +22,11 @@ class Vmcr:
 
     @classmethod
     def reset(cls, pre: int) -> Vmcr:
-        """The model's reset value: everything 0 but the binary points, which read as their
-        minimum for ``pre`` preemption bits (as a write of 0 would leave them: ``icv_bpr_write``)."""
+        """The model's reset value: everything 0 (``vgic_v3_enable``: "By forcing VMCR to zero, the
+        GIC will restore the binary points to their reset values. Anything else resets to zero
+        anyway"), so VPMR 0 masks every priority until the guest raises it; the binary points read
+        as their minimum for ``pre`` preemption bits (as a write of 0 would leave them:
+        ``icv_bpr_write``).  ``oracles/arch_gic.py``'s ``ArchCpuIf`` starts from the same values."""
         return cls(vbpr0=7 - pre, vbpr1=8 - pre)
 
     def group_enabled(self, g: int) -> bool:

@@ -639,6 +639,32 @@ class GuestSetEoiMode(Op):
         return f"gic_set_eoi_split({int(self.eoimode)});"
 
 
+def _vgic_prologue(c: VmShape) -> list[Op]:
+    """Where the vgic alphabet's search starts: every vcpu has run, raised its PMR and enabled
+    group 1 (the others went back to userspace); then both SPIs are configured (edge, group 1,
+    vcpu 0) and injected while vcpu 0 is in its run loop, and vcpu 0 enters the guest — what a
+    booted guest has done before it takes interrupts.  KVM resets ICH_VMCR_EL2 to 0
+    (``vgic_v3_enable``: "By forcing VMCR to zero ... Anything else resets to zero anyway"), so
+    VPMR is 0 and masks every priority until the guest writes ICC_PMR_EL1 (Linux:
+    ``gic_cpu_sys_reg_init``); from reset no trace short enough to search acknowledges anything.
+    From here, with one LR, the higher-priority SPI is in the LR and the other waits on the
+    ap_list (more in flight than LRs); an acknowledge, an exit and the re-entry put the active one
+    outside the LRs, so its EOI bumps EOIcount in 5 ops; EOImode 1, an acknowledge and a DIR take 3."""
+    ops: list[Op] = []
+    for v in reversed(range(c.vcpus)):
+        ops += [KvmRun(v, v % c.pcpus), GuestEnter(v), GuestSetPmr(v, 0xFF), GuestSetGrpEn(v, 1, True),
+                GuestExit(v), HandleExit(v)]
+        if v:
+            ops.append(ExitToUser(v))
+    return ops + [ConfigIrq(0, _SPI_A, priority=0x48), ConfigIrq(0, _SPI_B, priority=0x40),
+                  InjectIrq(0, _SPI_A), InjectIrq(0, _SPI_B), GuestEnter(0)]
+
+
+#: the fixed prefix each component's exhaustive search starts from (``fuzz/exhaustive.py``; none:
+#: from reset).  Its counterexamples start with it, so they replay from reset.
+PROLOGUES: Mapping[str, Callable[[VmShape], Sequence[Op]]] = {"vgic": _vgic_prologue}
+
+
 # --- PSCI, power state and stage-2 --------------------------------------------------------------
 def _psci_small(c: VmShape) -> list[Op]:
     ops: list[Op] = []
