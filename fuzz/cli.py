@@ -349,16 +349,18 @@ def cmd_conformance(args: argparse.Namespace) -> int:
 
     from hvfuzz.fuzz.conformance.build import ConformanceError
     from hvfuzz.fuzz.conformance.qemu import qemu_version
-    from hvfuzz.fuzz.conformance.run import conformance, format_report
+    from hvfuzz.fuzz.conformance.run import SOURCES, conformance, format_report
 
     if args.cases < 1:
         raise TraceError("--cases must be at least 1")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     t0 = time.monotonic()
     try:
-        _out(f"hvfuzz conformance qemu: {args.cases} cases, seed {seed}; {qemu_version()}")
+        sources = SOURCES if args.source == "both" else (args.source,)
+        _out(f"hvfuzz conformance qemu: {args.cases} cases per source ({', '.join(sources)}), seed {seed}; "
+             f"{qemu_version()}")
         rep = conformance(args.cases, seed, (lambda s: print(s, file=sys.stderr, flush=True)) if args.progress
-                          else (lambda s: None))
+                          else (lambda s: None), sources=sources)
     except ConformanceError as e:
         raise TraceError(str(e).splitlines()[0] if not args.progress else str(e)) from None
     _out(format_report(rep))
@@ -438,7 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
     cf = sub.add_parser("conformance", help="check the GIC CPU-interface model and ArchGic against another "
                         "implementation: 'qemu' = QEMU's GICv3 under TCG (exit 1: an untriaged disagreement)")
     cf.add_argument("target", choices=("qemu",))
-    cf.add_argument("--cases", type=int, default=1000, help="random cases (default 1000)")
+    cf.add_argument("--cases", type=int, default=1000, help="cases per source (default 1000)")
+    cf.add_argument("--source", choices=("random", "model", "both"), default="both",
+                    help="random: generated LR/VMCR/APR states and accesses; model: the ICH_* state the vgic "
+                         "model loads at each guest entry of vgic traces and the guest's accesses up to the exit; "
+                         "both (default): --cases of each")
     cf.add_argument("--seed", type=int, help="seed (default: random, printed)")
     cf.add_argument("--progress", action="store_true", help="progress on stderr")
     cf.set_defaults(func=cmd_conformance)

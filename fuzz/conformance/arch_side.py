@@ -4,7 +4,7 @@ active and which pending.  The LRs become ArchGic's interrupts (enabled, edge, t
 the VMCR its CPU interface, the APRs its active priorities.  A vcpu ArchGic marks tainted (the
 guest broke a discipline rule, G1/G2/G6) is not judged after that point; neither are cases with
 ICH_HCR_EL2.En = 0 (ArchGic models KVM, which always sets it) or vINTIDs ArchGic has no
-interrupt for."""
+interrupt for; judging stops at a DIR that trapped to EL2 (TDIR: KVM's emulation would follow)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ def judge(case: Case, seen: Observed, shape: Shape) -> list[str] | None:
     if not case.hcr & 1:
         return None
     gic = ArchGic(1, shape.pri_bits)
-    ids = []
     for v in case.lrs:
         intid, st, g, p, _ = lr_fields(v)
         if not st:
@@ -28,7 +27,6 @@ def judge(case: Case, seen: Observed, shape: Shape) -> list[str] | None:
             return None
         gic.configure(0, intid, True, p, g, False, 0)
         irq.latch, irq.active = bool(st & 1), bool(st & 2)
-        ids.append(intid)
     c = gic.cpus[0]
     f = vmcr_fields(case.vmcr)
     c.veng = [bool(f["VENG0"]), bool(f["VENG1"])]
@@ -59,6 +57,8 @@ def judge(case: Case, seen: Observed, shape: Shape) -> list[str] | None:
         elif k in ("EOIR0", "EOIR1"):
             gic.eoi(0, int(k[-1]), v & 0xFFFFFF)
         elif k == "DIR":
+            if seen.traps >> n & 1:  # to EL2: what follows is the hypervisor's emulation, not judged here
+                return out
             gic.dir(0, v & 0xFFFFFF)
         elif k == "PMR_W":
             gic.set_pmr(0, v & 0xFF)
@@ -78,9 +78,12 @@ def judge(case: Case, seen: Observed, shape: Shape) -> list[str] | None:
             next(reads)
     if c.tainted:
         return out
-    for v in seen.lrs:
+    for i, v in enumerate(seen.lrs):  # by position: an empty LR reads vINTID 0, which an SGI may be
+        if i >= len(case.lrs) or not lr_fields(case.lrs[i])[1]:
+            continue
         intid, st, _, _, _ = lr_fields(v)
-        if intid not in ids:
+        if intid != lr_fields(case.lrs[i])[0]:
+            out.append(f"LR{i}: vINTID {lr_fields(case.lrs[i])[0]} became {intid}")
             continue
         irq = gic.lookup(0, intid)
         assert irq is not None

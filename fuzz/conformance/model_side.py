@@ -51,7 +51,8 @@ def run_model(cpu: IchCpuIf, case: Case, vtr: int) -> Observed:
     reads: list[int] = []
     acked: list[int] = []
     last_eoi = 1023
-    for a in case.accesses:
+    traps = 0
+    for i, a in enumerate(case.accesses):
         k, v = a.kind, a.value
         if k in ("EOIR0", "EOIR1") and v == LAST:
             v = last_eoi = acked.pop() if acked else 1023
@@ -66,7 +67,10 @@ def run_model(cpu: IchCpuIf, case: Case, vtr: int) -> Observed:
         elif k in ("EOIR0", "EOIR1"):
             cpu.icv_eoir_write(int(k[-1]), v & 0xFFFFFF)
         elif k == "DIR":
-            cpu.icv_dir_write(v & 0xFFFFFF)
+            if cpu.dir_traps():  # to EL2 (ICH_HCR_EL2.TDIR/TC): the harness emulates nothing
+                traps |= 1 << i
+            else:
+                cpu.icv_dir_write(v & 0xFFFFFF)
         elif k == "PMR_W":
             cpu.icv_pmr_write(v & 0xFF)
         elif k == "PMR_R":
@@ -92,7 +96,7 @@ def run_model(cpu: IchCpuIf, case: Case, vtr: int) -> Observed:
         else:  # pragma: no cover - cases.KINDS is closed
             raise ValueError(k)
     return Observed(tuple(reads), cpu.hcr, cpu.misr(), cpu.eisr(), cpu.elrsr(), vmcr_reg(cpu.vmcr),
-                    tuple(cpu.apr[0]), tuple(cpu.apr[1]), tuple(lr_reg(lr) for lr in cpu.lrs))
+                    tuple(cpu.apr[0]), tuple(cpu.apr[1]), tuple(lr_reg(lr) for lr in cpu.lrs), traps)
 
 
 __all__ = ["VMCR_VFIQEN", "load", "run_model"]

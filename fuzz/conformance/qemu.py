@@ -31,6 +31,8 @@ class Observed:
     ap0r: tuple[int, ...]
     ap1r: tuple[int, ...]
     lrs: tuple[int, ...]
+    #: bit i: access i trapped to EL2 (the harness skips it and emulates nothing)
+    traps: int = 0
 
 
 def qemu_binary() -> str:
@@ -57,14 +59,14 @@ def parse(out: str, cases: list[Case]) -> tuple[int, list[Observed]]:
             if vtr is None:
                 raise ConformanceError("harness output without the ICH_VTR_EL2 line")
             shape = Shape.from_vtr(vtr)
-            left, right = line[1:].split("|")
+            left, right, *rest = line[1:].split("|")
             reads = tuple(int(x, 16) for x in left.split())
             regs = [int(x, 16) for x in right.split()]
             n = shape.napr
             if len(regs) != 5 + 2 * n + shape.nr_lrs:
                 raise ConformanceError(f"malformed harness line: {line!r}")
             results.append(Observed(reads, *regs[:5], tuple(regs[5:5 + n]), tuple(regs[5 + n:5 + 2 * n]),
-                                    tuple(regs[5 + 2 * n:])))
+                                    tuple(regs[5 + 2 * n:]), int(rest[0], 16) if rest else 0))
         elif line.startswith("X"):
             i = len(results)
             where = f" in case {i}:\n{cases[i].describe()}" if i < len(cases) else ""

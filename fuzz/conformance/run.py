@@ -4,14 +4,17 @@ one example per class."""
 
 from __future__ import annotations
 
+import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import attrs
 
 from hvfuzz.fuzz.conformance.arch_side import judge
 from hvfuzz.fuzz.conformance.build import build_harness
 from hvfuzz.fuzz.conformance.cases import READS, Access, Case, Shape, random_case
+from hvfuzz.fuzz.conformance.from_model import model_cases
 from hvfuzz.fuzz.conformance.model_side import run_model
 from hvfuzz.fuzz.conformance.qemu import Observed, run_batch
 from hvfuzz.fuzz.conformance.variations import VARIATIONS, VariedCpuIf, subsets
@@ -27,7 +30,7 @@ def diff_fields(case: Case, a: Observed, b: Observed) -> tuple[str, ...]:
     for k, x, y in zip(kinds, a.reads, b.reads, strict=True):
         if x != y and f"read:{k}" not in out:
             out.append(f"read:{k}")
-    for f in ("hcr", "misr", "eisr", "elrsr", "vmcr", "ap0r", "ap1r", "lrs"):
+    for f in ("hcr", "misr", "eisr", "elrsr", "vmcr", "ap0r", "ap1r", "lrs", "traps"):
         if getattr(a, f) != getattr(b, f):
             out.append(f)
     return tuple(out)
@@ -71,6 +74,8 @@ class ClassReport:
     seen: Observed
     model: Observed | None
     detail: str = ""
+    #: cases per source ("random", "model")
+    sources: dict[str, int] = attrs.Factory(dict)
 
 
 @attrs.define
@@ -84,6 +89,11 @@ class Report:
     acks: int = 0
     deactivations: int = 0
     eoicount_bumps: int = 0
+    #: DIRs that trapped to EL2 in QEMU (ICH_HCR_EL2.TDIR)
+    dir_traps: int = 0
+    #: cases per source, and how many of them agree exactly
+    by_source: dict[str, int] = attrs.Factory(dict)
+    agree_by_source: dict[str, int] = attrs.Factory(dict)
     classes: dict[str, ClassReport] = attrs.Factory(dict)
 
     @property
@@ -135,8 +145,25 @@ def shrink(case: Case, key: str, run: Callable[[list[Case]], list[Observed]], vt
     return case, seen
 
 
+SOURCES = ("random", "model")
+
+
+def case_source(name: str, rng: random.Random, shape: Shape) -> Iterator[Case]:
+    """``random``: ``cases.random_case``; ``model``: the vgic model's guest entries
+    (``from_model.model_cases``), each distinct case once."""
+    if name == "random":
+        while True:
+            yield random_case(rng, shape)
+    seen: set[Case] = set()
+    for c in model_cases(rng, shape):
+        if c not in seen:
+            seen.add(c)
+            yield c
+
+
 def conformance(n: int, seed: int, progress: Callable[[str], None] = lambda s: None,
-                shrink_rounds: int = 40) -> Report:
+                shrink_rounds: int = 40, sources: tuple[str, ...] = ("random",)) -> Report:
+    """``n`` cases from each of ``sources`` through QEMU and the model."""
     elf = build_harness()
 
     def run(cs: list[Case]) -> list[Observed]:
@@ -148,32 +175,8 @@ def conformance(n: int, seed: int, progress: Callable[[str], None] = lambda s: N
     vtr, _ = run_batch(elf, [])
     shape = Shape.from_vtr(vtr)
     rep = Report(vtr, shape)
-    rng = random.Random(seed)
-    done = 0
-    while done < n:
-        batch = [random_case(rng, shape) for _ in range(min(BATCH, n - done))]
-        _, seen = run_batch(elf, batch)
-        for c, s in zip(batch, seen, strict=True):
-            _exercised(rep, c, s)
-            verdicts = [classify(c, s, vtr, shape)]
-            arch = arch_verdict(c, s, shape)
-            if judge_applies(c):
-                rep.arch_judged += 1
-            if arch is not None:
-                verdicts.append(arch)
-            if not verdicts[0].key and arch is None:
-                rep.agree += 1
-            for v in verdicts:
-                if not v.key:
-                    continue
-                cr = rep.classes.get(v.key)
-                if cr is None:
-                    rep.classes[v.key] = ClassReport(v.key, v.triaged, 1, c, s, v.model)
-                else:
-                    cr.count += 1
-        done += len(batch)
-        rep.cases = done
-        progress(f"{done}/{n} cases, {rep.agree} agree, {len(rep.classes)} classes")
+    for src in sources:
+        _run_source(rep, src, case_source(src, random.Random(seed), shape), n, elf, progress)
     for cr in rep.classes.values():
         is_arch = cr.key.startswith("untriaged: ArchGic")
         case, seen = shrink(cr.example, cr.key, run, vtr, shape, is_arch, shrink_rounds)
@@ -184,11 +187,44 @@ def conformance(n: int, seed: int, progress: Callable[[str], None] = lambda s: N
     return rep
 
 
+def _run_source(rep: Report, src: str, gen: Iterator[Case], n: int, elf: Path,
+                progress: Callable[[str], None]) -> None:
+    vtr, shape = rep.vtr, rep.shape
+    done = 0
+    while done < n:
+        batch = list(itertools.islice(gen, min(BATCH, n - done)))
+        _, seen = run_batch(elf, batch)
+        for c, s in zip(batch, seen, strict=True):
+            _exercised(rep, c, s)
+            rep.by_source[src] = rep.by_source.get(src, 0) + 1
+            verdicts = [classify(c, s, vtr, shape)]
+            arch = arch_verdict(c, s, shape)
+            if judge_applies(c):
+                rep.arch_judged += 1
+            if arch is not None:
+                verdicts.append(arch)
+            if not verdicts[0].key and arch is None:
+                rep.agree += 1
+                rep.agree_by_source[src] = rep.agree_by_source.get(src, 0) + 1
+            for v in verdicts:
+                if not v.key:
+                    continue
+                cr = rep.classes.get(v.key)
+                if cr is None:
+                    cr = rep.classes[v.key] = ClassReport(v.key, v.triaged, 0, c, s, v.model)
+                cr.count += 1
+                cr.sources[src] = cr.sources.get(src, 0) + 1
+        done += len(batch)
+        rep.cases += len(batch)
+        progress(f"{src}: {done}/{n} cases, {rep.agree} agree, {len(rep.classes)} classes")
+
+
 def _exercised(rep: Report, case: Case, seen: Observed) -> None:
     kinds = [a.kind for a in case.accesses if a.kind in READS]
     rep.acks += sum(1 for k, v in zip(kinds, seen.reads, strict=True) if k.startswith("IAR") and v < 1020)
     rep.deactivations += sum(1 for a, b in zip(case.lrs, seen.lrs, strict=True) if a >> 63 and not b >> 63)
     rep.eoicount_bumps += ((seen.hcr >> 27) - (case.hcr >> 27)) % 32
+    rep.dir_traps += bin(seen.traps).count("1")
 
 
 def judge_applies(case: Case) -> bool:
@@ -199,8 +235,10 @@ def format_report(rep: Report) -> str:
     lines = [f"ICH_VTR_EL2 {rep.vtr:#x}: {rep.shape.nr_lrs} LRs, {rep.shape.pri_bits} priority bits, "
              f"{rep.shape.pre_bits} preemption bits (the model is configured the same)",
              f"{rep.cases} cases ({rep.acks} acknowledges, {rep.deactivations} LR deactivations, "
-             f"{rep.eoicount_bumps} EOIcount increments in QEMU; {rep.arch_judged} judged by ArchGic): "
-             f"{rep.agree} agree exactly",
+             f"{rep.eoicount_bumps} EOIcount increments, {rep.dir_traps} DIR traps to EL2 in QEMU; "
+             f"{rep.arch_judged} judged by ArchGic): {rep.agree} agree exactly",
+             "by source: " + ", ".join(f"{k} {v} ({rep.agree_by_source.get(k, 0)} agree)"
+                                       for k, v in rep.by_source.items()),
              f"{len(rep.classes)} classes of disagreement, {len(rep.untriaged)} untriaged"]
     used: dict[str, int] = {}
     for cr in rep.classes.values():
@@ -216,7 +254,8 @@ def format_report(rep: Report) -> str:
     for cr in sorted(rep.classes.values(), key=lambda c: (c.triaged, c.key)):
         lines.append("")
         head = "triaged" if cr.triaged else "UNTRIAGED"
-        lines.append(f"[{head}] {cr.key} ({cr.count} cases)" + (f": {cr.detail}" if cr.detail else ""))
+        srcs = ", ".join(f"{k} {v}" for k, v in cr.sources.items())
+        lines.append(f"[{head}] {cr.key} ({cr.count} cases: {srcs})" + (f": {cr.detail}" if cr.detail else ""))
         lines.append("  shrunk case:")
         lines += ["    " + s for s in cr.example.describe().splitlines()]
         if cr.model is not None:
@@ -234,4 +273,4 @@ def _show(case: Case, o: Observed, f: str) -> str:
     return str([hex(x) for x in v]) if isinstance(v, tuple) else hex(v)
 
 
-__all__ = ["Report", "classify", "conformance", "diff_fields", "format_report"]
+__all__ = ["SOURCES", "Report", "case_source", "classify", "conformance", "diff_fields", "format_report"]

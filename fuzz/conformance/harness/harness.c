@@ -4,8 +4,9 @@
  * ICH_AP0R<n>/AP1R<n>_EL2 and the LRs, ERET to an EL1 stub (IRQ/FIQ masked) that performs the
  * case's ICV accesses through the ICC_* encodings (HCR_EL2.IMO/FMO route them to the virtual
  * interface) and records every value read, HVC back, and print one line on the PL011:
- *   C <reads...> | <ICH_HCR> <ICH_MISR> <ICH_EISR> <ICH_ELRSR> <ICH_VMCR> <AP0R..> <AP1R..> <LR..>
- * (hex).  The first line is "V <ICH_VTR_EL2>", the last "E"; then semihosting SYS_EXIT.
+ *   C <reads...> | <ICH_HCR> <ICH_MISR> <ICH_EISR> <ICH_ELRSR> <ICH_VMCR> <AP0R..> <AP1R..> <LR..> | <traps>
+ * (hex; <traps>: bit i set when access i trapped to EL2 (EC 0x18, e.g. ICV_DIR_EL1 under
+ * ICH_HCR_EL2.TDIR): the EL2 vector skips the instruction and emulates nothing).  The first line is "V <ICH_VTR_EL2>", the last "E"; then semihosting SYS_EXIT.
  * An unexpected exception prints "X ..." and exits with status 3. */
 typedef unsigned long u64;
 typedef unsigned int u32;
@@ -94,11 +95,16 @@ void wrong_el_c(u64 unused, u64 el)
 #define LAST (~0UL)
 /* EOIR(LAST) pops the vINTID of the last acknowledge not yet EOId (1023 if none); DIR(LAST)
  * uses the vINTID the last EOIR(LAST) popped (cases.py LAST). */
+volatile u64 trap_flag; /* set by the EL2 vector (start.S) on a trapped ICV access */
+volatile u64 trap_mask;
+
 void el1_main(const struct hcase *c, u64 *reads)
 {
 	u64 n = c->nacc, i, acked[MAXACC], nacked = 0, last_eoi = 1023, r;
+	trap_mask = 0;
 	for (i = 0; i < n && i < MAXACC; i++) {
 		u64 v = c->acc[i].val;
+		trap_flag = 0;
 		switch (c->acc[i].kind) {
 		case EOIR0:
 		case EOIR1:
@@ -144,6 +150,8 @@ void el1_main(const struct hcase *c, u64 *reads)
 		default: *reads++ = 0xbad0000 | c->acc[i].kind; break;
 		}
 		ISB();
+		if (trap_flag)
+			trap_mask |= 1UL << i;
 	}
 }
 
@@ -301,6 +309,8 @@ void harness_main(void)
 			puthex(read_apr(1, n));
 		for (n = 0; n < nlr; n++)
 			puthex(read_lr(n));
+		puts_(" |");
+		puthex(trap_mask);
 		putc_('\n');
 	}
 	MSR("S3_4_C12_C11_0", 0);

@@ -64,6 +64,22 @@ el2_hvc_return:
 
 	/* sync exception from EL1 (lower EL, AArch64) */
 el2_lower_sync:
+	/* a trapped ICV access (EC 0x18, e.g. ICV_DIR_EL1 with ICH_HCR_EL2.TDIR): set trap_flag, skip
+	 * the instruction and return to the EL1 stub with every register intact */
+	stp	x9, x10, [sp, #-16]!
+	mrs	x9, esr_el2
+	lsr	x10, x9, #26
+	cmp	x10, #0x18
+	b.ne	2f
+	ldr	x9, =trap_flag
+	mov	x10, #1
+	str	x10, [x9]
+	mrs	x9, elr_el2
+	add	x9, x9, #4
+	msr	elr_el2, x9
+	ldp	x9, x10, [sp], #16
+	eret
+2:	ldp	x9, x10, [sp], #16
 	mrs	x9, esr_el2
 	lsr	x10, x9, #26
 	cmp	x10, #0x16		/* HVC */
