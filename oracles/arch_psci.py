@@ -83,7 +83,8 @@ RESET_PSTATE = PSTATE_EL1H | PSTATE_D | PSTATE_A | PSTATE_I | PSTATE_F
 
 #: the ops ArchPsci follows (the others change nothing it holds)
 _SEEN_OPS = frozenset((O.GuestEnter, O.GuestPsci, O.GuestSmc, O.HandleExit, O.KvmRun, O.GuestExit, O.UserVcpuInit,
-                       O.UserSetMpState, O.UserGetMpState, O.UserGetReg, O.UserSetReg, O.GuestAccess))
+                       O.UserSetMpState, O.UserGetMpState, O.UserGetReg, O.UserSetReg, O.GuestAccess,
+                       O.HostInjectSError))
 
 
 @attrs.define
@@ -173,6 +174,12 @@ class ArchPsci:
                 pc, x0, pstate = c.expect
                 c.expect = (op.value if op.reg == "pc" else pc, op.value if op.reg == "x0" else x0,
                             op.value if op.reg == "pstate" else pstate)
+        elif isinstance(op, O.HostInjectSError):
+            # KVM_SET_VCPU_EVENTS (serror_pending) after the reset: the first instruction may be the
+            # SError exception entry (taken at once if SErrors are unmasked at entry: Arm ARM, virtual
+            # SError), not the entry point.  P2 steps aside; ArchVcpu judges the exception entry.
+            self._service_reset(v)
+            c.expect = None
         elif isinstance(op, O.GuestAccess):
             got = seen().get(K.PSCI_STAGE2)
             if op.page in self.must_fault and got == "hit":
