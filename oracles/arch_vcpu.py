@@ -445,9 +445,13 @@ class ArchVcpu:
 
     def _user_set_reg(self, step: Step, c: _Vcpu) -> Failure | None:
         op: O.UserSetReg = step.op  # type: ignore[assignment]
-        if not c.in_user:
+        if step.applied:
+            c.in_user = True
+        elif not c.in_user:
             return None
-        self._service_reset(c)  # kvm_arch_vcpu_ioctl services a pending reset before any ONE_REG access
+        # kvm_arch_vcpu_ioctl services a pending reset before any ONE_REG access, also one whose value
+        # set_core_reg then refuses (an invalid PSTATE mode: the op does not apply)
+        self._service_reset(c)
         if step.applied:
             self._set(c, REG_INDEX[op.reg], op.value & MASK64, V1)
         return None

@@ -31,17 +31,18 @@ SCTLR = sysreg_index("SCTLR_EL1")
 Tamper = Callable[[int, list], list]
 
 
-def judge(ops: list[O.Op], tamper: Tamper | None = None, vcpus: int = 1, pcpus: int = 1) -> Failure | None:
+def judge(ops: list[O.Op], tamper: Tamper | None = None, vcpus: int = 1, pcpus: int = 1,
+          unapplied: tuple[int, ...] = ()) -> Failure | None:
     """Run ``ops`` on the single-copy reference system and show ArchVcpu each step; ``tamper(i, obs)``
     plays a design that observed something else at op ``i``.  The first failure, or None."""
     s = reference_system(vcpus, pcpus, False)
     judge_ = ArchVcpu(vcpus)
     for i, op in enumerate(ops):
         obs = list(s.apply(op))
-        assert obs[0][3], f"op {i} {op} did not apply"
+        assert obs[0][3] == (i not in unapplied), f"op {i} {op}"
         if tamper is not None:
             obs = tamper(i, obs)
-        f = judge_.after(Step(i, op, True, obs, obs))
+        f = judge_.after(Step(i, op, obs[0][3], obs, obs))
         if f is not None:
             return f
     return None
@@ -174,6 +175,19 @@ def test_v4_cpu_on_starts_at_entry_with_context_id_and_callers_endianness():
     assert f is not None and f.oracle == A.V4
     f = judge(ops, set_view(7, 0, lambda x: 0), vcpus=2, pcpus=2)
     assert f is not None and f.oracle == A.V4
+
+
+def test_refused_set_one_reg_still_services_the_cpu_on_reset():
+    """KVM_SET_ONE_REG of an invalid PSTATE is refused after the pending CPU_ON reset was serviced: an
+    SError injected next finds the reset PSTATE (A set) and stays pending."""
+    ops = [O.KvmRun(1, 1), O.GuestEnter(1), O.GuestWriteReg(1, "pstate", 0x5), O.GuestExit(1, "irq"),
+           O.HandleExit(1), O.ExitToUser(1), O.UserSetMpState(1, "STOPPED"),
+           O.KvmRun(0, 0), O.GuestEnter(0), O.GuestPsci(0, "CPU_ON", 1, 0x80000, 7), O.HandleExit(0),
+           O.UserSetReg(1, "pstate", 0x10), O.HostInjectSError(1, 3), O.UserGetVcpuEvents(1),
+           O.KvmRun(1, 1), O.GuestEnter(1)]
+    assert judge(ops, vcpus=2, pcpus=2, unapplied=(11,)) is None
+    f = judge(ops, edit(13, K.VCPU_EVENTS, lambda v: (False, 0)), vcpus=2, pcpus=2, unapplied=(11,))
+    assert f is not None and f.oracle == A.V2
 
 
 # --- V5 exception entry / V6 pending SError --------------------------------------------------------------
