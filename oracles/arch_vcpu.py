@@ -145,6 +145,7 @@ IDX_CNTVOFF = sysreg_index("CNTVOFF_EL2")
 IDX_PMOVSSET = sysreg_index("PMOVSSET_EL0")
 IDX_ISR_A = CTXT_LEN  # guest-entry: ISR_EL1.A after the context
 IDX_CPU_MDSCR = CTXT_LEN + 1  # guest-entry: MDSCR_EL1 as the CPU holds it
+VIEW_LEN = CTXT_LEN + 2
 
 #: Tolerance: KVM's emulated SError entry (arch/arm64/kvm/inject_fault.c ``kvm_inject_serror_esr``,
 #: SErrors unmasked: ``esr |= FIELD_PREP(ESR_ELx_EC_MASK, ESR_ELx_EC_SERROR)``) writes ESR_EL1
@@ -189,7 +190,8 @@ _CPU_ON_UNKNOWN = tuple(i for i in range(1, NR_GPRS)) + (IDX_SP,) + _V_IDX
 
 @attrs.define
 class _Vcpu:
-    #: the architectural context (``model/vocab/regs.py`` layout)
+    #: the architectural context (``model/vocab/regs.py`` layout), then the two values a guest entry
+    #: shows after it (ISR_EL1.A, the CPU's MDSCR_EL1), filled in at each entry check
     ctx: list[int]
     #: UNKNOWN bits: context index -> mask of the bits that adopt the next observed value
     unk: dict[int, int] = attrs.Factory(dict)
@@ -217,25 +219,31 @@ class _Vcpu:
 
 
 def _initial(v: int) -> _Vcpu:
-    c = _Vcpu(ctx=[0] * CTXT_LEN)
+    c = _Vcpu(ctx=[0] * VIEW_LEN)
     c.ctx[IDX_MPIDR] = MPIDR_RES1 | v
     c.unk[IDX_MPIDR] = MPIDR_IMPDEF
     _reset(c, None)
     return c
 
 
+#: what every reset leaves UNKNOWN, and the property every position's reset value comes from
+_RESET_UNK: dict[int, int] = {i: ALL for i in _RESET_UNKNOWN}
+_RESET_WHY: dict[int, str] = {i: V4 for i in range(CTXT_LEN)}
+_RESET_CORE: list[int] = [0] * IDX_SYSREGS
+_RESET_CORE[IDX_PSTATE] = RESET_PSTATE
+
+
 def _reset(c: _Vcpu, cpu_on: tuple[int, int, int | None] | None) -> None:
     """The vcpu's reset: KVM_ARM_VCPU_INIT (``cpu_on`` None) or PSCI CPU_ON (entry, context id,
-    the caller's EE): api.rst KVM_ARM_VCPU_INIT / DEN0022 CPU_ON, see V4."""
-    ctx, unk, why = c.ctx, c.unk, c.why
-    for i in range(IDX_SYSREGS):
-        ctx[i] = 0
-        unk.pop(i, None)
-        why[i] = V4
-    ctx[IDX_PSTATE] = RESET_PSTATE
-    for i in _RESET_UNKNOWN:
-        unk[i] = ALL
-        why[i] = V4
+    the caller's EE): api.rst KVM_ARM_VCPU_INIT / DEN0022 CPU_ON, see V4.  MPIDR_EL1 and
+    CNTVOFF_EL2 keep their values (and MPIDR its IMPLEMENTATION DEFINED bits)."""
+    ctx = c.ctx
+    ctx[:IDX_SYSREGS] = _RESET_CORE
+    mpidr_unk = c.unk.get(IDX_MPIDR)
+    c.unk = unk = dict(_RESET_UNK)
+    if mpidr_unk:
+        unk[IDX_MPIDR] = mpidr_unk
+    c.why = dict(_RESET_WHY)
     if c.mmio is not None:
         c.u1 = True
     if cpu_on is not None:
@@ -519,8 +527,10 @@ class ArchVcpu:
     @staticmethod
     def _step_pc(c: _Vcpu) -> None:
         """The emulated instruction is retired: PC + 4 (an UNKNOWN PC stays UNKNOWN)."""
-        c.ctx[IDX_PC] = (c.ctx[IDX_PC] + 4) & MASK64
-        c.why.setdefault(IDX_PC, V3)
+        ctx = c.ctx
+        ctx[IDX_PC] = (ctx[IDX_PC] + 4) & MASK64
+        if IDX_PC not in c.why:
+            c.why[IDX_PC] = V3
 
     @staticmethod
     def _ee(c: _Vcpu) -> int | None:
@@ -594,32 +604,35 @@ def _put(c: _Vcpu, idx: int, value: int, unknown: int) -> None:
 
 
 def _entry_failure(c: _Vcpu, view: tuple[int, ...], v: int) -> Failure | None:
-    """Compare the context the guest resumes with (``guest-entry``) with ``c``."""
+    """Compare the context the guest resumes with (``guest-entry``: the context, ISR_EL1.A, the CPU's
+    MDSCR_EL1) with ``c``: one tuple comparison on the hot path."""
     ctx, unk = c.ctx, c.unk
     if unk:
         for i, m in unk.items():
-            if i < CTXT_LEN:
-                ctx[i] = (ctx[i] & ~m) | (view[i] & m)
-    if view[:CTXT_LEN] != tuple(ctx):
-        i = next(i for i in range(CTXT_LEN) if view[i] != ctx[i])
-        name = INDEX_NAME.get(i, f"sys_regs[{i - IDX_SYSREGS}]")
-        why = c.why.get(i, V4 if i == IDX_MPIDR else V3)
-        return Failure(why, v, f"vcpu{v} resumes with {name} = {view[i]:#x}, architecturally {ctx[i]:#x}",
-                       _h(view[i]), _h(ctx[i]))
-    isr_a = bool(view[IDX_ISR_A])
-    if isr_a != bool(c.vse):
-        return Failure(V6, v, f"vcpu{v} resumes with ISR_EL1.A = {int(isr_a)}, but "
-                       f"{'a virtual SError is pending' if c.vse else 'no virtual SError is pending'}",
-                       int(isr_a), int(bool(c.vse)))
-    cpu_mdscr, mdscr = view[IDX_CPU_MDSCR], ctx[IDX_MDSCR]
+            ctx[i] = view[i] if m == ALL else (ctx[i] & ~m) | (view[i] & m)
+    ctx[IDX_ISR_A] = 1 if c.vse else 0
+    cpu_mdscr = view[IDX_CPU_MDSCR]
     if c.single_step:
         if not cpu_mdscr & MDSCR_SS:
             return Failure(V7, v, f"vcpu{v} is single-stepped by userspace but runs with MDSCR_EL1 = "
                            f"{cpu_mdscr:#x} (SS clear)", _h(cpu_mdscr), "SS set")
-    elif cpu_mdscr != mdscr:
-        return Failure(V7, v, f"vcpu{v} runs with MDSCR_EL1 = {cpu_mdscr:#x} in the CPU, its own is {mdscr:#x}",
-                       _h(cpu_mdscr), _h(mdscr))
-    return None
+        ctx[IDX_CPU_MDSCR] = cpu_mdscr  # the other bits are the host's (KVM adds KDE)
+    else:
+        ctx[IDX_CPU_MDSCR] = ctx[IDX_MDSCR]
+    if tuple(ctx) == view:
+        return None
+    i = next(i for i in range(VIEW_LEN) if view[i] != ctx[i])
+    if i == IDX_ISR_A:
+        return Failure(V6, v, f"vcpu{v} resumes with ISR_EL1.A = {view[i]}, but "
+                       f"{'a virtual SError is pending' if c.vse else 'no virtual SError is pending'}",
+                       view[i], ctx[i])
+    if i == IDX_CPU_MDSCR:
+        return Failure(V7, v, f"vcpu{v} runs with MDSCR_EL1 = {view[i]:#x} in the CPU, its own is {ctx[i]:#x}",
+                       _h(view[i]), _h(ctx[i]))
+    name = INDEX_NAME.get(i, f"sys_regs[{i - IDX_SYSREGS}]")
+    why = c.why.get(i, V4 if i == IDX_MPIDR else V3)
+    return Failure(why, v, f"vcpu{v} resumes with {name} = {view[i]:#x}, architecturally {ctx[i]:#x}",
+                   _h(view[i]), _h(ctx[i]))
 
 
 def _adopt(c: _Vcpu) -> None:
