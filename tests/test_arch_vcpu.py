@@ -339,3 +339,28 @@ def test_fuzzer_finds_shared_host_mutant_through_arch_vcpu(monkeypatch, mutant, 
         mutant(m)
         examples = _found_by_arch_vcpu(variant, seed)
     _clean(variant, seed, examples)
+
+
+# --- the tolerances are explicit, and narrow ---------------------------------------------------------------
+def test_u1_mmio_completion_across_reset_is_not_judged_but_the_rest_is():
+    """U1_MMIO_ACROSS_RESET: KVM retires a KVM_EXIT_MMIO read left pending across KVM_ARM_VCPU_INIT."""
+    assert A.U1_MMIO_ACROSS_RESET
+    ops = RUN + [O.GuestExit(0, "trap_mmio_user", rt=1, value=0x55), O.HandleExit(0), O.UserVcpuInit(0)] + RUN
+    assert judge(ops) is None
+    assert judge(ops, set_view(6, 1, lambda x: 0)) is None  # Rt: either
+    f = judge(ops, set_view(6, 2, lambda x: 9))  # x2: INIT's zero
+    assert f is not None and f.oracle == A.V4
+
+
+def test_impdef_trapped_write_adopts_but_the_pc_still_steps():
+    assert "PMSELR_EL0" in A.IMPDEF_TRAPPED_WRITES
+    pmselr = sysreg_index("PMSELR_EL0")
+    ops = RUN + [O.GuestWriteReg(0, "x1", 0xFFFF), O.GuestExit(0, "trap_sysreg_write", rt=1, reg="PMSELR_EL0"),
+                 O.HandleExit(0), O.GuestEnter(0)] + TO_USER + [O.UserGetReg(0, "PMSELR_EL0")]
+    assert judge(ops) is None
+    assert judge(ops, lambda i, obs: set_view(5, pmselr, lambda x: 0x1F)(i, obs) if i == 5 else
+                 edit(9, K.ONE_REG, lambda x: 0x1F)(i, obs)) is None  # SEL only: also allowed
+    f = judge(ops, set_view(5, pmselr, lambda x: 0x1F))  # adopted at entry, then ONE_REG must agree
+    assert f is not None and f.oracle == A.V1
+    f = judge(ops, set_view(5, IDX_PC, lambda x: 0))
+    assert f is not None and f.oracle == A.V3
