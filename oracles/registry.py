@@ -4,7 +4,7 @@ And the chain (``JUDGES``): the judges an ``Execution`` runs after every op, in 
 serving a component.  The first failing one names the verdict, so the order is part of every
 repro's signature: the differential comparison, pKVM's invariants on the variant then on the
 reference, the architectural GIC (``GicChecker`` with ``ArchGic``), the vgic's LR invariants,
-and ``ArchPsci``.  ``judges_for`` picks a run's judges; every run gets all of them by default.
+``ArchPsci`` and ``ArchVcpu``.  ``judges_for`` picks a run's judges; every run gets all of them by default.
 The exhaustive search keys its states on every built judge's ``state_key``.
 """
 
@@ -18,6 +18,7 @@ import attrs
 from hvfuzz.model.pkvm.invariants import PkvmInvariants
 from hvfuzz.model.vgic.invariants import VgicInvariants
 from hvfuzz.oracles.arch_psci import ArchPsci
+from hvfuzz.oracles.arch_vcpu import ArchVcpu
 from hvfuzz.oracles.checks import Differential
 from hvfuzz.oracles.gic_checks import GicChecker
 
@@ -95,6 +96,29 @@ _ALL = (
            "after KVM_ARM_VCPU_INIT of a vcpu that has run, each page's first access faults in stage 2"),
     Oracle("psci-P6-mp-state", "invariant", "KVM_GET_MP_STATE says STOPPED exactly when the vcpu is off"),
     Oracle("psci-P7-runnable-runs", "invariant", "KVM_RUN on a vcpu that is on does not block"),
+    Oracle("vcpu-V1-one-reg", "invariant",
+           "KVM_GET_ONE_REG returns the architectural value: the state at the last exit with completed "
+           "instructions retired (an MMIO read only after the next KVM_RUN), a pending reset applied and "
+           "userspace's writes (ArchVcpu)"),
+    Oracle("vcpu-V2-vcpu-events", "invariant",
+           "KVM_GET_VCPU_EVENTS reports serror_pending (and its ESR) exactly while a virtual SError is pending "
+           "(ArchVcpu)"),
+    Oracle("vcpu-V3-entry-state", "invariant",
+           "the guest resumes with its state at exit plus exactly the changes the ops justify (MMIO/sysreg "
+           "emulation, PSCI return in x0, SMC stepped, its own writes) (ArchVcpu)"),
+    Oracle("vcpu-V4-reset-state", "invariant",
+           "after KVM_ARM_VCPU_INIT or PSCI CPU_ON the vcpu has the reset state api.rst / PSCI define (GPRs, "
+           "FP/SIMD, PC, x0, PSTATE, SCTLR_EL1.EE, MPIDR_EL1 naming the vcpu); UNKNOWN parts stay stable "
+           "(ArchVcpu)"),
+    Oracle("vcpu-V5-exception-entry", "invariant",
+           "a taken SError enters at VBAR_EL1 + source-mode offset + 0x180 with ELR_EL1, SPSR_EL1, PSTATE "
+           "and ESR_EL1 as AArch64.TakeException gives (ArchVcpu)"),
+    Oracle("vcpu-V6-serror-pending", "invariant",
+           "ISR_EL1.A at entry is 1 exactly while a masked virtual SError is pending; it is taken once the "
+           "guest unmasks, exactly once (ArchVcpu)"),
+    Oracle("vcpu-V7-debug-mdscr", "invariant",
+           "the CPU runs the guest with its own MDSCR_EL1, or with MDSCR_EL1.SS set while userspace "
+           "single-steps it (ArchVcpu)"),
     Oracle("hyp-vcpu-loaded-once", "invariant",
            "a hyp vcpu is loaded on at most one physical CPU, and a CPU's loaded hyp vcpu is "
            "the vcpu whose thread runs there"),
@@ -128,6 +152,8 @@ JUDGES: tuple[Judge, ...] = (
     Judge("gic", frozenset({"vgic"}), GicChecker),
     Judge("vgic_invariants", frozenset({"vgic"}), lambda vcpus, pri_bits: VgicInvariants(), ("sut",)),
     Judge("psci", frozenset({"psci"}), lambda vcpus, pri_bits: ArchPsci(vcpus)),
+    # appended at the end: the verdicts of the judges before it (and so every repro's signature) stay
+    Judge("vcpu", frozenset(COMPONENTS), lambda vcpus, pri_bits: ArchVcpu(vcpus)),
 )
 
 

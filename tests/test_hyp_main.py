@@ -132,7 +132,8 @@ def test_adjust_pc_increments_or_enters_exception():
     v.iflags = PENDING_EXCEPTION
     v.ctxt[IDX_PSTATE] = 0x5
     HM.kvm_adjust_pc(v)
-    assert v.ctxt[IDX_PC] == 0x380 and v.ctxt[IDX_PSTATE] == 0x3C5 and v.iflags == 0
+    # SCTLR_EL1 is 0 here: SPAN clear, so the entry sets PSTATE.PAN (enter_exception64)
+    assert v.ctxt[IDX_PC] == 0x380 and v.ctxt[IDX_PSTATE] == 0x3C5 | (1 << 22) and v.iflags == 0
 
 
 def test_pending_vserror_taken_only_when_unmasked():
@@ -142,4 +143,6 @@ def test_pending_vserror_taken_only_when_unmasked():
     assert not HM.take_pending_vserror(v) and v.hcr_el2 & HCR_VSE
     v.ctxt[IDX_PSTATE] = 0x5
     assert HM.take_pending_vserror(v)
-    assert not v.hcr_el2 & HCR_VSE and v.ctxt[IDX_PSTATE] == 0x3C5
+    # SCTLR_EL1 = 0: SPAN clear sets PAN; ESR_EL1 = EC SError with IL set (an SError's IL is 1)
+    assert not v.hcr_el2 & HCR_VSE and v.ctxt[IDX_PSTATE] == 0x3C5 | (1 << 22)
+    assert v.ctxt[sysreg_index("ESR_EL1")] == (0x2F << 26) | (1 << 25)

@@ -33,6 +33,7 @@ from hvfuzz.model.regs import (
     TIMER_RANGE_INDICES,
     ESR_ELx_EC_SERROR,
     ESR_ELx_EC_SHIFT,
+    ESR_ELx_IL,
     enter_serror_exception,
 )
 
@@ -224,10 +225,13 @@ def handle___kvm_adjust_pc(policy: SyncPolicy | None, hyp: HypVcpu | None, host:
 
 def take_pending_vserror(vcpu: VcpuArch) -> bool:
     """What the CPU does with HCR_EL2.VSE set when the guest's PSTATE.A is clear: take the virtual
-    SError (ESR_EL1 from VSESR_EL2) and clear HCR_EL2.VSE (the exit path reads it back,
-    ``___deactivate_traps``).  Returns whether it was taken."""
+    SError and clear HCR_EL2.VSE (the exit path reads it back, ``___deactivate_traps``).  ESR_EL1
+    = EC SError, IL = 1 (the Arm ARM, ESR_ELx.IL: "1 ... also used when the exception is ... an
+    SError exception"; QEMU target/arm/syndrome.h ``syn_serror`` sets ARM_EL_IL), ISS from
+    VSESR_EL2 (Arm ARM, VSESR_EL2: the syndrome reported in ESR_EL1 on taking a virtual SError).
+    Returns whether it was taken."""
     if vcpu.hcr_el2 & HCR_VSE and not vcpu.ctxt[IDX_PSTATE] & PSR_A_BIT:
-        esr = (ESR_ELx_EC_SERROR << ESR_ELx_EC_SHIFT) | vcpu.vsesr_el2
+        esr = (ESR_ELx_EC_SERROR << ESR_ELx_EC_SHIFT) | ESR_ELx_IL | vcpu.vsesr_el2
         enter_serror_exception(vcpu.ctxt, esr)
         vcpu.hcr_el2 &= ~HCR_VSE
         return True
