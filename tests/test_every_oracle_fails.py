@@ -32,7 +32,7 @@ from hvfuzz.model import psci as P
 from hvfuzz.model.pkvm import host as H
 from hvfuzz.model.pkvm import hyp_main as HM
 from hvfuzz.model.reference import reference_system
-from hvfuzz.model.regs import IDX_PC
+from hvfuzz.model.regs import IDX_PC, IDX_PSTATE, sysreg_index
 from hvfuzz.model.variants import VARIANTS
 from hvfuzz.model.vgic.v3 import VgicV3
 from hvfuzz.model.vgic.v3_hw import IchCpuIf
@@ -40,6 +40,7 @@ from hvfuzz.model.vgic.vgic import Vgic
 from hvfuzz.model.vocab import ops as O
 from hvfuzz.oracles.registry import ORACLES
 
+_SPSR_EL1 = sysreg_index("SPSR_EL1")
 CORPUS = os.path.join(os.path.dirname(__file__), "..", "corpus")
 Witness = Callable[[pytest.MonkeyPatch], Verdict]
 
@@ -105,6 +106,16 @@ def _both(mp: pytest.MonkeyPatch, owner: Any, name: str, wrong: Callable[..., An
     """Replace ``owner.name(...)`` by ``wrong(original, ...)`` in both systems."""
     original = getattr(owner, name)
     mp.setattr(owner, name, lambda *a, **k: wrong(original, *a, **k))
+
+
+def _both_method(mp: pytest.MonkeyPatch, ex: Execution, name: str, wrong: Callable[..., Any]) -> None:
+    """Replace the ``System`` handler ``name`` by ``wrong(original, system, op)`` in both systems
+    (they are built: their dispatch tables hold bound methods, so rebind those)."""
+    original = getattr(type(ex.sut), name)
+    for s in (ex.sut, ex.ref):
+        for cls, bound in list(s._dispatch.items()):
+            if getattr(bound, "__func__", None) is original:
+                s._dispatch[cls] = (lambda system: lambda op: wrong(original, system, op))(s)
 
 
 def _sut_only_hw(mp: pytest.MonkeyPatch, ex: Execution, name: str, wrong: Callable[..., Any]) -> None:
@@ -303,6 +314,81 @@ def _set_reg_refused(orig: Any, s: Any, v: Any, idx: int, value: int) -> bool:
     return False
 
 
+# --- shared host-code mutants (both systems: only ArchVcpu can see them) ---------------------------
+def _get_reg_u32(orig: Any, self: Any, op: O.UserGetReg) -> bool:
+    # KVM_GET_ONE_REG copying the register out through a u32 (a KVM_REG_SIZE mix-up)
+    ok = orig(self, op)
+    if ok:
+        k, v, w, val = self._obs[-1]
+        self._obs[-1] = (k, v, w, val & 0xFFFF_FFFF)
+    return ok
+
+
+def _set_events_drops_masked(orig: Any, s: Any, v: Any, esr: int) -> bool:
+    # KVM_SET_VCPU_EVENTS with SErrors masked setting neither VSESR_EL2 nor HCR_EL2.VSE
+    return True if H.serror_is_masked(s, v) else orig(s, v, esr)
+
+
+def _mmio_read_data_dropped(orig: Any, s: Any, v: Any) -> int:
+    # handle_exit for an in-kernel MMIO read stepping PC without writing the data to Rt
+    if v.arch.fault.kind == "trap_mmio_read":
+        v.arch.iflags |= HM.INCREMENT_PC
+        return 1
+    return int(orig(s, v))
+
+
+def _reset_keeps_gprs(orig: Any, ctxt: list[int], before: list[int]) -> None:
+    # kvm_reset_vcpu not clearing x1..x30 (they keep their values across KVM_ARM_VCPU_INIT)
+    orig(ctxt, before)
+    ctxt[1:31] = before[1:31]
+
+
+def _entry_spsr_from_new_pstate(orig: Any, vcpu: Any) -> None:
+    # enter_exception64 writing SPSR_EL1 from the PSTATE it has already updated
+    pending = vcpu.iflags & HM.PENDING_EXCEPTION
+    orig(vcpu)
+    if pending:
+        vcpu.ctxt[_SPSR_EL1] = vcpu.ctxt[IDX_PSTATE]
+
+
+def _debug_load_ignores_userspace(orig: Any, s: Any, v: Any) -> None:
+    # kvm_vcpu_load_debug ignoring vcpu->guest_debug (KVM_SET_GUEST_DEBUG single-step lost)
+    saved, v.guest_debug = v.guest_debug, False
+    orig(s, v)
+    v.guest_debug = saved
+
+
+def mmio_read_exit() -> Trace:
+    return Trace(_cfg("lazy"), tuple(_ENTER + [O.GuestExit(0, kind="trap_mmio_read", rt=1, value=0x55),
+                                               O.HandleExit(0), O.GuestEnter(0)]))
+
+
+def big_get_reg() -> Trace:
+    return Trace(_cfg("lazy"), (O.UserSetReg(0, reg="x1", value=1 << 40), O.UserGetReg(0, reg="x1")))
+
+
+def masked_serror_then_events() -> Trace:
+    return Trace(_cfg("lazy"), (O.HostInjectSError(0, esr=1), O.UserGetVcpuEvents(0)))
+
+
+def run_then_init_then_get() -> Trace:
+    return Trace(_cfg("lazy"), tuple(_ENTER + [O.GuestWriteReg(0, reg="x1", value=7), O.GuestExit(0, kind="irq"),
+                                               O.HandleExit(0), O.ExitToUser(0),
+                                               O.UserVcpuInit(0, power_off=False), *_ENTER]))
+
+
+def unmasked_serror_entry() -> Trace:
+    return Trace(_cfg("lazy"), (O.UserSetReg(0, reg="pstate", value=0x5), O.HostInjectSError(0, esr=1), *_ENTER))
+
+
+def masked_serror_entry() -> Trace:
+    return Trace(_cfg("lazy"), (O.HostInjectSError(0, esr=1), *_ENTER))
+
+
+def single_step_entry() -> Trace:
+    return Trace(_cfg("lazy"), (O.UserSetGuestDebug(0, single_step=True), *_ENTER))
+
+
 # --- the table -----------------------------------------------------------------------------------
 WITNESSES: dict[str, Witness] = {
     # differential: the variant and the reference let the host or guest see different things
@@ -368,6 +454,20 @@ WITNESSES: dict[str, Witness] = {
                                    lambda mp, ex: _both(mp, H, "kvm_arch_vcpu_put", _put_without_pkvm_put)),
     "hyp-vcpu-loaded-at-run": mutant(kvm_run, lambda mp, ex: _both(mp, HM, "handle___pkvm_vcpu_load",
                                                                     _load_without_pkvm_load)),
+    # the architectural vcpu oracle (ArchVcpu): mistakes in host code the reference shares
+    "vcpu-V1-one-reg": mutant(big_get_reg, lambda mp, ex: _both_method(mp, ex, "_user_get_reg", _get_reg_u32)),
+    "vcpu-V2-vcpu-events": mutant(masked_serror_then_events,
+                                  lambda mp, ex: _both(mp, H, "kvm_arm_vcpu_set_events", _set_events_drops_masked)),
+    "vcpu-V3-entry-state": mutant(mmio_read_exit, lambda mp, ex: _both(mp, H, "handle_exit", _mmio_read_data_dropped)),
+    "vcpu-V4-reset-state": mutant(run_then_init_then_get,
+                                  lambda mp, ex: _both(mp, P, "kvm_timer_vcpu_reset", _reset_keeps_gprs)),
+    "vcpu-V5-exception-entry": mutant(unmasked_serror_entry,
+                                      lambda mp, ex: _both(mp, HM, "kvm_adjust_pc", _entry_spsr_from_new_pstate)),
+    "vcpu-V6-serror-pending": mutant(masked_serror_entry,
+                                     lambda mp, ex: _both(mp, H, "kvm_arm_vcpu_set_events",
+                                                          _set_events_drops_masked)),
+    "vcpu-V7-debug-mdscr": mutant(single_step_entry,
+                                  lambda mp, ex: _both(mp, H, "kvm_vcpu_load_debug", _debug_load_ignores_userspace)),
 }
 
 
