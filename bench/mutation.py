@@ -33,7 +33,9 @@ The killer (``mutation.py kill``, run by cosmic-ray inside the copy) has two sta
    lazy, vgic-lr-overflow; the PSCI and vgic code runs under them).
 A mutant that makes the model raise (a traceback, hvfuzz exits 1 without a verdict) counts as
 killed and is reported separately as ``crash``: the fuzzer makes it visible, but no oracle judged
-it, so the report also gives the oracle-only score (crashes left out of killed).
+it; so is a timeout (a hang).  The report therefore also gives the oracle-only score, with the
+crash and timeout kills left out.  Survivors are annotated with whether the mutated line runs at
+all under the unmutated killer (one coverage.py pass), which settles most *unreached* triage.
 
 Usage::
 
@@ -156,6 +158,33 @@ def check_isolation(copy: Path, args: argparse.Namespace, module: str) -> dict[s
     return {"imports": where, "clean_seconds": round(clean_s, 1), "broken": broken.stdout.strip()}
 
 
+def line_coverage(copy: Path, seed: int, examples: int, modules: list[str]) -> dict[str, list[int]]:
+    """The lines of ``modules`` the unmutated killer's fuzz stage runs (coverage.py, if installed):
+    a survivor on a line that never runs is *unreached* by construction."""
+    try:
+        import coverage  # noqa: F401
+    except ImportError:
+        return {}
+    with tempfile.TemporaryDirectory(prefix="hvfuzz-cov-") as tmp:
+        data = Path(tmp) / "cov"
+        subprocess.run([sys.executable, "-m", "coverage", "run", f"--data-file={data}", "--source=hvfuzz.model",
+                        "-m", "hvfuzz.fuzz", "fuzz", "--seed", str(seed), "--max-examples", str(examples),
+                        "--findings", str(Path(tmp) / "findings")],
+                       cwd=copy, env=_env(copy), capture_output=True, check=False)
+        out = Path(tmp) / "cov.json"
+        subprocess.run([sys.executable, "-m", "coverage", "json", f"--data-file={data}", "-o", str(out), "-q"],
+                       cwd=copy, env=_env(copy), capture_output=True, check=False)
+        if not out.exists():
+            return {}
+        files = json.loads(out.read_text())["files"]
+    runs = {}
+    for m in modules:
+        for name, f in files.items():
+            if Path(name).as_posix().endswith("hvfuzz/" + m):
+                runs[m] = sorted(f["executed_lines"])
+    return runs
+
+
 # ---------------------------------------------------------------------------- cosmic-ray sessions
 
 
@@ -276,7 +305,7 @@ def summarize(rows: list[dict[str, object]], triage: dict[str, dict[str, str]]) 
         r["triage"] = t.get("class", "untriaged")
         r["reason"] = t.get("reason", "")
     equivalent = [r for r in survivors if r["triage"] == "equivalent"]
-    crashes = [r for r in killed if "crash" in _killer_kind(str(r["killed_by"]))]
+    no_verdict = [r for r in killed if _killer_kind(str(r["killed_by"])) in ("corpus-crash", "fuzz-crash", "timeout")]
     denom = len(counted) - len(equivalent)
     per_module: dict[str, Counter[str]] = {}
     for r in counted:
@@ -287,8 +316,8 @@ def summarize(rows: list[dict[str, object]], triage: dict[str, dict[str, str]]) 
     return {
         "total": len(counted), "killed": len(killed), "survived": len(survivors), "equivalent": len(equivalent),
         "score": round(len(killed) / denom, 4) if denom else None,
-        "oracle_score": (round((len(killed) - len(crashes)) / (denom - len(crashes)), 4)
-                         if denom - len(crashes) else None),
+        "oracle_score": (round((len(killed) - len(no_verdict)) / (denom - len(no_verdict)), 4)
+                         if denom - len(no_verdict) else None),
         "killed_by": dict(Counter(_killer_kind(str(r["killed_by"])) for r in killed)),
         "triage": dict(Counter(str(r["triage"]) for r in survivors)),
         "incompetent": sum(1 for r in rows if r["status"] == "incompetent"),
@@ -296,8 +325,12 @@ def summarize(rows: list[dict[str, object]], triage: dict[str, dict[str, str]]) 
     }
 
 
-def write_report(rows: list[dict[str, object]], meta: dict[str, object], outdir: Path) -> Path:
+def write_report(rows: list[dict[str, object]], meta: dict[str, object], outdir: Path,
+                 runs: dict[str, list[int]]) -> Path:
     triage = json.loads(TRIAGE.read_text()) if TRIAGE.exists() else {}
+    for r in rows:
+        lines_run = runs.get(str(r["module"]))
+        r["line_runs"] = None if lines_run is None else int(r["line"]) in set(lines_run)  # type: ignore[call-overload]
     summary = summarize(rows, triage)
     outdir.mkdir(parents=True, exist_ok=True)
     stem = outdir / f"mutation-{meta['date']}"
@@ -319,7 +352,8 @@ def write_report(rows: list[dict[str, object]], meta: dict[str, object], outdir:
              "", "## Score", "",
              f"**{s['killed']} killed of {s['total']}** ({s['survived']} survived, {s['equivalent']} of them triaged "
              f"equivalent): score = killed / (total - equivalent) = **{s['score']}**; "
-             f"oracle-only score (model crashes not counted as kills) = {s['oracle_score']}.", "",
+             f"oracle-only score (mutants killed by a model crash or a timeout, not by a verdict, "
+             f"left out) = {s['oracle_score']}.", "",
              f"Killed by: {s['killed_by']}. Survivors' triage: {s['triage']}. "
              f"Incompetent (not counted): {s['incompetent']}.", "",
              "| module | killed | survived | equivalent | oracle gap | unreached | untriaged |",
@@ -332,12 +366,15 @@ def write_report(rows: list[dict[str, object]], meta: dict[str, object], outdir:
               "it and the behaviour is wrong, but no oracle says so; which oracle/property should), *unreached* "
               "(the generator never drives the mutated code's distinguishing case; which path). The triage lives "
               "in `bench/mutation_triage.json`, keyed by module, operator and the changed text.", "",
-              "| module:line | operator | mutation | triage | reason |", "|---|---|---|---|---|"]
+              "*line runs*: whether the unmutated killer's fuzz stage executes the mutated line at all "
+              "(coverage.py; blank when coverage is not installed).", "",
+              "| module:line | operator | mutation | line runs | triage | reason |", "|---|---|---|---|---|---|"]
     for r in rows:
         if r["status"] != "survived":
             continue
         mut = f"`{r['before']}` -> `{r['after']}`".replace("|", "\\|")
-        lines.append(f"| `{r['module']}:{r['line']}` | {r['operator']} | {mut} | {r['triage']} | "
+        ran = {True: "yes", False: "no", None: ""}[r["line_runs"]]  # type: ignore[index]
+        lines.append(f"| `{r['module']}:{r['line']}` | {r['operator']} | {mut} | {ran} | {r['triage']} | "
                      f"{str(r['reason']).replace('|', '/')} |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return stem.with_suffix(".md")
@@ -354,6 +391,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         probe = work / "probe"
         make_copy(probe)
         isolation = check_isolation(probe, args, modules[0])
+        runs = line_coverage(probe, args.seed, args.examples, modules)
+        (work / "coverage.json").write_text(json.dumps(runs))
         shutil.rmtree(probe)
         print(f"mutation.py: isolation checked ({isolation['imports']}; clean killer run "
               f"{isolation['clean_seconds']} s; broken module: {isolation['broken']})", flush=True)
@@ -376,7 +415,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "sample": args.sample, "sample_seed": args.sample_seed, "wall_seconds": round(wall),
                 "per_mutant_seconds": round(wall / max(len(rows), 1) * args.jobs, 1), "isolation": isolation}
         (work / "meta.json").write_text(json.dumps(meta, indent=1))
-        path = write_report(rows, meta, Path(args.out))
+        path = write_report(rows, meta, Path(args.out), runs)
         print(f"mutation.py: {path}")
     finally:
         if args.keep:
@@ -390,7 +429,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     work = Path(args.work)
     copies = sorted(p for p in work.glob("copy*") if (p / "session.sqlite").exists())
     meta = json.loads((work / "meta.json").read_text())
-    print(f"mutation.py: {write_report(collect(copies), meta, Path(args.out))}")
+    cov = work / "coverage.json"
+    if not cov.exists():
+        cov.write_text(json.dumps(line_coverage(copies[0], int(meta["seed"]), int(meta["examples"]), meta["modules"])))
+    print(f"mutation.py: {write_report(collect(copies), meta, Path(args.out), json.loads(cov.read_text()))}")
     return 0
 
 
