@@ -367,7 +367,8 @@ def write_report(rows: list[dict[str, object]], meta: dict[str, object], outdir:
               "(the generator never drives the mutated code's distinguishing case; which path). The triage lives "
               "in `bench/mutation_triage.json`, keyed by module, operator and the changed text.", "",
               "*line runs*: whether the unmutated killer's fuzz stage executes the mutated line at all "
-              "(coverage.py; blank when coverage is not installed).", "",
+              "(coverage.py; blank when coverage is not installed; coverage counts a multi-line statement on its "
+              "first line, so a mutation on a continuation line shows *no*).", "",
               "| module:line | operator | mutation | line runs | triage | reason |", "|---|---|---|---|---|---|"]
     for r in rows:
         if r["status"] != "survived":
@@ -385,6 +386,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for m in modules:
         if not (ROOT / m).is_file():
             raise SystemExit(f"mutation.py: no module {m} under {ROOT}")
+    # the tree the copy is taken from (not HEAD at the end of a long run)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", *PACKAGES, "corpus"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
     work = Path(tempfile.mkdtemp(prefix="hvfuzz-mutation-"))
     t0 = time.monotonic()
     try:
@@ -403,10 +409,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         with use_db(str(copies[0] / "session.sqlite"), WorkDB.Mode.open) as db:
             generated = db.num_work_items
         wall = time.monotonic() - t0
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", *PACKAGES], cwd=ROOT, capture_output=True,
-                               text=True).stdout.strip()
         from importlib.metadata import version
 
         meta = {"date": args.date or datetime.date.today().isoformat(), "commit": commit + ("+dirty" if dirty else ""),
