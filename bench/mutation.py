@@ -361,6 +361,8 @@ def write_report(rows: list[dict[str, object]], meta: dict[str, object], outdir:
     for m, c in s["per_module"].items():  # type: ignore[union-attr]
         lines.append(f"| `{m}` | {c.get('killed', 0)} | {c.get('survived', 0)} | {c.get('equivalent', 0)} | "
                      f"{c.get('oracle gap', 0)} | {c.get('unreached', 0)} | {c.get('untriaged', 0)} |")
+    if meta.get("notes"):
+        lines += ["", "## Notes", "", str(meta["notes"]).strip()]
     lines += ["", "## Survivors", "",
               "Triage classes: *equivalent* (no run can tell it apart; the reason), *oracle gap* (a run reaches "
               "it and the behaviour is wrong, but no oracle says so; which oracle/property should), *unreached* "
@@ -431,6 +433,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     work = Path(args.work)
     copies = sorted(p for p in work.glob("copy*") if (p / "session.sqlite").exists())
     meta = json.loads((work / "meta.json").read_text())
+    if args.notes:
+        meta["notes"] = Path(args.notes).read_text()
+        (work / "meta.json").write_text(json.dumps(meta, indent=1))
     cov = work / "coverage.json"
     if not cov.exists():
         cov.write_text(json.dumps(line_coverage(copies[0], int(meta["seed"]), int(meta["examples"]), meta["modules"])))
@@ -448,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--examples", type=int, default=200)
             return cmd_kill(p.parse_args(argv))
         p.add_argument("work", help="a session directory kept with --keep")
+        p.add_argument("--notes", help="a Markdown file whose text the report carries under 'Notes'")
         p.add_argument("--out", default=str(ROOT / "bench" / "results"))
         return cmd_report(p.parse_args(argv))
     p = argparse.ArgumentParser(prog="mutation.py", description=__doc__.split("\n\n")[0])
