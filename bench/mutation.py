@@ -220,12 +220,11 @@ def run_sessions(modules: list[str], args: argparse.Namespace, work: Path) -> li
     cr = Path(sys.executable).with_name("cosmic-ray")
     copies = []
     procs = []
+    make_copy(work / "copy0")
+    for k in range(1, args.jobs):  # before any session exists in copy0
+        shutil.copytree(work / "copy0", work / f"copy{k}")
     for k in range(args.jobs):
         copy = work / f"copy{k}"
-        if k == 0:
-            make_copy(copy)
-        else:
-            shutil.copytree(work / "copy0", copy)
         (copy / "cr.toml").write_text(_config(modules, args))
         subprocess.run([str(cr), "init", "cr.toml", "session.sqlite"], cwd=copy, check=True)
         n = select(copy / "session.sqlite", args.sample, args.sample_seed, k, args.jobs)
