@@ -388,14 +388,20 @@ class ArchVcpu:
             c.mmio = (rt, value, self._ee(c))
             c.in_user = True
         elif kind in ("trap_hvc", "trap_smc") and call is not None:
-            return self._psci_return(step, c, call, kind == "trap_smc")
+            return self._psci_return(step, c, call, kind == "trap_smc", pstate)
         return None
 
-    def _psci_return(self, step: Step, c: _Vcpu, call: O.GuestPsci, smc: bool) -> Failure | None:
+    def _psci_return(self, step: Step, c: _Vcpu, call: O.GuestPsci, smc: bool, pstate: int) -> Failure | None:
         v = step.op.vcpu
         got = _last(step.sut_obs, K.PSCI_CALL, v)
         if got is None:
-            return None
+            if pstate & 0xF in (M_EL1T, M_EL1H):
+                # an HVC/SMC from AArch64 EL1 trapped to the hypervisor is an SMCCC call: KVM answers
+                # it (SMCCC: every function ID gets a result in x0, NOT_SUPPORTED for an unknown one;
+                # api.rst "KVM_CAP_ARM_PSCI*") before the guest resumes, or exits to userspace with it
+                return Failure(V3, v, f"vcpu{v}: its {'SMC' if smc else 'HVC'} ({call.fn}) was handled without an "
+                               "SMCCC/PSCI call", "no call", call.fn)
+            return None  # EL0: HVC/SMC are UNDEFINED there, the model's trap is not judged
         if smc:  # the trapped SMC's preferred return is the SMC: KVM steps it (handle_smc)
             self._step_pc(c)
         fn, ret = got
@@ -457,6 +463,13 @@ class ArchVcpu:
             c.in_user = True
         elif not c.in_user:
             return None
+        elif op.reg != "pstate" or (op.value & 0x1F) in (M_EL0T, M_EL1T, M_EL1H):
+            # V1: outside KVM_RUN, KVM_SET_ONE_REG of a register the vcpu has, with a value the
+            # architecture allows there, is accepted (api.rst KVM_SET_ONE_REG: -EINVAL only for an
+            # unknown register or an invalid value; for PSTATE the modes an AArch64-only EL1 guest
+            # can be in, Arm ARM D1 "Process state, PSTATE": EL0t, EL1t, EL1h)
+            return Failure(V1, op.vcpu, f"vcpu{op.vcpu}: KVM_SET_ONE_REG {op.reg} = {_h(op.value)} refused outside "
+                           "KVM_RUN", "refused", "accepted")
         # kvm_arch_vcpu_ioctl services a pending reset before any ONE_REG access, also one whose value
         # set_core_reg then refuses (an invalid PSTATE mode: the op does not apply)
         self._service_reset(c)

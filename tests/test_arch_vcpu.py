@@ -364,3 +364,37 @@ def test_impdef_trapped_write_adopts_but_the_pc_still_steps():
     assert f is not None and f.oracle == A.V1
     f = judge(ops, set_view(5, IDX_PC, lambda x: 0))
     assert f is not None and f.oracle == A.V3
+
+
+# --- what a design may not refuse or skip -----------------------------------------------------------------------
+def test_v1_a_valid_set_one_reg_outside_kvm_run_is_not_refused(monkeypatch):
+    monkeypatch.setattr(H, "kvm_arm_set_reg", lambda s, v, idx, value: False)  # refuses everything
+    f = judge([O.UserSetReg(0, reg="x1", value=7)], unapplied=(0,))
+    assert f is not None and f.oracle == A.V1 and "refused" in f.reason
+
+
+def test_v1_an_invalid_pstate_mode_may_be_refused():
+    assert judge([O.UserSetReg(0, reg="pstate", value=0x3)], unapplied=(0,)) is None  # EL0 with SP_EL1: not a mode
+    assert judge([O.UserSetReg(0, reg="pstate", value=0x10)], unapplied=(0,)) is None  # AArch32 on an AArch64 vcpu
+
+
+def _psci_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = H.handle_exit
+
+    def mutant(s, v) -> int:  # handle_exit resuming the guest after an HVC without handling the call
+        return 1 if v.arch.fault.kind == "trap_hvc" else real(s, v)
+    monkeypatch.setattr(H, "handle_exit", mutant)
+
+
+def test_v3_an_hvc_from_el1_is_answered(monkeypatch):
+    call = [*RUN, O.GuestPsci(0, fn="PSCI_VERSION"), O.HandleExit(0), O.GuestEnter(0)]
+    assert judge(call) is None
+    _psci_dropped(monkeypatch)
+    f = judge(call)
+    assert f is not None and f.oracle == A.V3 and "without an SMCCC/PSCI call" in f.reason
+
+
+def test_v3_an_hvc_from_el0_is_not_judged(monkeypatch):
+    _psci_dropped(monkeypatch)
+    assert judge([*RUN, O.GuestWriteReg(0, reg="pstate", value=0x3C0), O.GuestPsci(0, fn="PSCI_VERSION"),
+                  O.HandleExit(0), O.GuestEnter(0)]) is None

@@ -447,3 +447,25 @@ def test_arch_psci_p5_a_page_is_fresh_once_its_abort_is_handled():
     assert run(_trace(*ops)).ok
     v = run(_trace(*ops, variant="psci-no-stage2-unmap"))
     assert v.ok  # the unmap makes no difference here: the page is mapped after it
+
+
+def test_p2_accepts_an_serror_taken_from_the_reset_state_and_nothing_else(monkeypatch):
+    """A pending SError taken at the first entry after KVM_ARM_VCPU_INIT is allowed (ELR/SPSR hold
+    the reset PC/PSTATE); a reset that left the PC behind is still caught, SError or not."""
+    from hvfuzz.fuzz.export import load_repro
+
+    trace = load_repro("corpus/regressions/psci-reinit-serror-kept-taken-at-first-entry.json")[0]
+    assert run(trace).ok
+    real = P.kvm_timer_vcpu_reset
+
+    def reset_keeps_pc(ctxt: list[int], before: list[int]) -> None:  # kvm_reset_vcpu not zeroing PC
+        real(ctxt, before)
+        ctxt[IDX_PC] = 0x40
+    monkeypatch.setattr(P, "kvm_timer_vcpu_reset", reset_keeps_pc)
+    ops = list(trace.ops)
+    ops.insert(2, O.GuestEnter(0))  # run once first, so the PC is non-zero before the re-INIT
+    ops.insert(3, O.GuestWriteReg(0, reg="pc", value=0x40))
+    ops.insert(4, O.GuestExit(0, kind="irq"))
+    ops.insert(5, O.HandleExit(0))
+    v = run(trace.replace_ops(ops))
+    assert not v.ok and v.oracle == "psci-P2-reset-state", v
