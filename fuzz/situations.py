@@ -134,7 +134,8 @@ def catalog(pmu_emulation: bool = False, component: str | None = None) -> tuple[
     names += [f"host write {n} dirty={d}" for n in writers for d in (0, 1)]
     names += ["vgic:more in flight than LRs", "vgic:active outside the LRs", "vgic:eoi deactivates",
               "vgic:eoicount"]
-    names += [f"vgic:dir by {how}" for how in ("hardware", "trap-ignored", "trap-fast-path", "trap-emulated")]
+    names += [f"vgic:dir by {how}"
+              for how in ("hardware", "trap-ignored", "trap-fast-path", "trap-exit", "trap-eoicount")]
     names += ["vgic:deactivation on another vcpu", "vgic:group disabled with interrupts active", "vgic:ack",
               "vgic:ack spurious"]
     names += [f"psci:{fn}->{ret}" for fn, rets in _PSCI_RETURNS.items() for ret in rets]
