@@ -24,6 +24,8 @@ from hvfuzz.oracles.arch_gic import NR_PRIVATE, SPURIOUS, ArchGic
 
 _CPUIF_OPS = (O.GuestAck, O.GuestEoi, O.GuestSetPmr, O.GuestSetBpr, O.GuestSetGrpEn, O.GuestSetEoiMode)
 _EXITS = (O.GuestExit, O.GuestPsci, O.GuestAccess)  # HVC and stage-2 aborts exit too
+#: PSTATE.nRW: AArch32 (a vcpu without AArch32 in that state cannot run: KVM_EXIT_FAIL_ENTRY)
+_PSTATE_NRW = 1 << 4
 #: the ops the GIC oracle follows (the others change nothing it holds)
 _GIC_OPS = frozenset((O.GuestEnter, *_EXITS, *_CPUIF_OPS, O.GuestDir, O.InjectIrq, O.ConfigIrq, O.HandleExit))
 
@@ -84,8 +86,11 @@ class GicChecker:
             intid = self.dir_trapped[v]
             if intid is None:
                 return None
-            self.dir_trapped[v] = None  # the host completes the trapped DIR
-            self.m.dir(v, intid)
+            self.dir_trapped[v] = None
+            pstate = last_of(step.sut_obs, K.RUN_LOOP_PSTATE, v)
+            if isinstance(pstate, int) and pstate & _PSTATE_NRW:
+                return None  # AArch32 state on a vcpu without it: the entry fails, the DIR never completes
+            self.m.dir(v, intid)  # the host completes the trapped DIR
             self.strict = [False] * self.vcpus
             self._track()
             return None

@@ -193,3 +193,17 @@ def test_a_trapped_dir_the_host_drops_fails_l2(monkeypatch):
     monkeypatch.setattr(Vgic, "deactivate", lambda self, vcpu, intid, halt: None)
     v = run(Trace(t.config, tuple(ops)))
     assert not v.ok and v.oracle == "gic-L2-deactivation-lost"
+
+
+def test_a_trapped_dir_of_a_vcpu_that_cannot_resume_never_completes():
+    """A vcpu in AArch32 state without AArch32 support fails its entry at the exit (KVM does not
+    emulate the DIR): the oracle drops the DIR rather than expect a deactivation."""
+    from hvfuzz.fuzz.runner import run
+    from hvfuzz.fuzz.trace import Trace
+    from hvfuzz.model.vocab import ops as O
+
+    t, ops = _asym_dir_prefix()
+    ops = ops[:-1] + [O.GuestWriteReg(1, "pstate", 0x3C5 | 0x10)] + ops[-1:]
+    ops += [O.HandleExit(1), O.GuestExit(0, "irq"), O.HandleExit(0), O.GuestEnter(0)]
+    v = run(Trace(t.config, tuple(ops)))
+    assert v.ok, v
