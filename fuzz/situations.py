@@ -25,6 +25,9 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
         return
     v = sut.vcpus[op.vcpu]
     obs = sut.last_observations
+    if isinstance(op, O.GuestDir) and v.phase is Phase.P1:  # a trapped DIR EL2 sent to the host
+        dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY)) if sut.pkvm else "-"
+        yield f"exit:{v.arch.fault.kind}:dirty={dirty}"
     if isinstance(op, (O.GuestExit, O.GuestPsci, O.GuestAccess)) and v.phase is Phase.P1:
         f = v.arch.fault
         dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY)) if sut.pkvm else "-"
