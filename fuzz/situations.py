@@ -63,6 +63,8 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
         irq = g.lookup(op.vcpu, op.intid)
         if irq is not None and op.intid >= 32 and irq.vcpu is not None and irq.vcpu != op.vcpu:
             yield "vgic:deactivation on another vcpu"
+    elif isinstance(op, O.HandleExit) and any(o[0] == "exit-pc" and o[1] != op.vcpu for o in obs):
+        yield "vgic:trapped dir halts the guest"  # vgic_mmio_write_cactive kicked the others out
     elif isinstance(op, O.GuestSetGrpEn) and not op.enable and any(i.active for i in g.ap_list[op.vcpu]):
         yield "vgic:group disabled with interrupts active"
     elif isinstance(op, O.GuestAck):
@@ -139,7 +141,8 @@ def catalog(pmu_emulation: bool = False, component: str | None = None) -> tuple[
               "vgic:eoicount"]
     names += [f"vgic:dir by {how}"
               for how in ("hardware", "trap-ignored", "trap-fast-path", "trap-exit", "trap-eoicount")]
-    names += ["vgic:deactivation on another vcpu", "vgic:group disabled with interrupts active", "vgic:ack",
+    names += ["vgic:deactivation on another vcpu", "vgic:trapped dir halts the guest",
+              "vgic:group disabled with interrupts active", "vgic:ack",
               "vgic:ack spurious"]
     names += [f"psci:{fn}->{ret}" for fn, rets in _PSCI_RETURNS.items() for ret in rets]
     names += ["psci:system event with interrupts pending", "psci:CPU_ON wakes a vcpu", "psci:KVM_RUN blocks (off)",
