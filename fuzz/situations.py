@@ -25,6 +25,9 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
         return
     v = sut.vcpus[op.vcpu]
     obs = sut.last_observations
+    if isinstance(op, O.GuestDir) and v.phase is Phase.P1:  # a trapped DIR EL2 sent to the host
+        dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY)) if sut.pkvm else "-"
+        yield f"exit:{v.arch.fault.kind}:dirty={dirty}"
     if isinstance(op, (O.GuestExit, O.GuestPsci, O.GuestAccess)) and v.phase is Phase.P1:
         f = v.arch.fault
         dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY)) if sut.pkvm else "-"
@@ -60,6 +63,8 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
         irq = g.lookup(op.vcpu, op.intid)
         if irq is not None and op.intid >= 32 and irq.vcpu is not None and irq.vcpu != op.vcpu:
             yield "vgic:deactivation on another vcpu"
+    elif isinstance(op, O.HandleExit) and any(o[0] == "exit-pc" and o[1] != op.vcpu for o in obs):
+        yield "vgic:trapped dir halts the guest"  # vgic_mmio_write_cactive kicked the others out
     elif isinstance(op, O.GuestSetGrpEn) and not op.enable and any(i.active for i in g.ap_list[op.vcpu]):
         yield "vgic:group disabled with interrupts active"
     elif isinstance(op, O.GuestAck):
@@ -134,8 +139,10 @@ def catalog(pmu_emulation: bool = False, component: str | None = None) -> tuple[
     names += [f"host write {n} dirty={d}" for n in writers for d in (0, 1)]
     names += ["vgic:more in flight than LRs", "vgic:active outside the LRs", "vgic:eoi deactivates",
               "vgic:eoicount"]
-    names += [f"vgic:dir by {how}" for how in ("hardware", "trap-ignored", "trap-fast-path", "trap-emulated")]
-    names += ["vgic:deactivation on another vcpu", "vgic:group disabled with interrupts active", "vgic:ack",
+    names += [f"vgic:dir by {how}"
+              for how in ("hardware", "trap-ignored", "trap-fast-path", "trap-exit", "trap-eoicount")]
+    names += ["vgic:deactivation on another vcpu", "vgic:trapped dir halts the guest",
+              "vgic:group disabled with interrupts active", "vgic:ack",
               "vgic:ack spurious"]
     names += [f"psci:{fn}->{ret}" for fn, rets in _PSCI_RETURNS.items() for ret in rets]
     names += ["psci:system event with interrupts pending", "psci:CPU_ON wakes a vcpu", "psci:KVM_RUN blocks (off)",

@@ -77,6 +77,9 @@ EXCEPT_MASK = 3 << 2
 
 KVM_REQ_SLEEP = "SLEEP"
 KVM_REQ_VCPU_RESET = "VCPU_RESET"
+#: KVM_REQ_VGIC_PROCESS_UPDATE (kvm_host.h, "Handle deactivation via ICV_DIR_EL1 traps"): prune
+#: the ap_list of interrupts a trapped DIR deactivated (``kvm_vgic_process_async_update``)
+KVM_REQ_VGIC_PROCESS_UPDATE = "VGIC_PROCESS_UPDATE"
 KVM_SYSTEM_EVENT_SHUTDOWN = "SHUTDOWN"
 KVM_SYSTEM_EVENT_RESET = "RESET"
 KVM_SYSTEM_EVENT_SUSPEND = "SUSPEND"
@@ -160,7 +163,8 @@ def kvm_vcpu_sleep(s: System, v: HostVcpu) -> bool:
 
 def check_vcpu_requests(s: System, v: HostVcpu) -> bool:
     """``check_vcpu_requests`` at the top of the run loop: KVM_REQ_SLEEP, then
-    KVM_REQ_VCPU_RESET.  False: the thread went to sleep (no entry)."""
+    KVM_REQ_VCPU_RESET, then KVM_REQ_VGIC_PROCESS_UPDATE.  False: the thread went to sleep (no
+    entry)."""
     if KVM_REQ_SLEEP in v.requests:
         v.requests.discard(KVM_REQ_SLEEP)
         if kvm_vcpu_sleep(s, v):
@@ -168,6 +172,9 @@ def check_vcpu_requests(s: System, v: HostVcpu) -> bool:
     if KVM_REQ_VCPU_RESET in v.requests:
         v.requests.discard(KVM_REQ_VCPU_RESET)
         kvm_reset_vcpu(s, v)
+    if KVM_REQ_VGIC_PROCESS_UPDATE in v.requests:  # "Process interrupts deactivated through a trap"
+        v.requests.discard(KVM_REQ_VGIC_PROCESS_UPDATE)
+        s.vgic.kvm_vgic_process_async_update(v.idx)
     return True
 
 

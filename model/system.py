@@ -333,7 +333,9 @@ class System:
             return False
         how = self.vgic.guest_dir(op.vcpu, hw, op.intid)
         self.observe(op.vcpu, "gic-dir", "ICV_DIR_EL1 handled by", how)
-        self._observe_rpr(op.vcpu, hw)
+        self._observe_rpr(op.vcpu, hw)  # the guest's RPR at the DIR (a DIR changes no priority)
+        if how == "trap-exit":  # EL2 could not complete it: a full exit, emulated at HandleExit
+            H.guest_exit(self, self.vcpus[op.vcpu], Fault("trap_sysreg_dir", value=op.intid))
         return True
 
     @handles(O.GuestSetPmr)

@@ -196,6 +196,27 @@ _VGIC = (
           sort_prio_bits=4),
     _vgic("vgic-no-uie", "bug", "no underflow MI requested when interrupts are outside the LRs (NPIE only when "
           "pending ones overflow)", "plausible mistake", request_uie=False),
+    _vgic("vgic-tdir-bcast-async", "bug", "the first-SPI TDIR broadcast as merged: KVM_REQ_IRQ_PENDING to "
+          "every vcpu without waiting, so a vcpu already in the guest keeps TDIR clear until its next exit; "
+          "a DIR there of an SPI acknowledged on another vcpu finds no LR, bumps EOIcount and is lost (the "
+          "SPI stays active in the owner's LR for good). A candidate kernel defect found by hvfuzz (review "
+          "Q3); the correct design closes the window",
+          "\"KVM: arm64: GICv3: Add SPI tracking to handle asymmetric deactivation\" 1c3b3cadcd69 (v4 31/49): "
+          "vgic_queue_irq_unlock's kvm_make_all_cpus_request(kvm, KVM_REQ_IRQ_PENDING), a request without "
+          "KVM_REQUEST_WAIT", tdir_bcast="async"),
+    _vgic("vgic-dir-cactive-no-halt", "bug", "a trapped DIR of an SPI live in another running vcpu's LR clears "
+          "its active state without halting the vcpus: the owner's next fold writes its LR's active bit back "
+          "and the deactivation is lost",
+          "vgic_v3_deactivate (v4 27/49 \"Handle deactivation via ICV_DIR_EL1 traps\", v2 "
+          "<20251109171619.1507205-28-maz@kernel.org>) goes through vgic_mmio_write_cactive, whose "
+          "vgic_access_active_prepare halts the guest (kvm_arm_halt_guest; \"KVM: arm/arm64: vgic-new: "
+          "Synchronize changes to active state\", 2016): without it", cactive_halt=False),
+    _vgic("vgic-dir-trap-no-exit", "bug", "a TDIR-trapped DIR that misses this vcpu's LRs is emulated at EL2 "
+          "like an untrapped one (EOIcount bumped) instead of exiting to the host: a DIR of an SPI active on "
+          "another vcpu, or outside the LRs with EOImode 1, is lost",
+          "before v4 27/49 \"Handle deactivation via ICV_DIR_EL1 traps\" (v2 "
+          "<20251109171619.1507205-28-maz@kernel.org>): __vgic_v3_perform_cpuif_access sends a DIR to "
+          "__vgic_v3_write_dir, which bumps EOIcount when no LR holds it", dir_trap_exits=False),
     _vgic("vgic-no-group-mi", "bug", "no group enable/disable MIs: a guest enabling a group is not noticed "
           "until some other exit", "plausible mistake (before a69e2d6f8934)", request_group_mis=False),
 )

@@ -24,8 +24,10 @@ from hvfuzz.oracles.arch_gic import NR_PRIVATE, SPURIOUS, ArchGic
 
 _CPUIF_OPS = (O.GuestAck, O.GuestEoi, O.GuestSetPmr, O.GuestSetBpr, O.GuestSetGrpEn, O.GuestSetEoiMode)
 _EXITS = (O.GuestExit, O.GuestPsci, O.GuestAccess)  # HVC and stage-2 aborts exit too
+#: PSTATE.nRW: AArch32 (a vcpu without AArch32 in that state cannot run: KVM_EXIT_FAIL_ENTRY)
+_PSTATE_NRW = 1 << 4
 #: the ops the GIC oracle follows (the others change nothing it holds)
-_GIC_OPS = frozenset((O.GuestEnter, *_EXITS, *_CPUIF_OPS, O.GuestDir, O.InjectIrq, O.ConfigIrq))
+_GIC_OPS = frozenset((O.GuestEnter, *_EXITS, *_CPUIF_OPS, O.GuestDir, O.InjectIrq, O.ConfigIrq, O.HandleExit))
 
 
 class GicChecker:
@@ -40,6 +42,10 @@ class GicChecker:
         self.strict = [False] * vcpus
         #: the vcpu runs in the guest (from its last ``guest-entry`` to its next ``exit-pc``)
         self.running = [False] * vcpus
+        #: a DIR the guest wrote that trapped to the host (its vcpu exited at it): the INTID, per
+        #: vcpu.  The instruction completes when the host has emulated it and the vcpu resumes
+        #: after it, so it takes effect at the host's handling of that exit (``HandleExit``).
+        self.dir_trapped: list[int | None] = [None] * vcpus
 
     def _cand_ids(self, v: int) -> set[int]:
         return {i.intid for i in self.m.cand(v)}
@@ -69,9 +75,24 @@ class GicChecker:
                 return None
             self.running[v] = True
             return self._sync_point(v, step.sut_obs)
+        # any vcpu may leave the guest in a step: its own exit, a trapped DIR, or the others kicked
+        # out while the host emulates one (an ``exit-pc`` for that vcpu)
+        for w in range(self.vcpus):
+            if self.running[w] and has(step.sut_obs, K.EXIT_PC, w):
+                self.running[w] = False
         if isinstance(op, _EXITS):
-            if has(step.sut_obs, K.EXIT_PC, v):
-                self.running[v] = False
+            return None
+        if isinstance(op, O.HandleExit):
+            intid = self.dir_trapped[v]
+            if intid is None:
+                return None
+            self.dir_trapped[v] = None
+            pstate = last_of(step.sut_obs, K.RUN_LOOP_PSTATE, v)
+            if isinstance(pstate, int) and pstate & _PSTATE_NRW:
+                return None  # AArch32 state on a vcpu without it: the entry fails, the DIR never completes
+            self.m.dir(v, intid)  # the host completes the trapped DIR
+            self.strict = [False] * self.vcpus
+            self._track()
             return None
         if isinstance(op, O.GuestAck):
             f = self._check_iar(v, op.group, last_of(step.sut_obs, K.GIC_IAR, v))
@@ -80,7 +101,10 @@ class GicChecker:
         elif isinstance(op, O.GuestEoi):
             self.m.eoi(v, op.group, op.intid)
         elif isinstance(op, O.GuestDir):
-            self.m.dir(v, op.intid)
+            if self.running[v]:
+                self.m.dir(v, op.intid)
+            else:  # trapped: it takes effect when the host has emulated it
+                self.dir_trapped[v] = op.intid
         elif isinstance(op, O.GuestSetPmr):
             self.m.set_pmr(v, op.value)
         elif isinstance(op, O.GuestSetBpr):

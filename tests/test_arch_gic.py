@@ -143,3 +143,67 @@ def test_eoimode_change_with_an_active_interrupt_taints_the_vcpu() -> None:
     assert not m.cpus[0].tainted
     m.set_eoimode(0, False)
     assert "G6" in m.cpus[0].tainted
+
+
+# --- a DIR that traps to the host takes effect when the host has emulated it (issue 15) ------------
+def _asym_dir_prefix():
+    """The asymmetric-DIR seed up to vcpu1's DIR of SPI 32 (live in vcpu0's LR), which traps and
+    exits (``trap_sysreg_dir``)."""
+    import os
+
+    from hvfuzz.fuzz.export import load_repro
+    from hvfuzz.model.vocab import ops as O
+
+    t, _ = load_repro(os.path.join(os.path.dirname(__file__), "..", "corpus", "seeds",
+                                   "vgic-spi-deactivated-on-other-vcpu.json"))
+    i = next(k for k, op in enumerate(t.ops) if isinstance(op, O.GuestDir))
+    return t, list(t.ops[: i + 1])
+
+
+def test_a_trapped_dir_is_not_judged_before_the_host_handles_it():
+    """vcpu0 exits and re-enters while vcpu1's trapped DIR waits for its HandleExit: 32 is still
+    active in the vgic, and the oracle must not call that a lost deactivation."""
+    import attrs
+
+    from hvfuzz.fuzz.runner import run
+    from hvfuzz.fuzz.trace import Trace
+    from hvfuzz.model.vocab import ops as O
+
+    t, ops = _asym_dir_prefix()
+    ops += [O.GuestExit(0, "irq"), O.HandleExit(0), O.GuestEnter(0),  # an entry in the window
+            O.HandleExit(1),  # the host emulates the DIR: vcpu0 is halted (kicked out, folds)
+            O.HandleExit(0), O.GuestEnter(0)]
+    assert run(Trace(t.config, tuple(ops))).ok
+    # and the deactivation is judged once the host has handled the exit: lost -> L2
+    v = run(Trace(attrs.evolve(t.config, variant="vgic-dir-cactive-no-halt"),
+                  tuple(ops[:-2] + [O.GuestExit(0, "irq"), O.HandleExit(0), O.GuestEnter(0)])))
+    assert not v.ok and v.oracle == "gic-L2-deactivation-lost"
+
+
+def test_a_trapped_dir_the_host_drops_fails_l2(monkeypatch):
+    """The check can fail: a host whose DIR emulation does nothing leaves 32 active."""
+    from hvfuzz.fuzz.runner import run
+    from hvfuzz.fuzz.trace import Trace
+    from hvfuzz.model.vgic.vgic import Vgic
+    from hvfuzz.model.vocab import ops as O
+
+    t, ops = _asym_dir_prefix()
+    ops += [O.HandleExit(1), O.GuestExit(0, "irq"), O.HandleExit(0), O.GuestEnter(0)]
+    assert run(Trace(t.config, tuple(ops))).ok
+    monkeypatch.setattr(Vgic, "deactivate", lambda self, vcpu, intid, halt: None)
+    v = run(Trace(t.config, tuple(ops)))
+    assert not v.ok and v.oracle == "gic-L2-deactivation-lost"
+
+
+def test_a_trapped_dir_of_a_vcpu_that_cannot_resume_never_completes():
+    """A vcpu in AArch32 state without AArch32 support fails its entry at the exit (KVM does not
+    emulate the DIR): the oracle drops the DIR rather than expect a deactivation."""
+    from hvfuzz.fuzz.runner import run
+    from hvfuzz.fuzz.trace import Trace
+    from hvfuzz.model.vocab import ops as O
+
+    t, ops = _asym_dir_prefix()
+    ops = ops[:-1] + [O.GuestWriteReg(1, "pstate", 0x3C5 | 0x10)] + ops[-1:]
+    ops += [O.HandleExit(1), O.GuestExit(0, "irq"), O.HandleExit(0), O.GuestEnter(0)]
+    v = run(Trace(t.config, tuple(ops)))
+    assert v.ok, v

@@ -22,7 +22,9 @@ def test_scenarios_reach_their_situations():
     eoi = _cov("vgic-eoi-outside-lrs-then-ack.json")
     assert eoi["vgic:eoicount"] >= 1 and eoi["vgic:active outside the LRs"] >= 1
     asym = _cov("vgic-spi-deactivated-on-other-vcpu.json")
-    assert asym["vgic:deactivation on another vcpu"] == 1 and asym["vgic:dir by trap-emulated"] == 1
+    assert asym["vgic:deactivation on another vcpu"] == 1 and asym["vgic:dir by trap-exit"] == 1
+    assert asym["exit:trap_sysreg_dir:dirty=1"] == 1  # the trap syncs the context back (lazy)
+    assert asym["vgic:trapped dir halts the guest"] == 1
     reboot = _cov("psci-system-reset-reboot.json")
     assert reboot["psci:SYSTEM_RESET->-6"] == 1 and reboot["stage2:stage-2 fault"] == 4
     assert reboot["psci:KVM_RUN blocks (off)"] >= 1

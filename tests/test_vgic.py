@@ -136,18 +136,92 @@ def test_exit_clears_ich_hcr_and_keeps_eoicount():  # __vgic_v3_save_state (f4de
     assert armed.hw[0].hcr != 0
 
 
-def test_dir_trap_fast_path_and_emulation():  # __vgic_v3_perform_cpuif_access / vgic_v3_deactivate
-    g = vgic(nr_lrs=4)
+def _asym(**policy: object) -> tuple[Vgic, IchCpuIf, IchCpuIf]:
+    """SPI 32 acknowledged and priority-dropped on vcpu0 (EOImode 1), both vcpus in the guest."""
+    g = vgic(nr_lrs=4, **policy)
     for st in g.cpu_if:
         st.vgic_vmcr.veoim = True
     pend(g, 32, 0xA0)  # SPI in flight: TDIR on every vcpu
     c0 = enter(g, 0)
     c1 = enter(g, 1)
-    assert c1.dir_traps()
     assert c0.icv_iar_read(1) == 32
     c0.icv_eoir_write(1, 32)
-    assert g.guest_dir(1, c1, 32) == "trap-emulated"  # live in vcpu0's LR: deactivated as by ICACTIVER
-    assert not g.lookup(0, 32).active and not c0.lrs[0].active
+    return g, c0, c1
+
+
+def test_dir_trap_fast_path_in_the_lrs():  # ___vgic_v3_write_dir: active in this vcpu's LRs
+    g, c0, _ = _asym()
+    assert c0.dir_traps()
+    assert g.guest_dir(0, c0, 32) == "trap-fast-path"
+    assert not c0.lrs[0].active
+
+
+def test_dir_of_another_vcpus_lr_exits_and_halts_the_owner():  # access_gic_dir / vgic_v3_deactivate
+    g, c0, c1 = _asym()
+    assert c1.dir_traps()
+    assert g.guest_dir(1, c1, 32) == "trap-exit"  # no LR of vcpu1 holds it: a full exit
+    assert c0.lrs[0].active  # nothing done yet: the host emulates it after the exit
+    leave(g, 1)
+    halted = []
+    target = g.deactivate(1, 32, lambda: (halted.append(0), leave(g, 0)))
+    assert halted == [0] and target == 0  # vgic_mmio_write_cactive halted vcpu0 (it folded)
+    assert not g.lookup(0, 32).active and g.ap_list[0]  # pruned only at vcpu0's request check
+    g.kvm_vgic_process_async_update(0)
+    assert not g.ap_list[0]
+
+
+def test_without_the_halt_the_owners_fold_undoes_the_deactivation():  # cactive_halt=False
+    g, c0, c1 = _asym(cactive_halt=False)
+    assert g.guest_dir(1, c1, 32) == "trap-exit"
+    leave(g, 1)
+    halted = []
+    assert g.deactivate(1, 32, lambda: halted.append(0)) == 0
+    assert halted == [] and not g.lookup(0, 32).active
+    leave(g, 0)  # the owner's fold writes back its LR's active bit
+    assert g.lookup(0, 32).active
+
+
+def test_dir_trap_handled_at_el2_bumps_eoicount():  # dir_trap_exits=False: __vgic_v3_write_dir
+    g, c0, c1 = _asym(dir_trap_exits=False)
+    assert g.guest_dir(1, c1, 32) == "trap-eoicount" and c1.eoicount == 1
+    assert c0.lrs[0].active  # vcpu1's EOIcount cannot reach vcpu0's LR: the deactivation is lost
+
+
+def test_first_spi_broadcast_sync_and_async():  # vgic_queue_irq_unlock's kvm_make_all_cpus_request
+    for bcast, traps in (("sync", True), ("async", False)):
+        g = vgic(nr_lrs=4, tdir_bcast=bcast)
+        c1 = enter(g, 1)  # vcpu1 runs before any SPI is in flight: TDIR clear
+        assert not c1.dir_traps()
+        pend(g, 32, 0xA0)
+        assert c1.dir_traps() == traps
+        assert bool(g.cpu_if[1].vgic_hcr & ICH_HCR_TDIR) == traps  # the shadow the fast path reads
+        leave(g, 1)
+        assert enter(g, 1).dir_traps()  # the next entry's configure_hcr sets it either way
+
+
+def test_a_trapped_dir_is_a_real_exit_of_the_run_loop():  # System: GuestDir -> HandleExit -> re-flush
+    from hvfuzz.model.pkvm.state import Phase
+    from hvfuzz.model.system import System
+
+    s = System(vcpus=2, pcpus=2, protected=False, policy=None)
+    ops = [O.ConfigIrq(0, 32, True, 0xA0, 1, False, 0)]
+    for v in (0, 1):
+        ops += [O.KvmRun(v, v), O.GuestEnter(v), O.GuestSetPmr(v, 0xF0), O.GuestSetGrpEn(v, 1, True),
+                O.GuestSetEoiMode(v, True)]
+    ops += [O.InjectIrq(0, 32, True), O.GuestExit(0, "irq"), O.HandleExit(0), O.GuestEnter(0),
+            O.GuestAck(0, 1), O.GuestEoi(0, 1, 32)]
+    for op in ops:
+        assert s.apply(op)[0][3], op
+    obs = s.apply(O.GuestDir(1, 32))
+    assert ("gic-dir", 1, "ICV_DIR_EL1 handled by", "trap-exit") in obs
+    assert s.vcpus[1].phase is Phase.P1 and s.vcpus[1].arch.fault.kind == "trap_sysreg_dir"
+    assert s.vcpus[0].phase is Phase.GUEST and s.pcpus[0].vgic_cpu.lrs[0].active
+    obs = s.apply(O.HandleExit(1))
+    assert s.vcpus[0].phase is Phase.P1 and any(o[:2] == ("exit-pc", 0) for o in obs)  # halted: kicked out
+    assert not s.vgic.lookup(0, 32).active and "VGIC_PROCESS_UPDATE" in s.vcpus[0].requests
+    for op in (O.HandleExit(0), O.GuestEnter(0)):
+        assert s.apply(op)[0][3]
+    assert not s.vgic.ap_list[0] and not s.vcpus[0].requests  # pruned at the request check
 
 
 def test_guest_register_writes_follow_the_cpu_interface_rules():  # icv_pmr_write / write_vbpr

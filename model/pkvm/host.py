@@ -353,6 +353,10 @@ def handle_exit(s: System, v: HostVcpu) -> int:
             a.ctxt[sysreg_index(f.reg)] = val
         a.iflags |= INCREMENT_PC
         return 1
+    if kind == "trap_sysreg_dir":  # kvm_handle_sys_reg -> access_gic_dir -> vgic_v3_deactivate
+        access_gic_dir(s, v, f.value)
+        a.iflags |= INCREMENT_PC
+        return 1
     if kind == "trap_hvc":  # handle_hvc -> kvm_smccc_call_handler -> kvm_psci_call
         from hvfuzz.model import psci
 
@@ -370,6 +374,33 @@ def handle_exit(s: System, v: HostVcpu) -> int:
         v.mmio_needed = (f.rt, f.value)
         return 0
     raise AssertionError(f"unhandled exit kind {kind}")
+
+
+# --- the vgic's trapped DIR (sys_regs.c, vgic-v3.c) and halting the guest (arm.c) ----------------
+def access_gic_dir(s: System, v: HostVcpu, val: int) -> None:
+    """``access_gic_dir`` (sys_regs.c, "Handle deactivation via ICV_DIR_EL1 traps"): a trapped
+    ICV_DIR_EL1 write that EL2's fast path sent to the host, after the exit's sync, fold and prune:
+    ``vgic_v3_deactivate``, then KVM_REQ_VGIC_PROCESS_UPDATE to the interrupt's vcpu (no kick: it
+    prunes at its next ``check_vcpu_requests``).  The written value (Rt) comes in the fault: the
+    guest op names the INTID, not a register."""
+    from hvfuzz.model import psci
+
+    target = s.vgic.deactivate(v.idx, val, lambda: kvm_arm_halt_guest(s))
+    if target is not None:
+        s.vcpus[target].requests.add(psci.KVM_REQ_VGIC_PROCESS_UPDATE)
+
+
+def kvm_arm_halt_guest(s: System) -> None:
+    """``kvm_arm_halt_guest`` (arm.c): ``pause`` on every vcpu and KVM_REQ_SLEEP to all, which is
+    KVM_REQUEST_WAIT: it returns once every vcpu that ran a guest has been kicked out — an IRQ exit
+    with its save, sync (fold + prune) and the rest of ``guest_exit``; the IPI is acknowledged
+    only after ``kvm_vgic_sync_hwstate``.  The halted vcpus are left with that exit pending
+    (``HandleExit`` next).  ``kvm_arm_resume_guest`` follows within the same emulation (the
+    caller holds ``config_lock``), so the model keeps no ``pause``: a halted vcpu's next
+    ``check_vcpu_requests`` would find it cleared and not sleep."""
+    for w in s.vcpus:
+        if w.phase is Phase.GUEST:
+            guest_exit(s, w, Fault("irq"))
 
 
 # --- userspace ioctls on a vcpu outside KVM_RUN (guest.c) ----------------------------------------

@@ -108,3 +108,16 @@ class VgicPolicy:
     active_spis_dec: str = attrs.field(default="prune", validator=attrs.validators.in_(("prune", "fold")))
     #: the exit path writes 0 to ICH_HCR_EL2 (8be00d1ba3a1; False: leaves ``compute & ~En``)
     exit_hcr_zero: bool = True
+    #: post: the first-SPI TDIR broadcast (``active_spis`` 0 -> 1).  "sync": every vcpu running a
+    #: guest traps DIR from that instant (the window closed: hvfuzz's proposed fix); "async": as
+    #: merged (1c3b3cadcd69), KVM_REQ_IRQ_PENDING posted without waiting, so a running vcpu keeps
+    #: TDIR clear until its next exit, and a DIR there of an SPI live in another vcpu's LR is lost
+    tdir_bcast: str = attrs.field(default="sync", validator=attrs.validators.in_(("sync", "async")))
+    #: post: a trapped DIR of an interrupt live in another vcpu's LR halts every vcpu before the
+    #: active state changes (``vgic_mmio_write_cactive``: ``kvm_arm_halt_guest``; False: the active
+    #: state is cleared with the vcpus running, and the owner's fold writes its LR's back)
+    cactive_halt: bool = True
+    #: post: a TDIR-trapped DIR that no LR of the vcpu holds exits to the host
+    #: (``access_gic_dir`` -> ``vgic_v3_deactivate``, "Handle deactivation via ICV_DIR_EL1 traps";
+    #: False: EL2 emulates it as before that patch, ``__vgic_v3_write_dir`` bumping EOIcount)
+    dir_trap_exits: bool = True

@@ -14,6 +14,7 @@ A second saved copy (pKVM's hyp vcpu) would be copied by value when flushed and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hvfuzz.model.vgic.irq import (
@@ -119,15 +120,25 @@ class VgicV3:
                 hcr |= ICH_HCR_TDIR
         st.vgic_hcr = hcr
 
-    def vgic_v3_first_spi_in_flight(self, hws: list[IchCpuIf]) -> None:
-        """The first SPI in flight (``active_spis`` 0 -> 1, 1c3b3cadcd69): KVM_REQ_IRQ_PENDING to
-        every vcpu so each recomputes TDIR.  The model takes the kick as immediate: the CPUs
-        running a guest trap DIR now."""
+    def vgic_v3_first_spi_in_flight(self, g: Vgic) -> None:
+        """The first SPI in flight (``active_spis`` 0 -> 1, 1c3b3cadcd69): ``vgic_queue_irq_unlock``
+        posts KVM_REQ_IRQ_PENDING to every vcpu (``kvm_make_all_cpus_request``, only on a CPU with
+        TDIR: ``vgic_model_needs_bcst_kick``) so each re-runs ``vgic_v3_configure_hcr`` at its next
+        entry.  The request is not KVM_REQUEST_WAIT: the injector does not wait for the IPIs, and
+        a vcpu in the guest keeps its ICH_HCR_EL2 (TDIR clear) until it exits.
+
+        ``tdir_bcast="async"`` is that (the vcpus' next flushes pick ``active_spis`` up; nothing
+        changes now).  ``"sync"`` (the correct design, hvfuzz's proposed fix) closes the window:
+        every vcpu running a guest traps DIR from this instant, as if it had exited and re-entered
+        at once — TDIR in its shadow ``vgic_hcr`` (which the EL2 fast path reads) and in the
+        pCPU's ICH_HCR_EL2."""
         p = self.policy
-        if p.tdir == "post" and p.cpu_has_tdir:
-            for hw in hws:
-                if hw.hcr & ICH_HCR_EN:
-                    hw.hcr |= ICH_HCR_TDIR
+        if p.tdir != "post" or not p.cpu_has_tdir or p.tdir_bcast == "async":
+            return
+        for hw in g.hw:
+            if hw.vcpu is not None and hw.hcr & ICH_HCR_EN:
+                hw.hcr |= ICH_HCR_TDIR
+                g.cpu_if[hw.vcpu].vgic_hcr |= ICH_HCR_TDIR
 
     # --- EL2 save/restore (vgic-v3-sr.c) -------------------------------------------------------
     def vgic_v3_restore_state(self, st: VgicV3CpuIf, hw: IchCpuIf, vcpu: int) -> None:
@@ -198,34 +209,39 @@ class VgicV3:
         st.vgic_lr = [None] * self.nr_lrs
 
     # --- DIR (post-series) ----------------------------------------------------------------------
-    def vgic_v3_deactivate(self, g: Vgic, vcpu: int, hw: IchCpuIf, intid: int) -> None:
-        """``vgic_v3_deactivate``: a trapped ICV_DIR_EL1 write that no LR of this vcpu could take.
-        An interrupt live in another vcpu's LR is deactivated as a GICD_ICACTIVER write would
-        (all vcpus halted: in the model, its LR's active bit is cleared in place, in the
-        interface of the pCPU that vcpu runs on)."""
-        if not hw.vmcr.veoim:
-            return
+    def vgic_v3_deactivate(self, g: Vgic, vcpu: int, intid: int, halt_guest: Callable[[], None]) -> int | None:
+        """``vgic_v3_deactivate`` (vgic-v3.c, v4 27/49 "Handle deactivation via ICV_DIR_EL1 traps",
+        <20251109171619.1507205-28-maz@kernel.org> for v2): ``access_gic_dir``'s emulation of a
+        trapped ICV_DIR_EL1 write that the EL2 fast path could not complete.  It runs in the host
+        after the exit, so the trapping vcpu's LRs are already folded and pruned.  EOImode from
+        the saved ``vgic_vmcr``.  Not on any ap_list: nothing.  ``on_lr`` (live in a running
+        vcpu's LRs): ``vgic_mmio_write_cactive`` (all vcpus halted first: ``halt_guest``).
+        Otherwise a pseudo-LR without the active bit is folded.  Returns the vcpu to which
+        KVM_REQ_VGIC_PROCESS_UPDATE goes (its ap_list is pruned at its next request check)."""
+        if not g.cpu_if[vcpu].vgic_vmcr.veoim:
+            return None
         irq = g.lookup(vcpu, intid)
         if irq is None or irq.vcpu is None:
-            return
+            return None
         target = irq.vcpu
-        if irq.on_lr:
-            oc = g.running_vcpu_if(target)
-            assert oc is not None  # in an LR: between flush and fold, so in the guest
-            for lr in oc.lrs[: oc.used_lrs]:
-                if lr is not None and lr.intid == intid and lr.active:
-                    lr.active = False
-            irq.active = False
-        else:
+        if irq.on_lr:  # "Urgh. We're deactivating something that we cannot observe yet..."
+            g.vgic_mmio_write_cactive(irq, halt_guest)
+        else:  # "(with a Dalek voice) DEACTIVATE!!!!"
             lr = self.vgic_v3_compute_lr(irq)
             lr.active = False
             self.vgic_v3_fold_lr(g, vcpu, lr)
-        g.vgic_prune_ap_list(target)  # KVM_REQ_VGIC_PROCESS_UPDATE on the target
+        return target
 
     def vgic_v3_guest_dir(self, g: Vgic, vcpu: int, hw: IchCpuIf, intid: int) -> str:
-        """A guest write of ICV_DIR_EL1: in hardware, or trapped (TDIR/TC) to EL2's fast path
-        (``__vgic_v3_perform_cpuif_access``: EOImode 0 -> ignore; an active LR of this vcpu ->
-        deactivate it) and otherwise to ``vgic_v3_deactivate``.  Returns how it was handled."""
+        """A guest write of ICV_DIR_EL1 on the pCPU interface ``hw``: in hardware
+        (``icv_dir_write``) unless ICH_HCR_EL2.TDIR/TC trap it to EL2, where
+        ``__vgic_v3_perform_cpuif_access`` (vgic-v3-sr.c, merged v4 32/49 ``ca3c34da3644``)
+        looks at the *shadow* ``vgic_hcr``: TDIR set -> ``___vgic_v3_write_dir`` completes it for
+        EOImode 0 ("trap-ignored") or an INTID active in this vcpu's LRs ("trap-fast-path") and
+        otherwise returns 0: a full exit to ``access_gic_dir`` ("trap-exit"; the caller makes the
+        exit).  TDIR clear (a TC trap) -> ``__vgic_v3_write_dir``, which bumps EOIcount instead
+        ("trap-eoicount"), as every TDIR trap did before the series' "Handle deactivation via
+        ICV_DIR_EL1 traps" (``dir_trap_exits=False``)."""
         if not hw.dir_traps():
             hw.icv_dir_write(intid)
             return "hardware"
@@ -237,8 +253,10 @@ class VgicV3:
             assert lr is not None
             lr.active = False
             return "trap-fast-path"
-        self.vgic_v3_deactivate(g, vcpu, hw, intid)
-        return "trap-emulated"
+        if g.cpu_if[vcpu].vgic_hcr & ICH_HCR_TDIR and self.policy.dir_trap_exits:
+            return "trap-exit"
+        hw.bump_eoicount()
+        return "trap-eoicount"
 
     # --- the names vgic.c calls (version.VgicVersion) --------------------------------------------
     get_vmcr = vgic_v3_get_vmcr
@@ -251,6 +269,7 @@ class VgicV3:
     save_state = vgic_v3_save_state
     fold_lr_state = vgic_v3_fold_lr_state
     guest_dir = vgic_v3_guest_dir
+    deactivate = vgic_v3_deactivate
 
 
 __all__ = ["VgicV3"]

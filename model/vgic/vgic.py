@@ -15,6 +15,8 @@ The saved CPU-interface state of vcpu ``v`` is ``cpu_if[v]`` (held by the host v
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hvfuzz.model.vgic.irq import (
     ICH_HCR_TC,
     ICH_HCR_TDIR,
@@ -96,7 +98,7 @@ class Vgic:
         if irq.intid >= NR_PRIVATE and self.policy.generation == "post":
             self.active_spis += 1
             if self.active_spis == 1:
-                self.ver.first_spi_in_flight(self.hw)
+                self.ver.first_spi_in_flight(self)
         return v
 
     def kvm_vgic_inject_irq(self, vcpu: int, intid: int, level: bool) -> bool:
@@ -204,13 +206,13 @@ class Vgic:
 
     def vgic_prune_ap_list(self, vcpu: int) -> list[int]:
         """``vgic_prune_ap_list``: drop interrupts with no target, move the ones now targeting
-        another vcpu to its tail (returns the vcpus to kick)."""
+        another vcpu to its tail (returns the vcpus to kick).  It runs only on a vcpu outside the
+        guest whose LRs are folded — after ``kvm_vgic_sync_hwstate``'s fold, or from
+        ``kvm_vgic_process_async_update`` at its request check — so no interrupt it moves or drops
+        is ``on_lr`` (the kernel has no such test either)."""
         kicks = []
         keep = []
         for irq in self.ap_list[vcpu]:
-            if irq.on_lr:  # still live in this vcpu's LRs (pruned after the next fold)
-                keep.append(irq)
-                continue
             t = self.vgic_target_oracle(irq)
             if t is None:
                 irq.vcpu = None
@@ -233,10 +235,35 @@ class Vgic:
         self.ver.fold_lr_state(self, vcpu, self.cpu_if[vcpu])  # vgic_fold_lr_state
         self.vgic_prune_ap_list(vcpu)
 
+    def kvm_vgic_process_async_update(self, vcpu: int) -> None:
+        """``kvm_vgic_process_async_update`` (vgic.c): KVM_REQ_VGIC_PROCESS_UPDATE at the vcpu's
+        ``check_vcpu_requests``: prune its ap_list of the interrupts a trapped DIR deactivated."""
+        self.vgic_prune_ap_list(vcpu)
+
+    def vgic_mmio_write_cactive(self, irq: VgicIrq, halt_guest: Callable[[], None]) -> None:
+        """``vgic_mmio_write_cactive`` (vgic-mmio.c) as ``vgic_v3_deactivate`` calls it for an
+        interrupt live in a running vcpu's LR: ``vgic_access_active_prepare`` halts every vcpu
+        (``kvm_arm_halt_guest``: KVM_REQ_SLEEP is KVM_REQUEST_WAIT, so each running vcpu has exited
+        and folded its LRs before it returns: "the change to the active state can be overwritten
+        when the VCPU's state is synced coming back from the guest", since "KVM: arm/arm64: vgic-new:
+        Synchronize changes to active state", 2016), then
+        ``vgic_mmio_change_active`` clears the active state, then ``kvm_arm_resume_guest``.
+        ``cactive_halt=False``: no halt, the active state is cleared under the running owner."""
+        if self.policy.cactive_halt:
+            halt_guest()
+        irq.active = False  # vgic_mmio_change_active(vcpu, irq, false)
+
     def guest_dir(self, vcpu: int, hw: VCpuIf, intid: int) -> str:
         """A guest DIR on the pCPU interface ``hw`` (GICv3: ICV_DIR_EL1, in hardware or trapped
-        to ``vgic_v3_deactivate``).  Returns how it was handled."""
+        to EL2).  Returns how it was handled; "trap-exit": the vcpu exits and the host emulates it
+        (``deactivate``)."""
         return self.ver.guest_dir(self, vcpu, hw, intid)
+
+    def deactivate(self, vcpu: int, intid: int, halt_guest: Callable[[], None]) -> int | None:
+        """The host's emulation of a trapped DIR (``access_gic_dir`` -> ``vgic_v3_deactivate``).
+        ``halt_guest``: ``kvm_arm_halt_guest`` (the run loop's).  Returns the vcpu owed a
+        KVM_REQ_VGIC_PROCESS_UPDATE, if any."""
+        return self.ver.deactivate(self, vcpu, intid, halt_guest)
 
 
 __all__ = ["Vgic", "NR_SPIS", "ICH_HCR_TC", "ICH_HCR_TDIR"]

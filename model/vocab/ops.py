@@ -65,8 +65,8 @@ EXIT_KINDS: tuple[str, ...] = (
     "trap_mmio_user",
 )
 #: exits only special ops cause: an HVC (``GuestPsci``), a stage-2 abort (``GuestAccess``), an SMC
-#: (``GuestSmc``)
-SPECIAL_EXIT_KINDS: tuple[str, ...] = ("trap_hvc", "trap_dabt_s2", "trap_smc")
+#: (``GuestSmc``), a DIR that EL2 sends to the host (``GuestDir``: ``access_gic_dir``)
+SPECIAL_EXIT_KINDS: tuple[str, ...] = ("trap_hvc", "trap_dabt_s2", "trap_smc", "trap_sysreg_dir")
 #: INTIDs the fuzzer uses: SGIs, PPIs (23: a PMU-like line, 27: the vtimer), SPIs
 SGIS: tuple[int, ...] = (0, 1, 2, 3)
 PPIS: tuple[int, ...] = (23, 27)
@@ -577,7 +577,10 @@ class GuestEoi(Op):
         alphabet={"vgic": _per_vcpu(lambda c, v: [GuestDir(v, _SPI_A), GuestDir(v, _SPI_B)])})
 @attrs.frozen
 class GuestDir(Op):
-    """The guest writes ICV_DIR_EL1 (deactivation with EOImode 1; trapped when TDIR/TC)."""
+    """The guest writes ICV_DIR_EL1 (deactivation with EOImode 1; trapped when TDIR/TC).  A trap
+    that EL2 cannot complete makes the vcpu exit (``trap_sysreg_dir``): the op then leaves it with
+    that exit pending, and the host emulates the DIR at its ``HandleExit``.  Not ``exits``: whether
+    it exits is the hypervisor's business, invisible to guest code."""
 
     intid: int = field(INTID_EOI, 32)
     name: ClassVar[str] = "GuestDir"
