@@ -272,10 +272,29 @@ class ArchVcpu:
     def after(self, step: Step) -> Failure | None:
         if self.unjudged:
             return None
+        if len(step.sut_obs) > 1:
+            self._forced_exits(step)
         handler = _HANDLERS.get(type(step.op))
         if handler is None:
             return None
         return handler(self, step, self.cpus[step.op.vcpu])
+
+    def _forced_exits(self, step: Step) -> None:
+        """Another vcpu left the guest during this op (KVM halted every vcpu, e.g. for a DIR of an
+        interrupt live in its list registers: an IPI, an exit retiring nothing)."""
+        for o in step.sut_obs:
+            if o[0] == K.EXIT_PC and o[1] != step.op.vcpu and o[1] < len(self.cpus):
+                u = self.cpus[o[1]]
+                u.exit = ("irq", 0, "", 0, False, u.ctx[IDX_PSTATE])
+
+    def _guest_dir(self, step: Step, c: _Vcpu) -> Failure | None:
+        """A DIR the hypervisor traps and emulates outside EL2 is an exit (ICH_HCR_EL2.TDIR); the
+        instruction completes when the vcpu resumes (PC + 4, as for every trapped system register
+        write: the preferred return address is the instruction itself).  A DIR handled by the CPU
+        or at EL2 leaves the guest running, and the model's guest ops do not move PC."""
+        if step.applied and _last(step.sut_obs, K.EXIT_PC, step.op.vcpu) is not None:
+            c.exit = ("trap_sysreg_dir", 0, "", 0, False, c.ctx[IDX_PSTATE])
+        return None
 
     def _kvm_run(self, step: Step, c: _Vcpu) -> Failure | None:
         if not step.applied:
@@ -372,7 +391,7 @@ class ArchVcpu:
             else:
                 self._set(c, rt, _bswap64(value) if ee else value, V3)
             self._step_pc(c)
-        elif kind == "trap_mmio_write":
+        elif kind in ("trap_mmio_write", "trap_sysreg_dir"):
             self._step_pc(c)
         elif kind == "trap_sysreg_read":
             src = sysreg_index(reg)
@@ -674,6 +693,7 @@ def _h(x: Any) -> Any:
 
 
 _HANDLERS = {
+    O.GuestDir: ArchVcpu._guest_dir,
     O.KvmRun: ArchVcpu._kvm_run, O.GuestEnter: ArchVcpu._guest_enter, O.GuestExit: ArchVcpu._guest_exit,
     O.HandleExit: ArchVcpu._handle_exit, O.ExitToUser: ArchVcpu._exit_to_user,
     O.GuestWriteReg: ArchVcpu._guest_write_reg, O.UserGetReg: ArchVcpu._user_get_reg,

@@ -398,3 +398,23 @@ def test_v3_an_hvc_from_el0_is_not_judged(monkeypatch):
     _psci_dropped(monkeypatch)
     assert judge([*RUN, O.GuestWriteReg(0, reg="pstate", value=0x3C0), O.GuestPsci(0, fn="PSCI_VERSION"),
                   O.HandleExit(0), O.GuestEnter(0)]) is None
+
+
+def test_v3_a_trapped_dir_completes_with_pc_plus_4(monkeypatch):
+    """A DIR the hypervisor traps (ICH_HCR_EL2.TDIR) is emulated outside EL2: the vcpu exits and
+    resumes after the instruction; an emulation that forgets kvm_incr_pc re-executes the DIR."""
+    from hvfuzz.fuzz.export import load_repro
+    from hvfuzz.fuzz.runner import run
+
+    trace = load_repro("corpus/seeds/vgic-dir-outside-lrs-exits.json")[0]
+    assert run(trace).ok
+    real = H.handle_exit
+
+    def no_step(s, v) -> int:  # the trapped DIR emulated without the PC step
+        if v.arch.fault.kind == "trap_sysreg_dir":
+            H.access_gic_dir(s, v, v.arch.fault.value)
+            return 1
+        return real(s, v)
+    monkeypatch.setattr(H, "handle_exit", no_step)
+    v = run(trace)
+    assert not v.ok and v.oracle == A.V3, v
