@@ -36,7 +36,7 @@ from hvfuzz.model.regs import (
     TIMER_INDICES,
 )
 from hvfuzz.model.vgic.irq import NR_PRIVATE, VgicPolicy
-from hvfuzz.model.vgic.version import VCpuIf
+from hvfuzz.model.vgic.version import CpuIfState, VCpuIf
 from hvfuzz.model.vgic.vgic import Vgic
 from hvfuzz.model.vocab import ops as O
 from hvfuzz.model.vocab.obs import GIC_ACTIVE, GIC_RPR, Observation
@@ -74,13 +74,17 @@ class System:
         #: the host emulates a PMU for the vcpus, with an asynchronous overflow handler
         self.pmu_emulation = pmu_emulation
         #: the vgic (GICv3, in-kernel irqchip); its per-vcpu saved CPU-interface state is held by
-        #: the host vcpus, its virtual CPU interfaces by the pCPUs
+        #: the host vcpus (under pKVM the hyp vcpus hold a second copy), its virtual CPU
+        #: interfaces by the pCPUs
         self.vgic = Vgic(vcpus, pcpus, nr_lrs, pri_bits, vgic or VgicPolicy())
         self.vcpus = [HostVcpu(idx=i, arch=new_vcpu_arch(i), vgic_cpu_if=self.vgic.cpu_if[i]) for i in range(vcpus)]
         self.pcpus = [Pcpu(idx=i, vgic_cpu=self.vgic.hw[i]) for i in range(pcpus)]
         self.hyp: list[HypVcpu] = (
-            [HypVcpu(vcpu=VcpuArch(ctxt=[0] * CTXT_LEN)) for _ in range(vcpus)] if self.pkvm else []
+            [HypVcpu(vcpu=VcpuArch(ctxt=[0] * CTXT_LEN), vgic_cpu_if=self.vgic.ver.new_cpu_if())
+             for _ in range(vcpus)] if self.pkvm else []
         )
+        if self.pkvm:
+            self.vgic.el2_cpu_if = [h.vgic_cpu_if for h in self.hyp]
         #: PSCI and power state (model/psci.py) and the VM's stage-2 mappings (pages mapped)
         self.psci_policy = psci or PsciPolicy()
         self.stage2: set[int] = set()
@@ -99,6 +103,11 @@ class System:
     def running_arch(self, vcpu: int) -> VcpuArch:
         """The vcpu struct the guest runs on: the hyp vcpu under pKVM, else the host vcpu."""
         return self.hyp[vcpu].vcpu if self.pkvm else self.vcpus[vcpu].arch
+
+    def running_vgic_cpu_if(self, vcpu: int) -> CpuIfState:
+        """The saved CPU-interface state EL2 restores and saves around a run: the hyp vcpu's under
+        pKVM (``model/pkvm/hyp_vgic.py``), else the host vcpu's."""
+        return self.hyp[vcpu].vgic_cpu_if if self.pkvm else self.vcpus[vcpu].vgic_cpu_if
 
     def guest_view(self, vcpu: int) -> tuple[int, ...]:
         """What the guest sees of its state: the context it runs on, the timer registers as the

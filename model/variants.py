@@ -221,6 +221,33 @@ _VGIC = (
           "until some other exit", "plausible mistake (before a69e2d6f8934)", request_group_mis=False),
 )
 
+_EOICOUNT_SRC = ("f4ded7b0848e \"KVM: arm64: GICv3: Preserve EOIcount on exit\" "
+                 "(<20251103165517.2960148-11-maz@kernel.org>) "
+                 "keeps EOIcount in the saved vgic_hcr, under pKVM the hyp's; it reaches the host's fold only through "
+                 "sync_hyp_vgic_state's vgic_hcr copy (kvmarm/kvmarm hyp-main.c @354d3c964091)")
+_VMCR_SRC = ("cf72ee637119 \"KVM: arm64: Eagerly save VMCR on exit\" "
+             "(v2 19/45 <20251109171619.1507205-20-maz@kernel.org>): "
+             "its hyp-main.c hunk adds host_cpu_if->vgic_vmcr = hyp_cpu_if->vgic_vmcr to sync_hyp_vcpu and turns "
+             "the put hypercall __vgic_v3_save_vmcr_aprs into __vgic_v3_save_aprs")
+
+
+def _pkvm_vgic(name: str, description: str, source: str, **deviation: object) -> Variant:
+    """A pKVM x vgic bug variant: the correct vgic on lazy pKVM, one deviation in hyp-main.c's vgic
+    copies; component "vgic", so its traces are made of vgic ops (and the run loop's)."""
+    return Variant(name, "bug", "vgic", description, source, attrs.evolve(LAZY, **deviation), vgic=VGIC_POST)
+
+
+_PKVM_VGIC = (
+    _pkvm_vgic("pkvm-vgic-eoicount-lost", "sync_hyp_vgic_state copies the LRs back but not vgic_hcr: the EOIcount "
+               "__vgic_v3_save_state preserved in the hyp's copy never reaches the host's fold, so EOIs (EOImode 0) "
+               "of active interrupts outside the LRs are lost under pKVM only",
+               "plausible mistake in the pKVM half of the series: " + _EOICOUNT_SRC, sync_vgic_hcr=False),
+    _pkvm_vgic("pkvm-vgic-vmcr-not-eager", "the series' vgic on a pKVM that returns the hyp's VMCR to the host only at "
+               "vcpu_put (__vgic_v3_save_vmcr_aprs), as before the series: between exits the host sorts the ap_list "
+               "and picks the group MIs with the group enables of the last put, not the guest's current ones",
+               "the tree before " + _VMCR_SRC, vmcr_sync="put"),
+)
+
 _PSCI_SRC = "arch/arm64/kvm/psci.c, arm.c, reset.c (current); seed: [PATCH 5/5] turn off vcpus on system exit events"
 
 
@@ -262,7 +289,7 @@ _PSCI = (
             attrs.evolve(LAZY, sync_on_hvc=False)),
 )
 
-VARIANTS: dict[str, Variant] = {v.name: v for v in _ALL + _VGIC + _PSCI}
+VARIANTS: dict[str, Variant] = {v.name: v for v in _ALL + _VGIC + _PKVM_VGIC + _PSCI}
 
 
 def correct_variants() -> list[Variant]:

@@ -43,41 +43,63 @@ EXPECTED = {
         "vgic-pre-series": "gic-O2-strict-at-sync", "vgic-sort-active-first": "gic-O2-strict-at-sync",
         "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config",
         "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config",
-        "vgic-no-uie": "gic-I5-mi-config"},
+        "vgic-no-uie": "gic-I5-mi-config",
+        # pKVM x vgic: the host's copy of the vgic state lags the hyp's
+        "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     "vgic-eoi-outside-lrs-then-ack": {
         "vgic-pre-series": "gic-O2-strict-at-sync", "vgic-sort-active-first": "gic-O2-strict-at-sync",
         "vgic-eoicount-from-head": "gic-L2-deactivation-lost", "vgic-eoicount-ignored": "gic-L2-deactivation-lost",
         "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config",
         "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-uie": "gic-I5-mi-config",
-        "vgic-no-group-mi": "gic-I5-mi-config"},
+        "vgic-no-group-mi": "gic-I5-mi-config",
+        # pKVM x vgic: the host's copy of the vgic state lags the hyp's
+        "pkvm-vgic-eoicount-lost": "gic-active", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     "vgic-spi-deactivated-on-other-vcpu": {
         "vgic-pre-series": "gic-L2-deactivation-lost", "vgic-no-tdir": "gic-L2-deactivation-lost",
         "vgic-tdir-overflow-only": "gic-L2-deactivation-lost", "vgic-tdir-assumed": "gic-L2-deactivation-lost",
         "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config",
         # vcpu1 entered before the SPI was queued: with the broadcast as merged it still runs without TDIR
         "vgic-tdir-bcast-async": "gic-L2-deactivation-lost",
-        "vgic-dir-cactive-no-halt": "gic-L2-deactivation-lost", "vgic-dir-trap-no-exit": "gic-L2-deactivation-lost"},
+        "vgic-dir-cactive-no-halt": "gic-L2-deactivation-lost", "vgic-dir-trap-no-exit": "gic-L2-deactivation-lost",
+        # pKVM x vgic: the host's copy of the vgic state lags the hyp's
+        "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     "vgic-dir-outside-lrs-exits": {
         "vgic-pre-series": "gic-O2-strict-at-sync", "vgic-sort-active-first": "gic-O2-strict-at-sync",
         "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config", "vgic-no-uie": "gic-I5-mi-config",
-        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config"},
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config",
+        "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     "vgic-level-spi-reacked-then-dir-on-other-vcpu": {
         "vgic-active-spis-undercount": "gic-L2-deactivation-lost", "vgic-dir-trap-no-exit": "gic-L2-deactivation-lost",
         "vgic-pre-series": "gic-L2-deactivation-lost", "vgic-no-tdir": "gic-L2-deactivation-lost",
         "vgic-tdir-overflow-only": "gic-L2-deactivation-lost", "vgic-tdir-assumed": "gic-L2-deactivation-lost",
-        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config"},
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config",
+        # pKVM x vgic: the host's copy of the vgic state lags the hyp's
+        "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     "vgic-disabled-group-high-priority": {
         "vgic-pre-series": "gic-O2-strict-at-sync", "vgic-sort-active-first": "gic-O2-strict-at-sync",
         "vgic-undeliverable-first": "gic-O2-strict-at-sync", "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host",
-        "vgic-no-group-mi": "gic-I5-mi-config", "vgic-no-uie": "gic-I5-mi-config"},
+        "vgic-no-group-mi": "gic-I5-mi-config", "vgic-no-uie": "gic-I5-mi-config",
+        # pKVM x vgic: the host's copy of the vgic state lags the hyp's
+        "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     "vgic-close-priorities-one-lr": {
         "vgic-sort-prio-4bits": "gic-I4-top-n", "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host",
         # two edge SPIs, one LR: the one in the LR counts for UIE although its latch moved there
-        "vgic-no-uie": "gic-I5-mi-config", "vgic-no-group-mi": "gic-I5-mi-config"},
+        "vgic-no-uie": "gic-I5-mi-config", "vgic-no-group-mi": "gic-I5-mi-config",
+        # pKVM x vgic: the host's copy of the vgic state lags the hyp's
+        "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     "vgic-level-and-edge-priorities": {
         "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config",
         "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config",
-        "vgic-no-uie": "gic-I5-mi-config"},
+        "vgic-no-uie": "gic-I5-mi-config",
+        # pKVM x vgic: the host's copy of the vgic state lags the hyp's
+        "pkvm-vgic-eoicount-lost": "gic-active", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
+    "pkvm-vgic-copies-across-migration": {
+        "vgic-pre-series": "gic-O2-strict-at-sync", "vgic-sort-active-first": "gic-O2-strict-at-sync",
+        "vgic-eoicount-ignored": "gic-L2-deactivation-lost", "vgic-no-tdir": "gic-I5-mi-config",
+        "vgic-tdir-assumed": "gic-I5-mi-config", "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host",
+        "vgic-no-uie": "gic-I5-mi-config", "vgic-no-group-mi": "gic-I5-mi-config",
+        # the EOIcount comes back in vgic_hcr; the group enables in vgic_vmcr
+        "pkvm-vgic-eoicount-lost": "gic-active", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     # PSCI and power state, and where they cross the vcpu sync and the vgic
     "psci-calls-and-errors": {"psci-cpu-on-already-on-accepted": "psci-P3-return", "lazy-hvc-no-sync": "trap-read"},
     "psci-cpu-off-then-on": {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hvfuzz.model.pkvm import hyp_main
+from hvfuzz.model.pkvm import hyp_main, hyp_vgic
 from hvfuzz.model.pkvm.state import (
     EXCEPT_AA64_EL1_SERR,
     INCREMENT_PC,
@@ -57,13 +57,17 @@ _STORED_ON_WRITE = frozenset({"PMCR_EL0", "PMSELR_EL0"})
 
 # --- vcpu load / put (arm.c) --------------------------------------------------------------------
 def kvm_arch_vcpu_load(s: System, v: HostVcpu, pcpu: int) -> None:
-    """``kvm_arch_vcpu_load``: ``__pkvm_vcpu_load`` then ``kvm_timer_vcpu_load`` (restore the
-    timer registers from the host context into the CPU)."""
+    """``kvm_arch_vcpu_load``: ``__pkvm_vcpu_load`` and ``__vgic_v3_restore_vmcr_aprs`` (the host's
+    VMCR and APRs into the hyp's vgic copy), then ``kvm_timer_vcpu_load`` (restore the timer
+    registers from the host context into the CPU)."""
     cpu = s.pcpus[pcpu]
     v.pcpu = pcpu
     cpu.thread = v.idx
     if s.pkvm:
-        hyp_main.handle___pkvm_vcpu_load(s.hyp[v.idx], cpu, v.idx)
+        hyp = s.hyp[v.idx]
+        hyp_main.handle___pkvm_vcpu_load(hyp, cpu, v.idx)
+        if hyp.loaded_on == pcpu:
+            hyp_vgic.handle___vgic_v3_restore_vmcr_aprs(hyp.vgic_cpu_if, v.vgic_cpu_if)
     cpu.hw_timer[:] = [v.arch.ctxt[i] for i in TIMER_INDICES]  # kvm_timer_vcpu_load
     kvm_vcpu_load_debug(s, v)
 
@@ -82,13 +86,17 @@ def kvm_vcpu_load_debug(s: System, v: HostVcpu) -> None:
 
 
 def kvm_arch_vcpu_put(s: System, v: HostVcpu) -> None:
-    """``kvm_arch_vcpu_put``: ``__pkvm_vcpu_put``; seed: set PKVM_HOST_STATE_DIRTY for a
-    non-protected VM ("__pkvm_vcpu_put implies a sync of the state"); then
-    ``kvm_timer_vcpu_put`` (save the CPU's timer registers into the host context)."""
+    """``kvm_arch_vcpu_put``: ``__vgic_v3_save_aprs`` (hyp -> host APRs; before cf72ee637119
+    ``__vgic_v3_save_vmcr_aprs``, VMCR too) and ``__pkvm_vcpu_put``; seed: set
+    PKVM_HOST_STATE_DIRTY for a non-protected VM ("__pkvm_vcpu_put implies a sync of the
+    state"); then ``kvm_timer_vcpu_put`` (save the CPU's timer registers into the host context)."""
     assert v.pcpu is not None
     cpu = s.pcpus[v.pcpu]
     if s.pkvm:
         p = s.policy
+        hyp = s.hyp[v.idx]
+        if hyp.loaded_on == cpu.idx:
+            hyp_vgic.handle___vgic_v3_save_aprs(p, hyp.vgic_cpu_if, v.vgic_cpu_if)
         hyp_main.handle___pkvm_vcpu_put(p, s.hyp[v.idx], cpu, v.arch, s.protected)
         if p.lazy and not s.protected and p.dirty_at_put:
             v.arch.iflags |= PKVM_HOST_STATE_DIRTY
@@ -157,8 +165,9 @@ def kvm_vcpu_run_guest(s: System, v: HostVcpu) -> None:
     ``handle___kvm_vcpu_run`` (``flush_hyp_vcpu``, then EL2's ``__kvm_vcpu_run`` on the hyp vcpu,
     which starts with ``__adjust_pc``) — and the world switch, where the CPU takes a pending
     virtual SError if the guest has SErrors unmasked.  The vgic LRs are filled first
-    (``kvm_vgic_flush_hwstate``) and the saved CPU-interface state is loaded into the pCPU's
-    interface at EL2 (``__vgic_v3_restore_state``)."""
+    (``kvm_vgic_flush_hwstate``, in the host's copy) and the saved CPU-interface state is loaded
+    into the pCPU's interface at EL2 (``__vgic_v3_restore_state``): under pKVM the hyp's copy,
+    which ``flush_hyp_vgic_state`` has just filled from the host's."""
     run = s.running_arch(v.idx)
     g = s.vgic
     g.vgic_flush_lr_state(v.idx)  # kvm_vgic_flush_hwstate
@@ -167,9 +176,11 @@ def kvm_vcpu_run_guest(s: System, v: HostVcpu) -> None:
         if early is not None:
             guest_exit_without_run(s, v, early)
             return
-        hyp_main.flush_hyp_vcpu(s.policy, s.hyp[v.idx], v.arch, s.protected)
+        hyp = s.hyp[v.idx]
+        hyp_main.flush_hyp_vcpu(s.policy, hyp, v.arch, s.protected)
+        hyp_vgic.flush_hyp_vgic_state(s.policy, hyp.vgic_cpu_if, v.vgic_cpu_if, g.nr_lrs)  # in flush_hyp_vcpu
     # vgic_restore_state: __vgic_v3_restore_state at EL2, into the interface of the vcpu's pCPU
-    g.ver.restore_state(v.vgic_cpu_if, s.pcpus[v.pcpu].vgic_cpu, v.idx)
+    g.ver.restore_state(s.running_vgic_cpu_if(v.idx), s.pcpus[v.pcpu].vgic_cpu, v.idx)
     hyp_main.kvm_adjust_pc(run)
     hyp_main.take_pending_vserror(run)
     v.phase = Phase.GUEST
@@ -178,15 +189,18 @@ def kvm_vcpu_run_guest(s: System, v: HostVcpu) -> None:
 
 def guest_exit(s: System, v: HostVcpu, fault: Fault) -> None:
     """The exit half of the run loop up to preempt_enable: ``__vgic_v3_save_state`` (the pCPU's
-    interface back into the saved state) and ``sync_hyp_vcpu`` (at EL2), ``kvm_vgic_sync_hwstate``
-    (fold + prune), ``trace_kvm_exit`` (reads PC), ``handle_exit_early``."""
+    interface back into the saved state: the hyp's copy under pKVM) and ``sync_hyp_vcpu`` with
+    ``sync_hyp_vgic_state`` (at EL2), ``kvm_vgic_sync_hwstate`` (fold + prune, on the host's
+    copy), ``trace_kvm_exit`` (reads PC), ``handle_exit_early``."""
     run = s.running_arch(v.idx)
     run.fault = fault
-    s.vgic.ver.save_state(v.vgic_cpu_if, s.pcpus[v.pcpu].vgic_cpu)  # vgic_save_state: __vgic_v3_save_state at EL2
+    # vgic_save_state: __vgic_v3_save_state at EL2
+    s.vgic.ver.save_state(s.running_vgic_cpu_if(v.idx), s.pcpus[v.pcpu].vgic_cpu)
     if s.pkvm:
         hyp = s.hyp[v.idx]
         hyp.exit_code = fault.kind
         hyp_main.sync_hyp_vcpu(s.policy, hyp, v.arch, s.protected)
+        hyp_vgic.sync_hyp_vgic_state(s.policy, hyp.vgic_cpu_if, v.vgic_cpu_if)  # in sync_hyp_vcpu
     s.vgic.kvm_vgic_sync_hwstate(v.idx)
     s.observe(v.idx, "exit-pc", "trace_kvm_exit: *vcpu_pc", v.arch.ctxt[IDX_PC])
     handle_exit_early(s, v)

@@ -14,6 +14,7 @@ HCR_FLUSH = ("whole", "mask", "mask_no_vse")
 HCR_SYNC = ("whole", "none", "vse")
 TIMER_SKIP = ("by_name", "range")
 EARLY_EXIT = ("einval", "il")
+VMCR_SYNC = ("exit", "put")
 
 
 @attrs.frozen
@@ -68,3 +69,14 @@ class SyncPolicy:
     #: tree the seed applies to) or "il" (``ARM_EXCEPTION_IL``: kvmarm/kvmarm hyp-main.c
     #: @354d3c964091).  Only a misbehaving host reaches either (see ``hyp_main.handle___kvm_vcpu_run``).
     early_exit: str = attrs.field(default="il", validator=attrs.validators.in_(EARLY_EXIT))
+    #: sync_hyp_vgic_state copies ``vgic_hcr`` back, carrying the EOIcount that
+    #: ``__vgic_v3_save_state`` preserved in the hyp's copy (f4ded7b0848e "GICv3: Preserve EOIcount
+    #: on exit"); False: only the LRs come back and the host's fold sees EOIcount 0.
+    sync_vgic_hcr: bool = True
+    #: where the hyp's ``vgic_vmcr`` reaches the host's: "exit" (``sync_hyp_vgic_state`` after every
+    #: run: cf72ee637119 "Eagerly save VMCR on exit", v2 19/45 <20251109171619.1507205-20-maz@kernel.org>)
+    #: or "put" (``__vgic_v3_save_vmcr_aprs`` at ``kvm_arch_vcpu_put``, the tree before that patch).
+    vmcr_sync: str = attrs.field(default="exit", validator=attrs.validators.in_(VMCR_SYNC))
+    #: flush_hyp_vgic_state clamps the host's ``used_lrs`` to the implemented LRs
+    #: (``min(used_lrs, hyp_gicv3_nr_lr)``); False: takes it as the host gives it.
+    clamp_used_lrs: bool = True

@@ -69,6 +69,9 @@ class HypVcpu:
     #: the physical CPU it is loaded on (``pkvm_load_hyp_vcpu``), or None
     loaded_on: int | None = None
     exit_code: str = "irq"
+    #: ``hyp_vcpu->vcpu.arch.vgic_cpu.vgic_v3``: the hyp's own saved CPU-interface state, which EL2
+    #: restores into and saves from the pCPU's interface (``model/pkvm/hyp_vgic.py``)
+    vgic_cpu_if: CpuIfState = attrs.Factory(lambda: VgicV3CpuIf.new(4, 5))
 
 
 @attrs.define(slots=True)

@@ -139,6 +139,7 @@ class VgicV3:
             if hw.vcpu is not None and hw.hcr & ICH_HCR_EN:
                 hw.hcr |= ICH_HCR_TDIR
                 g.cpu_if[hw.vcpu].vgic_hcr |= ICH_HCR_TDIR
+                g.el2_cpu_if[hw.vcpu].vgic_hcr |= ICH_HCR_TDIR  # under pKVM: the hyp's copy
 
     # --- EL2 save/restore (vgic-v3-sr.c) -------------------------------------------------------
     def vgic_v3_restore_state(self, st: VgicV3CpuIf, hw: IchCpuIf, vcpu: int) -> None:
@@ -253,7 +254,7 @@ class VgicV3:
             assert lr is not None
             lr.active = False
             return "trap-fast-path"
-        if g.cpu_if[vcpu].vgic_hcr & ICH_HCR_TDIR and self.policy.dir_trap_exits:
+        if g.el2_cpu_if[vcpu].vgic_hcr & ICH_HCR_TDIR and self.policy.dir_trap_exits:  # EL2 reads its copy
             return "trap-exit"
         hw.bump_eoicount()
         return "trap-eoicount"

@@ -48,6 +48,9 @@ class Vgic:
         self.ap_list: list[list[VgicIrq]] = [[] for _ in range(vcpus)]
         #: each vcpu's saved CPU-interface state (``HostVcpu.vgic_cpu_if`` holds the same object)
         self.cpu_if: list[CpuIfState] = [self.ver.new_cpu_if() for _ in range(vcpus)]
+        #: the copies EL2 works on while a vcpu runs (the shadow ``vgic_hcr`` the DIR fast path
+        #: reads): ``cpu_if`` itself, or under pKVM the hyp vcpu's copy (``System`` installs it)
+        self.el2_cpu_if: list[CpuIfState] = self.cpu_if
         #: each pCPU's virtual CPU interface (``Pcpu.vgic_cpu`` holds the same object)
         self.hw: list[VCpuIf] = [self.ver.new_vcpu_if() for _ in range(pcpus)]
         #: host_data.last_lr_irq of the CPU the vcpu last ran on (post-series)
