@@ -102,7 +102,10 @@ from hvfuzz.model.vocab.regs import (
 
 V1, V2, V3, V4, V5, V6, V7 = ("vcpu-V1-one-reg", "vcpu-V2-vcpu-events", "vcpu-V3-entry-state", "vcpu-V4-reset-state",
                               "vcpu-V5-exception-entry", "vcpu-V6-serror-pending", "vcpu-V7-debug-mdscr")
-ORACLE_NAMES = (V1, V2, V3, V4, V5, V6, V7)
+V8 = "vcpu-V8-run-returns"
+ORACLE_NAMES = (V1, V2, V3, V4, V5, V6, V7, V8)
+#: the vcpu ioctls a VMM makes on a vcpu outside KVM_RUN (their ``requires`` is userspace alone)
+_USER_OPS = frozenset(cls for cls in O.OP_CLASSES if cls.spec.requires == frozenset({O.Where.USER}))
 
 ALL = MASK64
 MASK32 = (1 << 32) - 1
@@ -274,10 +277,19 @@ class ArchVcpu:
             return None
         if len(step.sut_obs) > 1:
             self._forced_exits(step)
+        c = self.cpus[step.op.vcpu] if step.op.vcpu < len(self.cpus) else None
+        if step.applied and c is not None and not c.in_user and type(step.op) in _USER_OPS:
+            # V8 (api.rst, KVM_RUN): KVM_RUN returns to userspace with run->exit_reason saying why
+            # (KVM_EXIT_MMIO, KVM_EXIT_SYSTEM_EVENT, KVM_EXIT_FAIL_ENTRY, ...) or -EINTR for a signal;
+            # an exit the kernel handles (an IRQ, a trap it emulates, a pending SError) re-enters
+            c.in_user = True
+            return Failure(V8, step.op.vcpu, f"vcpu{step.op.vcpu}: KVM_RUN returned to userspace with no exit "
+                           f"reason (after an exit KVM handles in the kernel); {step.op.name} then applied",
+                           "in userspace", "in KVM_RUN")
         handler = _HANDLERS.get(type(step.op))
         if handler is None:
             return None
-        return handler(self, step, self.cpus[step.op.vcpu])
+        return handler(self, step, c)
 
     def _forced_exits(self, step: Step) -> None:
         """Another vcpu left the guest during this op (KVM halted every vcpu, e.g. for a DIR of an

@@ -119,6 +119,9 @@ _ALL = (
     Oracle("vcpu-V7-debug-mdscr", "invariant",
            "the CPU runs the guest with its own MDSCR_EL1, or with MDSCR_EL1.SS set while userspace "
            "single-steps it (ArchVcpu)"),
+    Oracle("vcpu-V8-run-returns", "invariant",
+           "KVM_RUN returns to userspace only with an exit reason (KVM_EXIT_MMIO, KVM_EXIT_SYSTEM_EVENT, "
+           "KVM_EXIT_FAIL_ENTRY) or for a signal; exits the kernel handles re-enter the guest (ArchVcpu)"),
     Oracle("hyp-vcpu-loaded-once", "invariant",
            "a hyp vcpu is loaded on at most one physical CPU, and a CPU's loaded hyp vcpu is "
            "the vcpu whose thread runs there"),

@@ -418,3 +418,15 @@ def test_v3_a_trapped_dir_completes_with_pc_plus_4(monkeypatch):
     monkeypatch.setattr(H, "handle_exit", no_step)
     v = run(trace)
     assert not v.ok and v.oracle == A.V3, v
+
+
+def test_v8_kvm_run_returns_to_userspace_only_with_a_reason(monkeypatch):
+    """An IRQ exit re-enters; a VMM ioctl that then applies means KVM_RUN came back without an exit
+    reason.  The exits to userspace (a signal, a KVM_EXIT_MMIO) are reasons."""
+    assert judge([*RUN, *TO_USER, O.UserGetReg(0, reg="pc")]) is None  # ExitToUser: a signal
+    assert judge([*RUN, O.GuestExit(0, "trap_mmio_user", rt=1, value=3), O.HandleExit(0),
+                  O.UserGetReg(0, reg="x1")]) is None
+    real = H.handle_exit
+    monkeypatch.setattr(H, "handle_exit", lambda s, v: 0 if v.arch.fault.kind == "irq" else real(s, v))
+    f = judge([*RUN, O.GuestExit(0, "irq"), O.HandleExit(0), O.UserGetReg(0, reg="pc")])
+    assert f is not None and f.oracle == A.V8

@@ -356,6 +356,17 @@ def _entry_spsr_from_new_pstate(orig: Any, vcpu: Any) -> None:
         vcpu.ctxt[_SPSR_EL1] = vcpu.ctxt[IDX_PSTATE]
 
 
+def _serror_exit_to_user(orig: Any, s: Any, v: Any) -> int:
+    # handle_exit returning 0 for an exit with an SError pending: KVM_RUN back in userspace with no
+    # exit reason instead of re-entering the guest ("it will re-execute the original instruction")
+    return 0 if v.arch.fault.serror_pending else int(orig(s, v))
+
+
+def serror_pending_exit_then_get_reg() -> Trace:
+    return Trace(_cfg("lazy"), tuple(_ENTER + [O.GuestExit(0, kind="irq", serror_pending=True), O.HandleExit(0),
+                                               O.UserGetReg(0, reg="pc")]))
+
+
 def _debug_load_ignores_userspace(orig: Any, s: Any, v: Any) -> None:
     # kvm_vcpu_load_debug ignoring vcpu->guest_debug (KVM_SET_GUEST_DEBUG single-step lost)
     saved, v.guest_debug = v.guest_debug, False
@@ -471,6 +482,8 @@ WITNESSES: dict[str, Witness] = {
     "vcpu-V6-serror-pending": mutant(masked_serror_entry,
                                      lambda mp, ex: _both(mp, H, "kvm_arm_vcpu_set_events",
                                                           _set_events_drops_masked)),
+    "vcpu-V8-run-returns": mutant(serror_pending_exit_then_get_reg,
+                                  lambda mp, ex: _both(mp, H, "handle_exit", _serror_exit_to_user)),
     "vcpu-V7-debug-mdscr": mutant(single_step_entry,
                                   lambda mp, ex: _both(mp, H, "kvm_vcpu_load_debug", _debug_load_ignores_userspace)),
 }
