@@ -249,7 +249,8 @@ class VgicV3:
     def vgic_v3_guest_dir(self, g: Vgic, vcpu: int, hw: IchCpuIf, intid: int) -> str:
         """A guest write of ICV_DIR_EL1: in hardware, or trapped (TDIR/TC) to EL2's fast path
         (``__vgic_v3_perform_cpuif_access``: EOImode 0 or an LPI -> ignore; an active LR of this
-        vcpu -> deactivate it, and a HW LR's physical interrupt with it) and otherwise to ``vgic_v3_deactivate``.  Returns how it was handled."""
+        vcpu -> deactivate it, and a HW LR's physical interrupt with it) and otherwise to
+        ``vgic_v3_deactivate``.  Returns how it was handled."""
         if not hw.dir_traps():
             hw.icv_dir_write(intid)
             return "hardware"

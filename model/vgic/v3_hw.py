@@ -30,10 +30,10 @@ from hvfuzz.model.vgic.irq import (
     VGIC_MIN_LPI,
     Lr,
 )
-
-LPI_BASE = VGIC_MIN_LPI
 from hvfuzz.model.vgic.v3_cpu_if import new_apr, preemption_bits
 from hvfuzz.model.vgic.vmcr import Vmcr
+
+LPI_BASE = VGIC_MIN_LPI
 
 
 def idle_values(nr_lrs: int, pri_bits: int) -> tuple[list[Lr | None], Vmcr, list[list[int]]]:
@@ -293,7 +293,7 @@ class IchCpuIf:
     # --- maintenance interrupt (vgic_v3_get_misr) -----------------------------------------------
     def eisr(self) -> int:
         """``vgic_v3_get_eisr`` (vgic-v3-nested.c): ICH_EISR_EL2, the invalid LRs with EOI set
-        (the model has no HW LRs)."""
+        (a HW LR never has EOI set: ``vgic_v3_compute_lr``)."""
         return sum(1 << i for i, lr in enumerate(self.lrs[: self.used_lrs])
                    if lr is not None and not lr.valid and lr.eoi)
 

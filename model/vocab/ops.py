@@ -73,6 +73,8 @@ PPIS: tuple[int, ...] = (23, 27)
 SPIS: tuple[int, ...] = (32, 33, 34, 35)
 #: LPIs an MSI names (INTIDs from 8192: IHI 0069 §1.2.1); no ITS tables, the MSI names the LPI
 LPIS: tuple[int, ...] = (8192, 8193, 8194, 8195)
+#: the virtual timer's PPI, HW-mapped by KVM (``TimerFire``)
+VTIMER_PPI = 27
 #: guest-physical pages the guest touches (stage-2 mappings are per page)
 PAGES: tuple[int, ...] = (0, 1, 2, 3)
 MP_STATES: tuple[str, ...] = ("RUNNABLE", "STOPPED")
