@@ -6,8 +6,8 @@ import attrs
 
 from hvfuzz.fuzz.runner import run
 from hvfuzz.fuzz.trace import Config, Trace
-from hvfuzz.model.vgic.irq import ICH_HCR_TDIR, Lr, VgicPolicy
 from hvfuzz.model.vgic.invariants import check_lr_invariants
+from hvfuzz.model.vgic.irq import ICH_HCR_TDIR, Lr, VgicPolicy
 from hvfuzz.model.vgic.vgic import Vgic
 from hvfuzz.model.vocab import ops as O
 from hvfuzz.oracles.arch_gic import ArchGic
