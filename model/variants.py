@@ -207,6 +207,12 @@ _VGIC = (
           "its line level)", "plausible mistake against vgic_v3_compute_lr/vgic_v3_populate_lr's "
           "\"if (irq->hw && !vgic_irq_needs_resampling(irq)) val |= ICH_LR_HW | hwintid\" (IHI 0069 "
           "ICH_LR<n>_EL2.HW: deactivating the virtual interrupt deactivates pINTID)", hw_lr=False),
+    _vgic("vgic-eoicount-hw-no-phys-deactivate", "bug", "the EOIcount replay deactivates a HW-mapped interrupt "
+          "outside the LRs in the vgic only: the physical vtimer PPI stays active, so the expired timer never "
+          "fires again and the guest's next timer interrupt is lost", "plausible omission against "
+          "vgic_v3_fold_lr_state's \"if (lr & ICH_LR_HW) vgic_v3_deactivate_phys(...)\" in \"KVM: arm64: GICv3: "
+          "Handle LR overflow when EOImode==0\" 3cfd59f81e0f (found by hvfuzz's 2-minute soak of a model "
+          "that lacked it)", eoicount_deactivates_phys=False),
     _vgic("vgic-no-group-mi", "bug", "no group enable/disable MIs: a guest enabling a group is not noticed "
           "until some other exit", "plausible mistake (before a69e2d6f8934)", request_group_mis=False),
 )

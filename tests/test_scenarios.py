@@ -75,6 +75,12 @@ EXPECTED = {
     "vgic-lpi-eoi-outside-lrs": {
         "vgic-lpi-active-kept": "gic-L2-deactivation-lost", "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host",
         "vgic-no-uie": "gic-I5-mi-config", "vgic-no-group-mi": "gic-I5-mi-config"},
+    "vgic-hw-timer-eoi-outside-lrs": {
+        "vgic-eoicount-hw-no-phys-deactivate": "gic-O1-priority-inversion",
+        "vgic-hw-no-phys-deactivate": "gic-O1-priority-inversion", "vgic-eoicount-ignored": "gic-L2-deactivation-lost",
+        "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-uie": "gic-I5-mi-config",
+        "vgic-no-group-mi": "gic-I5-mi-config"},
     "vgic-hw-timer-refires-after-deactivation": {
         "vgic-hw-no-phys-deactivate": "gic-O2-strict-at-sync", "vgic-no-group-mi": "gic-I5-mi-config"},
     # PSCI and power state, and where they cross the vcpu sync and the vgic

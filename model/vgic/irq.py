@@ -128,3 +128,6 @@ class VgicPolicy:
     #: ``vgic_v3_populate_lr`` sets ICH_LR.HW with the physical INTID for a mapped interrupt (False:
     #: the LR is a plain virtual one, so the guest's deactivation never reaches the physical interrupt)
     hw_lr: bool = True
+    #: the EOIcount replay of ``vgic_v3_fold_lr_state`` deactivates a HW interrupt's physical one
+    #: (``vgic_v3_deactivate_phys``, 3cfd59f81e0f; False: only the virtual state is folded)
+    eoicount_deactivates_phys: bool = True

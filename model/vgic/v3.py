@@ -197,7 +197,8 @@ class VgicV3:
 
     def vgic_v3_fold_lr_state(self, g: Vgic, vcpu: int, st: VgicV3CpuIf) -> None:
         """``vgic_v3_fold_lr_state``: fold the LRs; after the series also consume EOIcount by
-        deactivating the active interrupts just past the LR window (from ``last_lr_irq``)."""
+        deactivating the active interrupts just past the LR window (from ``last_lr_irq``), a HW
+        one's physical interrupt too (``vgic_v3_deactivate_phys``)."""
         p = self.policy
         for lr in st.vgic_lr[: st.used_lrs]:
             if lr is not None:
@@ -213,6 +214,8 @@ class VgicV3:
                 if g.vgic_target_oracle(irq) == vcpu and irq.active:
                     lr = self.vgic_v3_compute_lr(irq)
                     lr.active = False
+                    if lr.hw and p.eoicount_deactivates_phys:
+                        g.phys_deactivate(vcpu, lr.pintid)  # vgic_v3_deactivate_phys: gic_write_dir(pINTID)
                     self.vgic_v3_fold_lr(g, vcpu, lr)
                     eoicount -= 1
         st.vgic_hcr &= ~(ICH_HCR_EOICOUNT_MASK | ICH_HCR_UIE)

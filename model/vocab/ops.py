@@ -523,6 +523,7 @@ def _vgic_configs(c: VmShape) -> list[Op]:
         ConfigIrq(0, _SPI_A, priority=0x48), ConfigIrq(0, _SPI_B, priority=0x40),
         ConfigIrq(0, _SPI_A, priority=0x48, level=True), ConfigIrq(0, _SPI_B, priority=0x40, level=True),
         ConfigIrq(0, _SPI_B, priority=0x40, group=0),
+        ConfigIrq(0, 27, priority=0x40, level=True),  # the vtimer's PPI, level as KVM has it (TimerFire)
     ]
     if c.vcpus > 1:
         ops.append(ConfigIrq(0, _SPI_A, priority=0x48, target=1))
@@ -789,7 +790,7 @@ class GuestSmc(GuestPsci):
 
 # --- LPIs and the HW-mapped timer (issue 15) -------------------------------------------------------
 @OPS.op(29, components=("vgic",), requires=ANYWHERE, side="host",
-        alphabet={"vgic": lambda c: [InjectMsi(0, LPIS[0], 0x40)]})
+        alphabet={"vgic": lambda c: [InjectMsi(0, LPIS[0], 0x20)]})
 @attrs.frozen
 class InjectMsi(Op):
     """A device writes an MSI that the ITS translates to LPI ``intid`` (edge: it latches pending;
