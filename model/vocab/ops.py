@@ -803,8 +803,8 @@ class InjectMsi(Op):
     name: ClassVar[str] = "InjectMsi"
 
     def c_statement(self) -> str:
-        return (f"kvm_gsi_route_msi_inject(vm, /* LPI {self.intid} on vcpu{self.vcpu}, priority "
-                f"{self.priority:#x} */);  /* KVM_SIGNAL_MSI through the ITS (vgic_lpi_stress.c) */")
+        return (f"/* an MSI for LPI {self.intid} (vcpu{self.vcpu}, priority {self.priority:#x}): "
+                f"KVM_SIGNAL_MSI through the ITS after MAPD/MAPTI, as vgic_lpi_stress.c does */")
 
 
 @OPS.op(30, components=("vgic",), requires=ANYWHERE, side="host",
@@ -818,8 +818,8 @@ class TimerFire(Op):
     name: ClassVar[str] = "TimerFire"
 
     def c_statement(self) -> str:
-        return ("timer_set_next_cval_ms(VIRTUAL, 0); timer_set_ctl(VIRTUAL, CTL_ENABLE);"
-                "  /* the vtimer expires (arch_timer.c) */")
+        return (f"/* the vtimer of vcpu{self.vcpu} expires: its guest's timer_set_next_cval_ms(VIRTUAL, 0) "
+                f"and timer_set_ctl(VIRTUAL, CTL_ENABLE), as arch_timer.c does */")
 
 
 # --- derived tables -------------------------------------------------------------------------------
