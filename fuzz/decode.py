@@ -17,7 +17,8 @@ few bytes, every value decoding to a valid one:
     bool                   one byte, bit 0
     names (reg, kind, fn, state, page)   one byte modulo the choices
     small ints             one byte modulo the range (group 2, intid of InjectIrq/ConfigIrq 64,
-                           rt/counter 31, BPR 8); EOI/DIR intids two bytes modulo 1024
+                           rt/counter 31, BPR 8); EOI/DIR intids two bytes modulo 8196 (a raw
+                           value below 1024 as before; 8192-8195: the LPIs); an MSI's LPI one byte modulo 4
     64-bit values          one byte indexing ``VALUES``; 255 escapes to 8 raw bytes (little endian)
     esr                    three bytes
 

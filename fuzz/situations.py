@@ -57,7 +57,12 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
         if (hw.hcr & ICH_HCR_EOICOUNT_MASK and not hw.vmcr.veoim and irq is not None and irq.active
                 and not any(lr is not None and lr.intid == op.intid for lr in hw.lrs[: hw.used_lrs])):
             yield "vgic:eoicount"
-    elif isinstance(op, O.GuestDir):
+    if isinstance(op, (O.GuestEoi, O.GuestDir)):
+        hw = sut.vgic_cpu_of(op.vcpu)
+        # a HW LR the guest deactivated: the CPU deactivated its physical interrupt too
+        if any(lr is not None and lr.hw and lr.intid == op.intid and not lr.valid for lr in hw.lrs[: hw.used_lrs]):
+            yield "vgic:hw lr deactivated"
+    if isinstance(op, O.GuestDir):
         how = next((o[3] for o in obs if o[0] == "gic-dir"), None)
         yield f"vgic:dir by {how}"
         irq = g.lookup(op.vcpu, op.intid)
@@ -70,6 +75,12 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
     elif isinstance(op, O.GuestAck):
         x = next((o[3] for o in obs if o[0] == "gic-iar"), None)
         yield "vgic:ack spurious" if x == 1023 else "vgic:ack"
+        if x is not None and x >= 8192:
+            yield "vgic:lpi ack"
+    elif isinstance(op, O.InjectMsi):
+        yield "vgic:msi"
+    elif isinstance(op, O.TimerFire):
+        yield "vgic:timer fires"
     for o in obs:
         if o[0] == "psci-call":
             fn, ret = o[3]
@@ -144,6 +155,7 @@ def catalog(pmu_emulation: bool = False, component: str | None = None) -> tuple[
     names += ["vgic:deactivation on another vcpu", "vgic:trapped dir halts the guest",
               "vgic:group disabled with interrupts active", "vgic:ack",
               "vgic:ack spurious"]
+    names += ["vgic:msi", "vgic:lpi ack", "vgic:timer fires", "vgic:hw lr deactivated"]
     names += [f"psci:{fn}->{ret}" for fn, rets in _PSCI_RETURNS.items() for ret in rets]
     names += ["psci:system event with interrupts pending", "psci:CPU_ON wakes a vcpu", "psci:KVM_RUN blocks (off)",
               "stage2:hit", "stage2:stage-2 fault"]

@@ -297,7 +297,24 @@ class System:
     # --- interrupts: devices, distributor, the guest's CPU interface ------------------------------
     @handles(O.InjectIrq)
     def _inject_irq(self, op: O.InjectIrq) -> bool:
+        irq = self.vgic.lookup(op.vcpu, op.intid)
+        if irq is not None and irq.hw:  # the mapped timer's line is the timer's (kvm_timer_update_irq)
+            return False
         return self.vgic.kvm_vgic_inject_irq(op.vcpu, op.intid, op.level)
+
+    @handles(O.InjectMsi)
+    def _inject_msi(self, op: O.InjectMsi) -> bool:
+        return self.vgic.vgic_its_inject_msi(op.vcpu, op.intid, op.priority)
+
+    @handles(O.TimerFire)
+    def _timer_fire(self, op: O.TimerFire) -> bool:
+        return self.vgic.kvm_timer_fire(op.vcpu)
+
+    def _phys_deactivations(self, vcpu: int, hw: VCpuIf) -> None:
+        """Hand the pINTIDs the CPU deactivated (HW LRs) to the physical distributor model."""
+        done = getattr(hw, "phys_deactivated", None)
+        while done:
+            self.vgic.phys_deactivate(vcpu, done.pop(0))
 
     @handles(O.ConfigIrq)
     def _config_irq(self, op: O.ConfigIrq) -> bool:
@@ -332,6 +349,7 @@ class System:
         if hw is None:
             return False
         hw.eoi(op.group, op.intid)
+        self._phys_deactivations(op.vcpu, hw)
         self._observe_rpr(op.vcpu, hw)
         return True
 
@@ -341,6 +359,7 @@ class System:
         if hw is None:
             return False
         how = self.vgic.guest_dir(op.vcpu, hw, op.intid)
+        self._phys_deactivations(op.vcpu, hw)
         self.observe(op.vcpu, "gic-dir", "ICV_DIR_EL1 handled by", how)
         self._observe_rpr(op.vcpu, hw)  # the guest's RPR at the DIR (a DIR changes no priority)
         if how == "trap-exit":  # EL2 could not complete it: a full exit, emulated at HandleExit

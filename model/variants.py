@@ -217,6 +217,23 @@ _VGIC = (
           "before v4 27/49 \"Handle deactivation via ICV_DIR_EL1 traps\" (v2 "
           "<20251109171619.1507205-28-maz@kernel.org>): __vgic_v3_perform_cpuif_access sends a DIR to "
           "__vgic_v3_write_dir, which bumps EOIcount when no LR holds it", dir_trap_exits=False),
+    _vgic("vgic-lpi-active-kept", "bug", "vgic_v3_fold_lr keeps an LPI's active bit: an acknowledged LPI left "
+          "outside the LRs (pending interrupts sort first) and EOIed there with EOImode 0 never bumps EOIcount "
+          "(the CPU does not count vLPIs), so it stays active in the vgic forever and its next MSIs are never "
+          "delivered", "the fold before \"KVM: arm64: GICv3: Drop LPI active state when folding LRs\" "
+          "73c9726975af (v4 10/49 <20251120172540.2267180-11-maz@kernel.org>)", lpi_fold_drops_active=False),
+    _vgic("vgic-hw-no-phys-deactivate", "bug", "the mapped timer interrupt goes into a plain LR (no ICH_LR.HW, "
+          "no pINTID): the guest's deactivation never reaches the physical vtimer PPI, which stays active, so "
+          "the host never sees the timer fire again and the guest's timer interrupt is lost (populate cleared "
+          "its line level)", "plausible mistake against vgic_v3_compute_lr/vgic_v3_populate_lr's "
+          "\"if (irq->hw && !vgic_irq_needs_resampling(irq)) val |= ICH_LR_HW | hwintid\" (IHI 0069 "
+          "ICH_LR<n>_EL2.HW: deactivating the virtual interrupt deactivates pINTID)", hw_lr=False),
+    _vgic("vgic-eoicount-hw-no-phys-deactivate", "bug", "the EOIcount replay deactivates a HW-mapped interrupt "
+          "outside the LRs in the vgic only: the physical vtimer PPI stays active, so the expired timer never "
+          "fires again and the guest's next timer interrupt is lost", "plausible omission against "
+          "vgic_v3_fold_lr_state's \"if (lr & ICH_LR_HW) vgic_v3_deactivate_phys(...)\" in \"KVM: arm64: GICv3: "
+          "Handle LR overflow when EOImode==0\" 3cfd59f81e0f (found by hvfuzz's 2-minute soak of a model "
+          "that lacked it)", eoicount_deactivates_phys=False),
     _vgic("vgic-no-group-mi", "bug", "no group enable/disable MIs: a guest enabling a group is not noticed "
           "until some other exit", "plausible mistake (before a69e2d6f8934)", request_group_mis=False),
 )

@@ -1,8 +1,11 @@
 """``ArchGic``: an ideal GICv3 virtual CPU interface in which every pending interrupt is visible
 (no list registers).  gic-architecture.md §1–§2: highest-priority-pending selection, PMR, binary
 points and group priority, the running priority from the active priorities, EOImode 0/1,
-level vs edge, SGI/PPI/SPI routing.  It is written from the architecture, independently of the
-vgic model it judges.
+level vs edge, SGI/PPI/SPI routing, LPIs (IHI 0069 §1.2.1: INTIDs from 8192, edge, group 1, one
+redistributor, no active state outside the CPU interface: a vLPI held in an LR is active from
+its acknowledge to its EOI, which deactivates it whatever EOImode, and DIR ignores it) and the
+generic timer's PPI (a level output: its line is the timer condition).  It is written from the
+architecture, independently of the vgic model it judges.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import attrs
 SPURIOUS = 1023
 NR_PRIVATE = 32
 NR_SPIS = 32
+LPI_BASE = 8192
+#: the virtual timer's PPI (Arm ARM D11.2.4: CNTV interrupt, INTID 27 under SBSA/KVM)
+TIMER_PPI = 27
 
 
 def _ctz(x: int) -> int:
@@ -109,13 +115,17 @@ class ArchGic:
         self.spis = [ArchIrq(NR_PRIVATE + i) for i in range(NR_SPIS)]
         #: edges that reached a pending interrupt while its vcpu ran (see ``inject``)
         self.late_edges: set[tuple[int, int]] = set()
+        #: LPIs by INTID (created by the first MSI naming one)
+        self.lpis: dict[int, ArchIrq] = {}
+        #: per vcpu: its timer has fired (PPI 27's line is the timer's from then on)
+        self.timer = [False] * vcpus
 
     def lookup(self, vcpu: int, intid: int) -> ArchIrq | None:
         if intid < NR_PRIVATE:
             return self.private[vcpu][intid]
         if intid < NR_PRIVATE + NR_SPIS:
             return self.spis[intid - NR_PRIVATE]
-        return None
+        return self.lpis.get(intid)
 
     def irqs_of(self, vcpu: int) -> list[ArchIrq]:
         return self.private[vcpu] + [i for i in self.spis if i.target == vcpu]
@@ -127,8 +137,12 @@ class ArchGic:
         # irqs_of(vcpu), inlined (a hot path); enabled first: most interrupts are not
         out = [i for i in self.private[vcpu] if i.enabled and not i.active and (i.latch or (i.level and i.line))
                and veng[i.group] and i.prio < 0xFF]
-        return out + [i for i in self.spis if i.enabled and i.target == vcpu and not i.active
-                      and (i.latch or (i.level and i.line)) and veng[i.group] and i.prio < 0xFF]
+        out += [i for i in self.spis if i.enabled and i.target == vcpu and not i.active
+                and (i.latch or (i.level and i.line)) and veng[i.group] and i.prio < 0xFF]
+        if self.lpis:
+            out += [i for i in self.lpis.values() if i.target == vcpu and not i.active and i.latch
+                    and veng[i.group] and i.prio < 0xFF]
+        return out
 
     def forwardable_ids(self, vcpu: int) -> set[int]:
         """The INTIDs pending, enabled and targeting ``vcpu`` (not active, priority < 0xFF): the
@@ -136,8 +150,12 @@ class ArchGic:
         acknowledge itself (S5)."""
         out = {i.intid for i in self.private[vcpu] if i.enabled and not i.active
                and (i.latch or (i.level and i.line)) and i.prio < 0xFF}
-        return out | {i.intid for i in self.spis if i.enabled and i.target == vcpu and not i.active
-                      and (i.latch or (i.level and i.line)) and i.prio < 0xFF}
+        out |= {i.intid for i in self.spis if i.enabled and i.target == vcpu and not i.active
+                and (i.latch or (i.level and i.line)) and i.prio < 0xFF}
+        if self.lpis:
+            out |= {i.intid for i in self.lpis.values() if i.target == vcpu and not i.active and i.latch
+                    and i.prio < 0xFF}
+        return out
 
     def hppi_set(self, vcpu: int) -> list[ArchIrq]:
         c = self.cand(vcpu)
@@ -171,6 +189,26 @@ class ArchGic:
                 self.late_edges.add((i.target, intid))
             i.latch = True
 
+    def msi(self, vcpu: int, intid: int, prio: int, target_running: bool = False) -> None:
+        """An MSI names LPI ``intid`` (§2.8 "LPI via ITS INT/MSI"): it latches pending.  The first
+        one maps it (redistributor ``vcpu``, ``prio``, group 1, enabled); the mapping then stays."""
+        i = self.lpis.get(intid)
+        if i is None:
+            i = self.lpis[intid] = ArchIrq(intid, group=1, prio=prio & self.pmask, enabled=True, target=vcpu)
+        if i.pending and not i.active and target_running:
+            self.late_edges.add((i.target, intid))
+        i.latch = True
+
+    def timer_fire(self, vcpu: int) -> bool:
+        """The vcpu's timer condition becomes true: PPI 27's line is high (it is a level output);
+        only for a level-configured PPI 27, as the op requires."""
+        i = self.private[vcpu][TIMER_PPI]
+        if not i.level:
+            return False
+        self.timer[vcpu] = True
+        i.line = True
+        return True
+
     def sync(self, vcpu: int) -> None:
         self.late_edges = {e for e in self.late_edges if e[0] != vcpu}
 
@@ -180,7 +218,7 @@ class ArchGic:
         if i is None:
             return
         i.enabled, i.prio, i.group = enabled, prio & self.pmask, group
-        if intid >= 16:
+        if intid >= 16 and not (intid == TIMER_PPI and self.timer[vcpu]):  # the timer's PPI stays level
             i.level = level
         if intid >= NR_PRIVATE:
             i.target = target
@@ -215,8 +253,8 @@ class ArchGic:
         i = self.lookup(vcpu, intid)
         if i is None or not i.active:
             return
-        if i.group == g and (i.prio & c.gmask(g)) == dropped and not c.veoim:
-            i.active = False
+        if i.group == g and (i.prio & c.gmask(g)) == dropped and (not c.veoim or intid >= LPI_BASE):
+            i.active = False  # a vLPI is deactivated by its EOI whatever EOImode (S9)
 
     def dir(self, vcpu: int, intid: int) -> None:
         c = self.cpus[vcpu]

@@ -20,14 +20,15 @@ from itertools import chain
 from hvfuzz.model.vocab import obs as K
 from hvfuzz.model.vocab import ops as O
 from hvfuzz.model.vocab.judging import Failure, Step, has, last_of
-from hvfuzz.oracles.arch_gic import NR_PRIVATE, SPURIOUS, ArchGic
+from hvfuzz.oracles.arch_gic import LPI_BASE, NR_PRIVATE, SPURIOUS, ArchGic
 
 _CPUIF_OPS = (O.GuestAck, O.GuestEoi, O.GuestSetPmr, O.GuestSetBpr, O.GuestSetGrpEn, O.GuestSetEoiMode)
 _EXITS = (O.GuestExit, O.GuestPsci, O.GuestAccess)  # HVC and stage-2 aborts exit too
 #: PSTATE.nRW: AArch32 (a vcpu without AArch32 in that state cannot run: KVM_EXIT_FAIL_ENTRY)
 _PSTATE_NRW = 1 << 4
 #: the ops the GIC oracle follows (the others change nothing it holds)
-_GIC_OPS = frozenset((O.GuestEnter, *_EXITS, *_CPUIF_OPS, O.GuestDir, O.InjectIrq, O.ConfigIrq, O.HandleExit))
+_GIC_OPS = frozenset((O.GuestEnter, *_EXITS, *_CPUIF_OPS, O.GuestDir, O.InjectIrq, O.ConfigIrq, O.HandleExit,
+                      O.InjectMsi, O.TimerFire))
 
 
 class GicChecker:
@@ -119,6 +120,12 @@ class GicChecker:
             self.m.inject(v, op.intid, op.level, target_running=self.running[target])
         elif isinstance(op, O.ConfigIrq):
             self.m.configure(v, op.intid, op.enabled, op.priority, op.group, op.level, op.target)
+        elif isinstance(op, O.InjectMsi):
+            known = self.m.lpis.get(op.intid)
+            target = known.target if known is not None else v
+            self.m.msi(v, op.intid, op.priority, target_running=self.running[target])
+        elif isinstance(op, O.TimerFire):
+            self.m.timer_fire(v)
         else:
             return None
         if isinstance(op, _CPUIF_OPS):
@@ -195,13 +202,20 @@ class GicChecker:
             return None
         active_ids, queued_on = seen
         m = self.m
-        if active_ids == tuple([i.intid for i in m.private[v] if i.active] + [i.intid for i in m.spis if i.active]):
+        lpis = sorted(m.lpis.values(), key=lambda i: i.intid)
+        if active_ids == tuple([i.intid for i in m.private[v] if i.active] + [i.intid for i in m.spis if i.active]
+                               + [i.intid for i in lpis if i.active]):
             return None  # the common case: the same active set
         active = set(active_ids)
         queued = {intid: (u, in_flight) for intid, u, in_flight in queued_on}
-        for mi in chain(self.m.private[v], self.m.spis):
+        for mi in chain(self.m.private[v], self.m.spis, lpis):
             intid = mi.intid
             if (intid in active) == mi.active:
+                continue
+            if intid >= LPI_BASE and mi.active:
+                # an LPI has no active state outside the CPU interface (IHI 0069 §1.2.1): a
+                # hypervisor may forget a vLPI's active state once it leaves the LRs (KVM's fold
+                # drops it); its EOI still drops the priority.  Only the converse is a failure
                 continue
             u, in_flight = queued.get(intid, (None, False))
             if intid >= NR_PRIVATE and u is not None and u != v and in_flight:

@@ -100,6 +100,22 @@ EXPECTED = {
         "vgic-no-uie": "gic-I5-mi-config", "vgic-no-group-mi": "gic-I5-mi-config",
         # the EOIcount comes back in vgic_hcr; the group enables in vgic_vmcr
         "pkvm-vgic-eoicount-lost": "gic-active", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
+    # LPIs (KVM_SIGNAL_MSI) and the HW-mapped timer PPI (issue 15)
+    "vgic-lpi-eoi-outside-lrs": {
+        "vgic-lpi-active-kept": "gic-L2-deactivation-lost", "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host",
+        "vgic-no-uie": "gic-I5-mi-config", "vgic-no-group-mi": "gic-I5-mi-config",
+        "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
+    "vgic-hw-timer-eoi-outside-lrs": {
+        "vgic-eoicount-hw-no-phys-deactivate": "gic-O1-priority-inversion",
+        "vgic-hw-no-phys-deactivate": "gic-O1-priority-inversion", "vgic-eoicount-ignored": "gic-L2-deactivation-lost",
+        "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-uie": "gic-I5-mi-config",
+        "vgic-no-group-mi": "gic-I5-mi-config",
+        # pKVM x vgic: the EOIcount of the EOI outside the LRs never reaches the host's fold
+        "pkvm-vgic-eoicount-lost": "gic-active", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
+    "vgic-hw-timer-refires-after-deactivation": {
+        "vgic-hw-no-phys-deactivate": "gic-O2-strict-at-sync", "vgic-no-group-mi": "gic-I5-mi-config",
+        "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     # PSCI and power state, and where they cross the vcpu sync and the vgic
     "psci-calls-and-errors": {"psci-cpu-on-already-on-accepted": "psci-P3-return", "lazy-hvc-no-sync": "trap-read"},
     "psci-cpu-off-then-on": {

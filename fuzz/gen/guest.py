@@ -85,13 +85,15 @@ class GuestModel:
         self.last_iar = SPURIOUS
         #: an EOI that was not of the innermost acknowledge was issued (G1 broken)
         self.out_of_order = False
+        #: the LPIs the fuzzer's MSIs named (mapped at the first: target, priority, group 1, enabled)
+        self.lpis: dict[int, IrqKnowledge] = {}
 
     def irq(self, vcpu: int, intid: int) -> IrqKnowledge | None:
         if intid < NR_PRIVATE:
             return self.private[vcpu][intid]
         if intid < NR_PRIVATE + NR_SPIS:
             return self.spis[intid - NR_PRIVATE]
-        return None
+        return self.lpis.get(intid)
 
     def ack_stack(self, vcpu: int) -> list[tuple[int, int]]:
         return self.cpus[vcpu].ack_stack
@@ -134,6 +136,16 @@ class GuestModel:
             self._raise(v, op.intid, op.level, in_guest)
         elif isinstance(op, O.ConfigIrq):
             self._configure(op)
+        elif isinstance(op, O.TimerFire):
+            self.private[v][O.VTIMER_PPI].line = True  # the timer stays expired: its level line is high
+        elif isinstance(op, O.InjectMsi):
+            i = self.lpis.get(op.intid)
+            if i is None:
+                i = self.lpis[op.intid] = IrqKnowledge(op.intid, target=v, enabled=True,
+                                                       prio=op.priority & self.pmask, group=1)
+            if i.pending and not i.active and i.target in in_guest:
+                self.late_edges.add((i.target, op.intid))
+            i.edge = True
 
     def _ack(self, v: int, g: int, intid: int) -> None:
         i = self.irq(v, intid)
@@ -158,8 +170,9 @@ class GuestModel:
             return
         c.acks.pop()
         i = self.irq(v, intid)
-        if i is not None and i.active and not c.eoimode and i.group == g and (i.prio & c.gmask(g)) == gprio:
-            i.active = False
+        if i is not None and i.active and (not c.eoimode or intid >= 8192) and i.group == g \
+                and (i.prio & c.gmask(g)) == gprio:
+            i.active = False  # a vLPI is deactivated by its EOI whatever EOImode
 
     def _set_bpr(self, v: int, g: int, value: int) -> None:
         c = self.cpus[v]

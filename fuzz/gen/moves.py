@@ -177,6 +177,32 @@ def inject_irq(w: View, ch: Chooser, level: bool) -> None:
         _kick(w, ch, t)
 
 
+def inject_msi(w: View, ch: Chooser, prio: int) -> None:
+    """A device sends an MSI naming an LPI (vgic_lpi_stress.c); the first MSI for an LPI maps it
+    to a vcpu with ``prio``.  A running target is kicked: it exits and re-enters, taking it."""
+    intid = ch.choice(O.LPIS[:2], label="lpi")
+    gi = w.gm.irq(0, intid)
+    v = gi.target if gi is not None else one(ch, w.all_vcpus)
+    w.do(O.InjectMsi(v, intid, prio))
+    if v in w.guest and ch.choice(D.KICK, label="kick"):
+        _kick(w, ch, v)
+
+
+def timer_fire(w: View, ch: Chooser) -> None:
+    """The virtual timer of a vcpu expires (arch_timer.c): its PPI 27 is configured level (as KVM
+    has it) first if the guest has not; a running vcpu is kicked and takes it."""
+    v = one(ch, w.all_vcpus)
+    gi = w.gm.irq(v, O.VTIMER_PPI)
+    assert gi is not None
+    if not gi.level or not gi.enabled:
+        if gi.active or gi.pending:
+            return
+        w.do(O.ConfigIrq(v, O.VTIMER_PPI, True, ch.choice(D.PRIORITIES, label="priority"), 1, True, 0))
+    w.do(O.TimerFire(v))
+    if v in w.guest and ch.choice(D.KICK, label="kick"):
+        _kick(w, ch, v)
+
+
 def interrupt_burst(w: View, ch: Chooser, n: int) -> None:
     """Several devices fire at one running vcpu at once (configured on first use and routed to
     it), which is kicked: more interrupts in flight than LRs is the common case here."""
@@ -422,6 +448,8 @@ HAND_MOVES: tuple[Move, ...] = (
     Move("exit_to_user", lambda w: bool(w.p0 or w.blocked), exit_to_user),
     Move("pmu_overflow", lambda w: w.gates.pmu, pmu_overflow, (("counter", D.PMU_COUNTERS),)),
     Move("inject_irq", lambda w: w.gates.gic_on, inject_irq, (("level", D.FLAG),)),
+    Move("inject_msi", lambda w: w.gates.gic_on, inject_msi, (("prio", D.PRIORITIES),)),
+    Move("timer_fire", lambda w: w.gates.gic_on, timer_fire),
     Move("interrupt_burst", _gic_guest, interrupt_burst, (("n", D.BURST),)),
     Move("preemption_chain", _gic_guest, preemption_chain, (("n", D.BURST), ("unwind", D.UNWIND))),
     Move("guest_gic_setup", _gic_guest, guest_gic_setup, (("pmr", D.PMRS), ("grp0", D.GRP0))),
@@ -450,6 +478,7 @@ HAND_WRITTEN: frozenset[str] = frozenset({
     "UserGetReg", "UserSetReg", "HostInjectSError", "UserGetVcpuEvents", "UserSetGuestDebug", "HostPmuOverflow",
     "InjectIrq", "ConfigIrq", "GuestAck", "GuestEoi", "GuestDir", "GuestSetPmr", "GuestSetBpr", "GuestSetGrpEn",
     "GuestSetEoiMode", "GuestPsci", "GuestSmc", "GuestAccess", "UserVcpuInit", "UserSetMpState", "UserGetMpState",
+    "InjectMsi", "TimerFire",
 })
 
 

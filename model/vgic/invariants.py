@@ -73,6 +73,10 @@ def check_lr_invariants(g: Vgic, c: IchCpuIf, v: int) -> Failure | None:
         return Failure("gic-I1-duplicate-lr", v, f"vcpu{v}: the same vINTID in two LRs: {ids}")
     for lr in lrs:
         irq = g.lookup(v, lr.intid)
+        if lr.hw:  # a HW LR: no EOI bit (its bits hold pINTID), and never P+A (vgic_v3_compute_lr)
+            if lr.pending and lr.active:
+                return Failure("gic-I3-level-lr", v, f"vcpu{v}: HW interrupt {lr.intid} in an LR as P+A")
+            continue
         if irq is not None and irq.level and (not lr.eoi or (lr.pending and lr.active)):
             return Failure("gic-I3-level-lr", v, f"vcpu{v}: level interrupt {lr.intid} in an LR as "
                            f"{lr.state()} with EOI={int(lr.eoi)}")

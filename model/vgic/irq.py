@@ -1,5 +1,6 @@
 """vgic data: ``struct vgic_irq``, list-register values, and the implementation choices of a vgic
-generation (``VgicPolicy``).  GICv3 only; SGIs, PPIs and SPIs (no LPIs, no HW-mapped lines)."""
+generation (``VgicPolicy``).  GICv3 only; SGIs, PPIs, SPIs, LPIs named by an MSI (no ITS tables)
+and the HW-mapped virtual timer PPI."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import attrs
 
 SPURIOUS = 1023
 NR_PRIVATE = 32
+#: ``VGIC_MIN_LPI``: LPIs are INTIDs from 8192 (IHI 0069 §1.2.1)
+VGIC_MIN_LPI = 8192
+#: the virtual timer's PPI (``vtimer``: INTID 27) and the host's physical vtimer PPI it is mapped to
+VTIMER_PPI = 27
 
 # ICH_HCR_EL2 bits (gicv3_internal.h / arm-gic-v3.h)
 ICH_HCR_EN = 1 << 0
@@ -43,6 +48,10 @@ class VgicIrq:
     priority: int = 0xA0
     group: int = 1
     on_lr: bool = False
+    #: ``irq->hw``: mapped to a physical interrupt (``kvm_vgic_map_phys_irq``: the timer)
+    hw: bool = False
+    #: ``irq->hwintid``: the physical INTID it is mapped to
+    hwintid: int = 0
 
     def is_pending(self) -> bool:
         """``irq_is_pending``: edge -> pending_latch; level -> pending_latch || line_level."""
@@ -59,6 +68,9 @@ class Lr:
     group: int = 1
     priority: int = 0
     eoi: bool = False
+    #: ICH_LR_EL2.HW: deactivating the virtual interrupt deactivates ``pintid`` (IHI 0069 ICH_LR<n>_EL2)
+    hw: bool = False
+    pintid: int = 0
 
     @property
     def valid(self) -> bool:
@@ -121,3 +133,14 @@ class VgicPolicy:
     #: (``access_gic_dir`` -> ``vgic_v3_deactivate``, "Handle deactivation via ICV_DIR_EL1 traps";
     #: False: EL2 emulates it as before that patch, ``__vgic_v3_write_dir`` bumping EOIcount)
     dir_trap_exits: bool = True
+    #: ``vgic_v3_fold_lr`` drops an LPI's active bit (73c9726975af "GICv3: Drop LPI active state when
+    #: folding LRs"; False: the fold before it keeps it)
+    lpi_fold_drops_active: bool = True
+    #: ``vgic_irq_cmp``'s last key: HW-mapped interrupts first among equals
+    sort_hw_tiebreak: bool = True
+    #: ``vgic_v3_populate_lr`` sets ICH_LR.HW with the physical INTID for a mapped interrupt (False:
+    #: the LR is a plain virtual one, so the guest's deactivation never reaches the physical interrupt)
+    hw_lr: bool = True
+    #: the EOIcount replay of ``vgic_v3_fold_lr_state`` deactivates a HW interrupt's physical one
+    #: (``vgic_v3_deactivate_phys``, 3cfd59f81e0f; False: only the virtual state is folded)
+    eoicount_deactivates_phys: bool = True

@@ -30,6 +30,7 @@ from hvfuzz.model.vgic.irq import (
     ICH_HCR_VGRP1DIE,
     ICH_HCR_VGRP1EIE,
     NR_PRIVATE,
+    VGIC_MIN_LPI,
     Lr,
     VgicIrq,
     VgicPolicy,
@@ -66,13 +67,20 @@ class VgicV3:
 
     # --- vgic-v3.c: LRs ------------------------------------------------------------------------
     def vgic_v3_compute_lr(self, irq: VgicIrq) -> Lr:
-        """``vgic_v3_compute_lr``: ACTIVE; level (software resampled) -> EOI and never P+A;
-        PENDING if allowed; group; priority."""
+        """``vgic_v3_compute_lr``: ACTIVE; HW-mapped -> HW bit with the physical INTID and never
+        P+A; else level (software resampled) -> EOI and never P+A; PENDING if allowed; group;
+        priority."""
         lr = Lr(intid=irq.intid, group=irq.group, priority=irq.priority)
         allow_pending = True
         if irq.active:
             lr.active = True
-        if irq.level:
+        if irq.hw and self.policy.hw_lr:
+            # "Never set pending+active on a HW interrupt, as the pending state is kept at the
+            # physical distributor level"; no EOI bit: the hardware deactivates the pINTID
+            lr.hw, lr.pintid = True, irq.hwintid
+            if irq.active:
+                allow_pending = False
+        elif irq.level:
             lr.eoi = True
             if irq.active:
                 allow_pending = False
@@ -82,10 +90,14 @@ class VgicV3:
 
     def vgic_v3_populate_lr(self, st: VgicV3CpuIf, irq: VgicIrq, n: int) -> None:
         """``vgic_v3_populate_lr``: LR ``n`` from the interrupt; an edge interrupt's pending
-        latch moves into the LR."""
+        latch moves into the LR; a mapped level interrupt's line level is cleared (re-sampled at
+        fold, re-raised by the next physical interrupt)."""
         lr = self.vgic_v3_compute_lr(irq)
         if lr.pending and not irq.level:
             irq.pending_latch = False
+        if lr.pending and irq.hw and irq.level:
+            # vgic_irq_is_mapped_level: "we only observe rising edges as input to the VGIC"
+            irq.line_level = False
         irq.on_lr = True
         st.vgic_lr[n] = lr
 
@@ -171,15 +183,25 @@ class VgicV3:
 
     # --- fold -------------------------------------------------------------------------------------
     def vgic_v3_fold_lr(self, g: Vgic, vcpu: int, lr: Lr) -> None:
-        """``vgic_v3_fold_lr``: LR state back into the vgic_irq."""
+        """``vgic_v3_fold_lr``: LR state back into the vgic_irq (an LPI's active bit dropped; a
+        mapped level interrupt still pending in its LR re-sampled from the physical line)."""
         irq = g.lookup(vcpu, lr.intid)
         assert irq is not None
-        deactivated = irq.active and not lr.active
-        irq.active = lr.active
+        lr_active = lr.active
+        if irq.intid >= VGIC_MIN_LPI and self.policy.lpi_fold_drops_active:
+            lr_active = False  # "Always preserve the active bit for !LPIs" (73c9726975af)
+        deactivated = irq.active and not lr_active
+        irq.active = lr_active
         if not irq.level and lr.pending:
             irq.pending_latch = True
         if irq.level and not (lr.pending or lr.active):
             irq.pending_latch = False
+        if irq.hw and irq.level and lr.pending:
+            # vgic_irq_is_mapped_level: the guest never acked it: sample the physical line; if that
+            # lowers the level, clear the physical active state (vgic_irq_set_phys_active(irq, false))
+            irq.line_level = g.vgic_get_phys_line_level(vcpu, irq)
+            if not irq.line_level:
+                g.phys_deactivate(vcpu, irq.hwintid)
         irq.on_lr = False
         if g.policy.active_spis_dec == "fold" and deactivated and lr.eoi and irq.intid >= NR_PRIVATE \
                 and g.active_spis > 0:  # 1c3b3cadcd69: atomic_dec_if_positive(&active_spis)
@@ -187,7 +209,8 @@ class VgicV3:
 
     def vgic_v3_fold_lr_state(self, g: Vgic, vcpu: int, st: VgicV3CpuIf) -> None:
         """``vgic_v3_fold_lr_state``: fold the LRs; after the series also consume EOIcount by
-        deactivating the active interrupts just past the LR window (from ``last_lr_irq``)."""
+        deactivating the active interrupts just past the LR window (from ``last_lr_irq``), a HW
+        one's physical interrupt too (``vgic_v3_deactivate_phys``)."""
         p = self.policy
         for lr in st.vgic_lr[: st.used_lrs]:
             if lr is not None:
@@ -203,6 +226,8 @@ class VgicV3:
                 if g.vgic_target_oracle(irq) == vcpu and irq.active:
                     lr = self.vgic_v3_compute_lr(irq)
                     lr.active = False
+                    if lr.hw and p.eoicount_deactivates_phys:
+                        g.phys_deactivate(vcpu, lr.pintid)  # vgic_v3_deactivate_phys: gic_write_dir(pINTID)
                     self.vgic_v3_fold_lr(g, vcpu, lr)
                     eoicount -= 1
         st.vgic_hcr &= ~(ICH_HCR_EOICOUNT_MASK | ICH_HCR_UIE)
@@ -231,6 +256,8 @@ class VgicV3:
             lr = self.vgic_v3_compute_lr(irq)
             lr.active = False
             self.vgic_v3_fold_lr(g, vcpu, lr)
+        if irq.hw:  # vgic_irq_set_phys_active(irq, false)
+            g.phys_deactivate(target, irq.hwintid)
         return target
 
     def vgic_v3_guest_dir(self, g: Vgic, vcpu: int, hw: IchCpuIf, intid: int) -> str:
@@ -248,11 +275,15 @@ class VgicV3:
             return "hardware"
         if not hw.vmcr.veoim:
             return "trap-ignored"
+        if intid >= VGIC_MIN_LPI:
+            return "trap-ignored"  # __vgic_v3_write_dir: "No deactivate to be performed on an LPI"
         i = hw.find_active_lr(intid)
         if i is not None:
             lr = hw.lrs[i]
             assert lr is not None
             lr.active = False
+            if lr.hw:  # __vgic_v3_clear_active_lr: the CPU deactivates the pINTID (gic_write_dir)
+                g.phys_deactivate(vcpu, lr.pintid)
             return "trap-fast-path"
         if g.el2_cpu_if[vcpu].vgic_hcr & ICH_HCR_TDIR and self.policy.dir_trap_exits:  # EL2 reads its copy
             return "trap-exit"

@@ -27,10 +27,13 @@ from hvfuzz.model.vgic.irq import (
     ICH_HCR_VGRP1DIE,
     ICH_HCR_VGRP1EIE,
     SPURIOUS,
+    VGIC_MIN_LPI,
     Lr,
 )
 from hvfuzz.model.vgic.v3_cpu_if import new_apr, preemption_bits
 from hvfuzz.model.vgic.vmcr import Vmcr
+
+LPI_BASE = VGIC_MIN_LPI
 
 
 def idle_values(nr_lrs: int, pri_bits: int) -> tuple[list[Lr | None], Vmcr, list[list[int]]]:
@@ -66,6 +69,9 @@ class IchCpuIf:
     idle: tuple[list[Lr | None], Vmcr, list[list[int]]] = attrs.field(kw_only=True, default=None)
     #: preemption bits (ICH_VTR_EL2.PREbits+1)
     pre: int = attrs.field(init=False)
+    #: physical INTIDs the CPU deactivated because the guest deactivated a HW LR (ICH_LR_EL2.HW),
+    #: not yet handed to the physical distributor model (``System`` drains it after each guest access)
+    phys_deactivated: list[int] = attrs.field(init=False, factory=list)
 
     def __attrs_post_init__(self) -> None:
         self.pre = preemption_bits(self.pri_bits)
@@ -168,8 +174,9 @@ class IchCpuIf:
         return lr.intid
 
     def icv_eoir_write(self, g: int, intid: int) -> None:
-        """``icv_eoir_write``: priority drop; with EOImode 0 also deactivate the matching active LR
-        (group and group priority must match), or bump EOIcount if no LR holds it.
+        """``icv_eoir_write``: priority drop; with EOImode 0 (or for a vLPI, whatever EOImode)
+        also deactivate the matching active LR (group and group priority must match), or bump
+        EOIcount if no LR holds it (not for a vLPI: gic-architecture.md §2.6).
 
         EOIcount counts writes that "would have resulted in a virtual interrupt deactivation"
         (ICH_HCR_EL2.EOIcount), so an EOIR with EOImode 1 does not bump it — what KVM's
@@ -183,13 +190,19 @@ class IchCpuIf:
         i = self.find_active_lr(intid)
         veoim = self.vmcr.veoim
         if i is None:
-            if not veoim:
+            if not veoim and intid < LPI_BASE:  # a vLPI outside the LRs does not bump EOIcount
                 self.bump_eoicount()
             return
         lr = self.lrs[i]
         assert lr is not None
-        if lr.group == g and (lr.priority & self.gmask(g)) == dropped and not veoim:
-            lr.active = False
+        if lr.group == g and (lr.priority & self.gmask(g)) == dropped and (not veoim or intid >= LPI_BASE):
+            self._deactivate(lr)  # a vLPI is deactivated by its EOI whatever EOImode
+
+    def _deactivate(self, lr: Lr) -> None:
+        """``icv_deactivate_irq``: clear the LR's active bit; with HW set, deactivate the pINTID."""
+        lr.active = False
+        if lr.hw:
+            self.phys_deactivated.append(lr.pintid)
 
     def dir_traps(self) -> bool:
         return bool(self.hcr & (ICH_HCR_TDIR | ICH_HCR_TC))
@@ -205,7 +218,7 @@ class IchCpuIf:
             return
         lr = self.lrs[i]
         assert lr is not None
-        lr.active = False
+        self._deactivate(lr)
 
     def icv_pmr_write(self, value: int) -> None:
         """``icv_pmr_write``: only the implemented priority bits are kept."""
@@ -280,7 +293,7 @@ class IchCpuIf:
     # --- maintenance interrupt (vgic_v3_get_misr) -----------------------------------------------
     def eisr(self) -> int:
         """``vgic_v3_get_eisr`` (vgic-v3-nested.c): ICH_EISR_EL2, the invalid LRs with EOI set
-        (the model has no HW LRs)."""
+        (a HW LR never has EOI set: ``vgic_v3_compute_lr``)."""
         return sum(1 << i for i, lr in enumerate(self.lrs[: self.used_lrs])
                    if lr is not None and not lr.valid and lr.eoi)
 

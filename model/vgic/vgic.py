@@ -21,6 +21,8 @@ from hvfuzz.model.vgic.irq import (
     ICH_HCR_TC,
     ICH_HCR_TDIR,
     NR_PRIVATE,
+    VGIC_MIN_LPI,
+    VTIMER_PPI,
     VgicIrq,
     VgicPolicy,
 )
@@ -63,6 +65,14 @@ class Vgic:
         #: Left out of the exhaustive search's state key: it decides no future.
         self.named: dict[int, VgicIrq] = {}
         self.dist_enabled = True
+        #: the LPIs an MSI has named (``vgic_add_lpi`` on the ITS's MAPTI; created at the first MSI)
+        self.lpis: dict[int, VgicIrq] = {}
+        #: per vcpu: the virtual timer's condition (CNTV_CTL.ISTATUS with ENABLE=1, IMASK=0)
+        self.timer_cond = [False] * vcpus
+        #: per vcpu: the physical vtimer PPI's state at the physical distributor (active: the host
+        #: acknowledged it and left the deactivation to the guest's HW LR; pending: it fired while active)
+        self.phys_active = [False] * vcpus
+        self.phys_pending = [False] * vcpus
 
     def pmask(self) -> int:
         return (0xFF << (8 - self.pri_bits)) & 0xFF
@@ -72,7 +82,7 @@ class Vgic:
             return self.private[vcpu][intid]
         if intid < NR_PRIVATE + NR_SPIS:
             return self.spis[intid - NR_PRIVATE]
-        return None
+        return self.lpis.get(intid)
 
     def running_vcpu_if(self, vcpu: int) -> VCpuIf | None:
         """The live interface holding ``vcpu``'s state (it is in the guest), or None."""
@@ -98,7 +108,7 @@ class Vgic:
             return v
         self.ap_list[v].append(irq)
         irq.vcpu = v
-        if irq.intid >= NR_PRIVATE and self.policy.generation == "post":
+        if NR_PRIVATE <= irq.intid < VGIC_MIN_LPI and self.policy.generation == "post":  # SPIs only
             self.active_spis += 1
             if self.active_spis == 1:
                 self.ver.first_spi_in_flight(self)
@@ -122,6 +132,60 @@ class Vgic:
         self.vgic_queue_irq_unlock(irq)
         return True
 
+    def vgic_its_inject_msi(self, vcpu: int, intid: int, priority: int) -> bool:
+        """``vgic_its_inject_msi`` → ``vgic_its_trigger_msi``: the MSI names LPI ``intid``, which
+        latches pending (LPIs are edge) and is queued to its redistributor.  No ITS tables: the first
+        MSI for an LPI maps it (MAPTI to ``vcpu``'s collection; enabled, group 1 and ``priority``
+        from the configuration table, ``update_lpi_config``); later MSIs keep that mapping."""
+        if intid < VGIC_MIN_LPI:
+            return False
+        irq = self.lpis.get(intid)
+        if irq is None:
+            irq = VgicIrq(intid=intid, target_vcpu=vcpu, enabled=True, priority=priority & self.pmask(), group=1)
+            self.lpis[intid] = irq
+        self.named.setdefault(id(irq), irq)
+        irq.pending_latch = True
+        self.vgic_queue_irq_unlock(irq)
+        return True
+
+    def kvm_timer_fire(self, vcpu: int) -> bool:
+        """The vcpu's virtual timer expires (its condition becomes true and stays so).  With the
+        timer mapped (``kvm_timer_enable`` → ``kvm_vgic_map_phys_irq``: ``hw``, ``hwintid``, level),
+        the physical vtimer PPI fires unless it is still active: the host takes it
+        (``kvm_arch_timer_handler``: acknowledged, EOImode 1 priority drop, the deactivation left to
+        the guest) and ``kvm_timer_update_irq`` raises the virtual line.  Applies only to a
+        level-configured PPI 27 (the architecture's timer output is a level)."""
+        irq = self.private[vcpu][VTIMER_PPI]
+        if not irq.level:
+            return False
+        self.named.setdefault(id(irq), irq)
+        irq.hw, irq.hwintid = True, VTIMER_PPI
+        self.timer_cond[vcpu] = True
+        self._phys_fire(vcpu)
+        return True
+
+    def _phys_fire(self, vcpu: int) -> None:
+        """The physical vtimer PPI is asserted: taken by the host unless active (then it stays pending)."""
+        if self.phys_active[vcpu]:
+            self.phys_pending[vcpu] = True
+            return
+        self.phys_pending[vcpu] = False
+        self.phys_active[vcpu] = True
+        self.kvm_vgic_inject_irq(vcpu, VTIMER_PPI, True)  # kvm_timer_update_irq(vcpu, true, ctx)
+
+    def phys_deactivate(self, vcpu: int, pintid: int) -> None:
+        """The CPU deactivated physical ``pintid`` (the guest deactivated a HW LR: IHI 0069
+        ICH_LR<n>_EL2.HW).  A timer whose condition still holds fires again at once."""
+        if pintid != VTIMER_PPI or not self.phys_active[vcpu]:
+            return
+        self.phys_active[vcpu] = False
+        if self.timer_cond[vcpu]:
+            self._phys_fire(vcpu)
+
+    def vgic_get_phys_line_level(self, vcpu: int, irq: VgicIrq) -> bool:
+        """``vgic_get_phys_line_level`` → ``kvm_arch_timer_get_input_level``: the timer condition."""
+        return self.timer_cond[vcpu]
+
     def configure_irq(self, vcpu: int, intid: int, enabled: bool, priority: int, group: int, level: bool,
                       target: int) -> bool:
         """Distributor/redistributor writes (ISENABLER/ICENABLER, IPRIORITYR, IGROUPR, ICFGR,
@@ -133,7 +197,7 @@ class Vgic:
         if irq is None or irq.active or irq.vcpu is not None:
             return False
         irq.enabled, irq.priority, irq.group = enabled, priority & self.pmask(), group
-        if intid >= 16:  # SGIs are always edge
+        if intid >= 16 and not irq.hw:  # SGIs are always edge; the mapped timer stays level
             irq.level = level
         if intid >= NR_PRIVATE:
             irq.target_vcpu = target
@@ -155,6 +219,8 @@ class Vgic:
                 k = (not (irq.enabled and irq.is_pending() and not irq.active), irq.priority >> shift)
                 if p.sort_undeliverable_last:
                     k = (self.vgic_target_oracle(irq) != vcpu, not vmcr.group_enabled(irq.group)) + k
+                if p.sort_hw_tiebreak:
+                    k = k + (not irq.hw,)  # vgic_irq_cmp: "Give HW interrupts priority" among equals
                 return k
         self.ap_list[vcpu].sort(key=key)
 
@@ -219,7 +285,7 @@ class Vgic:
             t = self.vgic_target_oracle(irq)
             if t is None:
                 irq.vcpu = None
-                if irq.intid >= NR_PRIVATE and self.policy.generation == "post" \
+                if NR_PRIVATE <= irq.intid < VGIC_MIN_LPI and self.policy.generation == "post" \
                         and self.policy.active_spis_dec == "prune" and self.active_spis > 0:
                     self.active_spis -= 1  # the SPI is neither pending nor active any more
             elif t == vcpu:

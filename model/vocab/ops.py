@@ -71,6 +71,10 @@ SPECIAL_EXIT_KINDS: tuple[str, ...] = ("trap_hvc", "trap_dabt_s2", "trap_smc", "
 SGIS: tuple[int, ...] = (0, 1, 2, 3)
 PPIS: tuple[int, ...] = (23, 27)
 SPIS: tuple[int, ...] = (32, 33, 34, 35)
+#: LPIs an MSI names (INTIDs from 8192: IHI 0069 §1.2.1); no ITS tables, the MSI names the LPI
+LPIS: tuple[int, ...] = (8192, 8193, 8194, 8195)
+#: the virtual timer's PPI, HW-mapped by KVM (``TimerFire``)
+VTIMER_PPI = 27
 #: guest-physical pages the guest touches (stage-2 mappings are per page)
 PAGES: tuple[int, ...] = (0, 1, 2, 3)
 MP_STATES: tuple[str, ...] = ("RUNNABLE", "STOPPED")
@@ -122,8 +126,9 @@ PRIORITY = IntRange(256, neighbours=(0x00, 0x10, 0x20, 0x40, 0x48, 0x80, 0xA0, 0
 _INTID_NEIGHBOURS = SGIS[:2] + PPIS[-2:] + SPIS[:4] + (1023,)
 #: an interrupt a device or the distributor names (SGI, PPI or SPI)
 INTID = IntRange(64, neighbours=_INTID_NEIGHBOURS)
-#: an INTID the guest writes to EOIR/DIR (any 10-bit value, 1020-1023 special)
-INTID_EOI = IntRange(1024, width=2, neighbours=_INTID_NEIGHBOURS)
+#: an INTID the guest writes to EOIR/DIR (any 10-bit value, 1020-1023 special, and the LPIs of
+#: ``LPIS``: a raw value below 1024 decodes as before)
+INTID_EOI = IntRange(LPIS[-1] + 1, width=2, neighbours=_INTID_NEIGHBOURS + LPIS[:2])
 REG_VALUE = U64(neighbours=(0, 1, 2, 0x1000, 0x5, 0x3C5, 0xFFFF_FFFF_FFFF_FFFF), shrink_to=(0, 1), pool=POOL_INTS)
 ONE_REG = Choice(ONE_REGS, shrink_to=("x0", "ACTLR_EL1"), pool=POOL_NONE)
 
@@ -518,6 +523,7 @@ def _vgic_configs(c: VmShape) -> list[Op]:
         ConfigIrq(0, _SPI_A, priority=0x48), ConfigIrq(0, _SPI_B, priority=0x40),
         ConfigIrq(0, _SPI_A, priority=0x48, level=True), ConfigIrq(0, _SPI_B, priority=0x40, level=True),
         ConfigIrq(0, _SPI_B, priority=0x40, group=0),
+        ConfigIrq(0, 27, priority=0x40, level=True),  # the vtimer's PPI, level as KVM has it (TimerFire)
     ]
     if c.vcpus > 1:
         ops.append(ConfigIrq(0, _SPI_A, priority=0x48, target=1))
@@ -783,6 +789,40 @@ class GuestSmc(GuestPsci):
     def c_statement(self) -> str:
         a = ", ".join(f"{x:#x}" for x in self.registers()[1:])
         return f"smccc_smc({self.function.c_macro}, {a}, 0, 0, 0, 0, &res);  /* PSCI {self.fn} by SMC: x0 = res.a0 */"
+
+
+# --- LPIs and the HW-mapped timer (issue 15) -------------------------------------------------------
+@OPS.op(29, components=("vgic",), requires=ANYWHERE, side="host",
+        alphabet={"vgic": lambda c: [InjectMsi(0, LPIS[0], 0x20)]})
+@attrs.frozen
+class InjectMsi(Op):
+    """A device writes an MSI that the ITS translates to LPI ``intid`` (edge: it latches pending;
+    no active state outside a CPU interface).  No ITS tables: the first MSI for an LPI maps it to
+    ``vcpu``'s redistributor with ``priority`` (group 1, enabled: the LPI configuration table);
+    later MSIs for it keep that mapping."""
+
+    intid: int = field(Choice(LPIS), LPIS[0])
+    priority: int = field(PRIORITY, 0xA0)
+    name: ClassVar[str] = "InjectMsi"
+
+    def c_statement(self) -> str:
+        return (f"/* an MSI for LPI {self.intid} (vcpu{self.vcpu}, priority {self.priority:#x}): "
+                f"KVM_SIGNAL_MSI through the ITS after MAPD/MAPTI, as vgic_lpi_stress.c does */")
+
+
+@OPS.op(30, components=("vgic",), requires=ANYWHERE, side="host",
+        alphabet={"vgic": lambda c: [TimerFire(0)]})
+@attrs.frozen
+class TimerFire(Op):
+    """The vcpu's virtual timer expires and stays expired (no op re-arms it): the physical vtimer
+    PPI the vgic maps to its PPI 27 (``irq->hw``) fires; the host forwards it as the virtual
+    timer's level.  Applies only when PPI 27 is configured level (``ConfigIrq``)."""
+
+    name: ClassVar[str] = "TimerFire"
+
+    def c_statement(self) -> str:
+        return (f"/* the vtimer of vcpu{self.vcpu} expires: its guest's timer_set_next_cval_ms(VIRTUAL, 0) "
+                f"and timer_set_ctl(VIRTUAL, CTL_ENABLE), as arch_timer.c does */")
 
 
 # --- derived tables -------------------------------------------------------------------------------
