@@ -68,7 +68,9 @@ class GicChecker:
                 [v for k, v in vars(m).items() if k not in ("private", "spis")], irqs)
 
     def after(self, step: Step) -> Failure | None:
-        if not step.applied or type(op := step.op) not in _GIC_OPS:
+        if not step.applied:
+            return self._check_injection_refused(step)
+        if type(op := step.op) not in _GIC_OPS:
             return None
         v = op.vcpu
         if isinstance(op, O.GuestEnter):  # no sync point if the thread slept (powered off)
@@ -135,6 +137,26 @@ class GicChecker:
         self._track()
         if isinstance(op, _CPUIF_OPS) or isinstance(op, O.GuestDir):
             return self._check_rpr(v, last_of(step.sut_obs, K.GIC_RPR, v))
+        return None
+
+    # --- API: an injection is not refused --------------------------------------------------------
+    def _check_injection_refused(self, step: Step) -> Failure | None:
+        """API (api.rst 4.25 KVM_IRQ_LINE: a PPI or SPI line of the VM is driven to the given level;
+        an SGI is another vcpu's ICC_SGI1R_EL1 write, which the architecture always delivers): an
+        injection to an interrupt the VM has is never refused.  The one no-op is an injection that
+        changes nothing: the same level again on a level-sensitive line, or level 0 on an edge-
+        triggered interrupt (no edge)."""
+        op = step.op
+        if type(op) is not O.InjectIrq:
+            return None
+        i = self.m.lookup(op.vcpu, op.intid)
+        if i is None:
+            return None
+        if (i.line != op.level) if i.level else op.level:
+            return Failure("gic-API-injection-refused", op.vcpu,
+                           f"vcpu{op.vcpu}: injecting INTID {op.intid} (level {int(op.level)}, "
+                           f"{'level-sensitive, line ' + str(int(i.line)) if i.level else 'edge'}) was refused",
+                           "refused", "injected")
         return None
 
     # --- S1 / O1 / O2 at an acknowledge -------------------------------------------------------------

@@ -60,6 +60,9 @@ _ALL = (
     Oracle("gic-S3-active-lost", "differential", "an interrupt the architecture holds active is active in the vgic"),
     Oracle("gic-S4-running-priority", "differential", "ICV_RPR_EL1 equals ArchGic's running priority"),
     Oracle("gic-S5-group", "differential", "IAR<g> returns only group g interrupts, only with group g enabled"),
+    Oracle("gic-API-injection-refused", "differential",
+           "an injection (KVM_IRQ_LINE, an SGI) to an interrupt the VM has is not refused, unless it changes nothing "
+           "(the same level again, or level 0 on an edge interrupt) (ArchGic)"),
     Oracle("gic-O1-priority-inversion", "differential",
            "no acknowledge of X while a higher-priority interrupt was a candidate at every step since the sync"),
     Oracle("gic-O2-strict-at-sync", "differential",

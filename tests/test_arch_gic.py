@@ -207,3 +207,25 @@ def test_a_trapped_dir_of_a_vcpu_that_cannot_resume_never_completes():
     ops += [O.HandleExit(1), O.GuestExit(0, "irq"), O.HandleExit(0), O.GuestEnter(0)]
     v = run(Trace(t.config, tuple(ops)))
     assert v.ok, v
+
+
+def test_a_refused_injection_fails_and_a_no_op_injection_does_not(monkeypatch):
+    """gic-API-injection-refused (api.rst KVM_IRQ_LINE): the mutation analysis survivor vgic.py:73
+    (``intid < NR_PRIVATE / NR_SPIS``: ``lookup`` finds no SPI, so every SPI op is refused) went
+    unseen, as refused ops are not judged.  Repeating a level-sensitive line's level, or level 0
+    on an edge interrupt, changes nothing and may be reported as not applied."""
+    from hvfuzz.fuzz.runner import run
+    from hvfuzz.fuzz.trace import Config, Trace
+    from hvfuzz.model.vgic.vgic import Vgic
+    from hvfuzz.model.vocab import ops as O
+
+    cfg = Config(variant="vgic-lr-overflow", vcpus=1, pcpus=1)
+    ops = (O.ConfigIrq(0, intid=32, enabled=True, priority=0x40, group=1, level=True, target=0),
+           O.InjectIrq(0, intid=32, level=True), O.InjectIrq(0, intid=32, level=True),  # no change
+           O.InjectIrq(0, intid=33, level=False),  # edge SPI, no edge
+           O.KvmRun(0, pcpu=0), O.GuestEnter(0))
+    assert run(Trace(cfg, ops)).ok
+    original = Vgic.lookup
+    monkeypatch.setattr(Vgic, "lookup", lambda self, vcpu, intid: None if intid >= 32 else original(self, vcpu, intid))
+    v = run(Trace(cfg, ops))
+    assert not v.ok and v.oracle == "gic-API-injection-refused" and v.step == 1

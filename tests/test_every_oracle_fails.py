@@ -247,6 +247,10 @@ def _fold_drops_active(orig: Any, self: VgicV3, g: Vgic, vcpu: int, lr: Any) -> 
     orig(self, g, vcpu, attrs.evolve(lr, active=False))
 
 
+def _no_spis(orig: Any, self: Vgic, vcpu: int, intid: int) -> Any:
+    return None if intid >= 32 else orig(self, vcpu, intid)
+
+
 def _flush_twice(orig: Any, self: Vgic, vcpu: int) -> None:
     # the same vgic_irq twice on the ap_list (a double vgic_queue_irq_unlock), so the flush
     # populates two LRs with it
@@ -440,6 +444,9 @@ WITNESSES: dict[str, Witness] = {
                                       lambda mp, ex: _both(mp, IchCpuIf, "rpr", lambda orig, self: 0xFF)),
     "gic-S5-group": mutant(gic_ack((32, 0x40, 0), enable=(0, 1), ack_group=1),
                            lambda mp, ex: _both(mp, IchCpuIf, "ack", _iar_ignores_group)),
+    # mutation analysis survivor vgic.py:73 (``intid < NR_PRIVATE / NR_SPIS``): lookup finds no SPI, so
+    # every SPI injection is refused
+    "gic-API-injection-refused": mutant(level_spi_entry, lambda mp, ex: _both(mp, Vgic, "lookup", _no_spis)),
     "gic-O1-priority-inversion": mutant(gic_ack((32, 0x40, 1), (33, 0x50, 1)),
                                         lambda mp, ex: _both(mp, IchCpuIf, "hppvi_index", _hppvi_lowest_priority)),
     "gic-O2-strict-at-sync": corpus("seeds/vgic-disabled-group-high-priority.json", "vgic-pre-series"),
