@@ -50,6 +50,8 @@ HIBERNATE_OFF_TYPES = (0, 1)
 #: api.rst, KVM_EXIT_SYSTEM_EVENT data[0]: KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2 for a
 #: SYSTEM_RESET2, KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2 for a SYSTEM_OFF2 (both bit 0)
 EVENT_FLAG_PSCI_RESET2 = EVENT_FLAG_PSCI_OFF2 = 1 << 0
+#: DEN0022 SYSTEM_RESET2 reset_type bit 31: a vendor-specific reset (accepted like a warm reset)
+RESET_TYPE_VENDOR = 1 << 31
 
 # DEN0022 function IDs (table "PSCI function IDs"), SMC32 0x8400_00xx and SMC64 0xC400_00xx
 _FN32, _FN64 = 0x84000000, 0xC4000000
@@ -250,7 +252,7 @@ class ArchPsci:
                            f"{sorted(allowed)}", (fn, ret), (call.fn, sorted(allowed)))
         event = seen.get(K.PSCI_SYSTEM_EVENT)
         want_event = {"SYSTEM_OFF": "SHUTDOWN", "SYSTEM_RESET": "RESET"}.get(call.fn)
-        if call.fn == "SYSTEM_RESET2" and call.target == 0:
+        if call.fn == "SYSTEM_RESET2" and (call.target & MASK32 == 0 or call.target & RESET_TYPE_VENDOR):
             want_event = "RESET"
         want_event, want_flags = self._event(call, want_event)
         if event != want_event:
@@ -266,7 +268,7 @@ class ArchPsci:
     def _event(self, call: O.GuestPsci, want: str | None) -> tuple[str | None, int]:
         """The system event the calls added for PSCI 1.3 make (the ones above as before), and its
         data[0] flags (api.rst KVM_EXIT_SYSTEM_EVENT)."""
-        if call.fn == "SYSTEM_RESET2_32" and call.target & MASK32 == 0:
+        if call.fn == "SYSTEM_RESET2_32" and (call.target & MASK32 == 0 or call.target & RESET_TYPE_VENDOR):
             want = "RESET"
         elif call.fn == "SYSTEM_OFF2" and self._off2_valid(call):
             want = "SHUTDOWN"
@@ -347,7 +349,8 @@ class ArchPsci:
             def on() -> None:
                 t.power, t.pending, t.off_since = ON_PENDING, (entry, context), ""
             return {SUCCESS}, on
-        if fn == "SYSTEM_RESET2" and target != 0:
+        if fn == "SYSTEM_RESET2" and target & MASK32 != 0 and not target & RESET_TYPE_VENDOR:
+            # DEN0022 1.1+ SYSTEM_RESET2: reset_type 0 (SYSTEM_WARM_RESET) or a vendor type (bit 31)
             return {INVALID_PARAMS}, nothing
         if fn == "SYSTEM_OFF2" and not self._off2_valid(call):
             return {INVALID_PARAMS}, nothing
