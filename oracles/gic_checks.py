@@ -20,7 +20,7 @@ from itertools import chain
 from hvfuzz.model.vocab import obs as K
 from hvfuzz.model.vocab import ops as O
 from hvfuzz.model.vocab.judging import Failure, Step, has, last_of
-from hvfuzz.oracles.arch_gic import LPI_BASE, NR_PRIVATE, SPURIOUS, ArchGic
+from hvfuzz.oracles.arch_gic import LPI_BASE, NR_PRIVATE, SPURIOUS, TIMER_PPI, ArchGic
 
 _CPUIF_OPS = (O.GuestAck, O.GuestEoi, O.GuestSetPmr, O.GuestSetBpr, O.GuestSetGrpEn, O.GuestSetEoiMode)
 _EXITS = (O.GuestExit, O.GuestPsci, O.GuestAccess)  # HVC and stage-2 aborts exit too
@@ -151,6 +151,10 @@ class GicChecker:
             return None
         i = self.m.lookup(op.vcpu, op.intid)
         if i is None:
+            return None
+        if op.intid == TIMER_PPI and self.m.timer[op.vcpu]:
+            # the in-kernel timer drives this PPI's line (its output: Arm ARM D11.2.4); userspace's
+            # KVM_IRQ_LINE on it is ignored (the line has an owner: vgic_validate_injection)
             return None
         if (i.line != op.level) if i.level else op.level:
             return Failure("gic-API-injection-refused", op.vcpu,

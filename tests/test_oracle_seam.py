@@ -32,14 +32,15 @@ _CPUIF = (O.GuestAck(0, 1), O.GuestEoi(0, 1, 32), O.GuestDir(0, 32), O.GuestSetP
 
 
 def test_the_chain_keeps_todays_order_and_names() -> None:
-    assert [j.name for j in judges_for()] == ["differential", "pkvm_invariants", "gic", "vgic_invariants", "psci"]
+    assert [j.name for j in judges_for()] == ["differential", "pkvm_invariants", "gic", "vgic_invariants", "psci",
+                                              "vcpu"]
     ex = Execution(Config(variant="lazy"))
     # pKVM's invariants are declared for the variant and the reference; the reference has no hyp
     # vcpus (``applies``), so they run on the variant only
-    assert len(ex._chain) == 5
+    assert len(ex._chain) == 6
     assert ex.judges["pkvm_invariants"].applies(ex.sut) and not ex.judges["pkvm_invariants"].applies(ex.ref)
     assert isinstance(ex.gic, GicChecker) and ex.gic.m is not None and isinstance(ex.psci, ArchPsci)
-    assert [j.name for j in judges_for(["psci"])] == ["differential", "psci"]
+    assert [j.name for j in judges_for(["psci"])] == ["differential", "psci", "vcpu"]
 
 
 def test_every_observation_kind_is_a_named_oracle() -> None:
