@@ -29,7 +29,10 @@ VGIC = sorted(n for n, v in VARIANTS.items() if v.kind in ("bug", "seed") and v.
 VGIC_MARGINAL = ["vgic-eoicount-from-head", "vgic-eoicount-ignored",
                  # found from scratch by a 10-minute soak of the correct designs (seed 11, when they still
                  # had the merged accounting), not within the 4000-example budget (seed 0: 4032 examples)
-                 "vgic-active-spis-undercount"]
+                 "vgic-active-spis-undercount",
+                 # the async first-SPI broadcast window (issue 15): found from scratch for 5 seeds editable,
+                 # missed for seed 4 (4003 examples) installed
+                 "vgic-tdir-bcast-async"]
 PSCI = sorted(n for n, v in VARIANTS.items() if v.kind in ("bug", "seed") and v.component == "psci")
 PSCI_EXAMPLE_BUDGET = 3000
 SEEDS = load_corpus(["corpus/seeds"])
