@@ -17,14 +17,24 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
+from typing import NoReturn
 
 from hvfuzz.fuzz.export import write_repro
-from hvfuzz.fuzz.gen import begin, walk
+from hvfuzz.fuzz.gen import Stop, begin, walk
 from hvfuzz.fuzz.gen.choosers import RandomChooser
-from hvfuzz.fuzz.runner import run
+from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.shrink import shrink
 from hvfuzz.fuzz.trace import Trace
 from hvfuzz.model.variants import VARIANTS
+
+
+def _recorder(failures: list[Trace]) -> Callable[[Trace, Verdict], NoReturn]:
+    """The driver's ``on_violation``: keep the failing trace, then end the walk as the default does."""
+    def record(trace: Trace, verdict: Verdict) -> NoReturn:
+        failures.append(trace)
+        raise Stop(verdict)
+    return record
 
 
 def soak(variant: str, ops: int, seed: int, max_ops: int) -> tuple[int, int, float, list[Trace]]:
@@ -38,12 +48,10 @@ def soak(variant: str, ops: int, seed: int, max_ops: int) -> tuple[int, int, flo
         chooser = RandomChooser.seeded(seed * 1_000_003 + k)
         k += 1
         drv = begin(variant, chooser)
-        walk(drv, chooser, max_ops)  # ends at max_ops, or early: no move left, or an op failed
+        drv.on_violation = _recorder(failures)  # every failing op, also the last of an overshooting macro move
+        walk(drv, chooser, max_ops)
         done += len(drv.ops)
         traces += 1
-        trace = Trace(drv.ex.config, tuple(drv.ops))
-        if len(drv.ops) < max_ops and not run(trace).ok:  # only a trace that ended early can have failed
-            failures.append(trace)
     return done, traces, time.process_time() - t0, failures
 
 

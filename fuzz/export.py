@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from typing import Any
 
 from hvfuzz.fuzz.runner import StepRecord, Verdict
@@ -64,14 +64,19 @@ def write_repro_at(path: str, trace: Trace, verdict: Verdict, meta: dict[str, An
 
 def write_text_atomic(path: str, text: str) -> str:
     """Write ``text`` to ``path`` atomically (temp file + fsync + rename in the same directory), so
-    a finding is never left half-written.  The file gets the mode an ordinary ``open`` would give
-    (0666 less the umask), not ``mkstemp``'s 0600: a CI job that uploads the findings directory as
-    another user must be able to read it."""
+    a finding is never left half-written.  The temp file is created with mode 0666, which the
+    kernel reduces by the umask as for any ``open`` (not ``mkstemp``'s 0600): a CI job that
+    uploads the findings directory as another user must be able to read it."""
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    while True:
+        tmp = os.path.join(directory, f".tmp-{os.getpid()}-{secrets.token_hex(6)}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -82,13 +87,6 @@ def write_text_atomic(path: str, text: str) -> str:
             os.unlink(tmp)
         raise
     return path
-
-
-def _umask() -> int:
-    """The process umask (read by setting and restoring it: there is no getter)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def load_repro(path: str) -> tuple[Trace, dict[str, Any] | None]:
