@@ -18,10 +18,14 @@ from hvfuzz.fuzz.trace import (
     trace_from_json,
     trace_to_json,
 )
+from hvfuzz.model.variants import BUILTIN, Registry
 
 
 def repro_to_json(trace: Trace, verdict: Verdict, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     d = trace_to_json(trace)
+    origin = trace.config.registry.origin(trace.config.variant)
+    if origin.kind != "builtin":
+        d["design"] = origin.to_json()  # where replay finds a plugin design again (fuzz/plugins.py)
     d["verdict"] = verdict.to_json()
     if meta:
         d["meta"] = meta
@@ -89,10 +93,13 @@ def write_text_atomic(path: str, text: str) -> str:
     return path
 
 
-def load_repro(path: str) -> tuple[Trace, dict[str, Any] | None]:
-    """A trace file or a repro file: the trace and the recorded verdict (if any)."""
+def load_repro(path: str, registry: Registry = BUILTIN) -> tuple[Trace, dict[str, Any] | None]:
+    """A trace file or a repro file: the trace and the recorded verdict (if any).  Its variant is
+    looked up in ``registry``, plus the design the repro recorded if ``registry`` lacks it."""
+    from hvfuzz.fuzz.plugins import with_recorded_design
+
     d = load_json_file(path)
-    trace = trace_from_json(d)
+    trace = trace_from_json(d, with_recorded_design(d, registry))
     verdict = d.get("verdict")
     if verdict is not None and (not isinstance(verdict, dict) or verdict.get("status") not in ("pass", "fail")):
         raise TraceError(f"{path}: 'verdict' must be an object with status 'pass' or 'fail'")
