@@ -179,6 +179,12 @@ def pytest_text(trace: Trace, recorded: dict[str, Any] | None, name: str) -> str
     step = (recorded or {}).get("step")
     ops = ",\n".join(f"    {op_to_json(op)!r}" for op in trace.ops)
     where = f" ({oracle} at step {step})" if oracle else ""
+    origin = trace.config.registry.origin(trace.config.variant)
+    load, design = "trace_from_json(TRACE)", ""
+    if origin.kind != "builtin":  # a plugin design's variant: the test loads the design as replay does
+        load = "trace_from_json(TRACE, with_recorded_design(TRACE, registry_for()))"
+        design = f', "design": {origin.to_json()!r}'
+    imports = "from hvfuzz.fuzz.plugins import registry_for, with_recorded_design\n" if design else ""
     return f'''"""Regression test exported by hvfuzz from {name}.
 
 Variant {trace.config.variant!r}: recorded verdict {status}{where}.
@@ -186,17 +192,17 @@ Run with: pytest THIS_FILE (hvfuzz installed).  Once the bug is fixed in the mod
 EXPECT_FIXED = True: the test then asserts that no oracle fails.
 """
 
-from hvfuzz.fuzz.runner import run
+{imports}from hvfuzz.fuzz.runner import run
 from hvfuzz.fuzz.trace import trace_from_json
 
 EXPECT_FIXED = False
-TRACE = {{"schema": {SCHEMA_VERSION}, "config": {trace_to_json(trace)["config"]!r}, "ops": [
+TRACE = {{"schema": {SCHEMA_VERSION}, "config": {trace_to_json(trace)["config"]!r}{design}, "ops": [
 {ops}
 ]}}
 
 
 def test_recorded_verdict():
-    verdict = run(trace_from_json(TRACE))
+    verdict = run({load})
     if EXPECT_FIXED or {status == "pass"!r}:
         assert verdict.ok, verdict
     else:
