@@ -226,3 +226,43 @@ def test_shipped_corpus_from_anywhere(tmp_path):
     only = hvfuzz("fuzz", "--variant", "lazy", "--max-examples", "1", "--seed", "1", "--corpus", "",
                   "--corpus", str(mine), "--findings", "f", cwd=str(tmp_path))
     assert "replaying 1 corpus trace(s)" in only.stdout, only.stdout
+
+
+def test_a_designs_own_judge_reaches_the_verdict():
+    """``Variant.judges``: a design's judge runs after hvfuzz's chain and its verdict names it, in a
+    replay and in a fuzz session (an oracle name hvfuzz does not know)."""
+    import attrs
+
+    from hvfuzz.fuzz.session import fuzz_variant
+    from hvfuzz.model.vocab.judging import Failure
+    from hvfuzz.oracles.registry import Judge
+
+    @attrs.define
+    class NoSecondEntry:  # the design's claim, for the test: a vcpu never enters the guest twice
+        entries: dict[int, int] = attrs.Factory(dict)
+
+        def after(self, step):
+            if step.applied and step.op.name == "GuestEnter":
+                n = self.entries[step.op.vcpu] = self.entries.get(step.op.vcpu, 0) + 1
+                if n > 1:
+                    return Failure("design-one-entry", step.op.vcpu, "entered twice")
+            return None
+
+        def state_key(self, intids):
+            return tuple(sorted(self.entries.items()))
+
+    judge = Judge("one_entry", frozenset({"pkvm"}), lambda vcpus, pri_bits: NoSecondEntry())
+    reg = Registry.of([Variant("lazy-judged", "correct", "pkvm", "d", "s", LAZY, judges=(judge,))],
+                      Origin("module", "test"))
+    reg = BUILTIN.with_design(reg.values(), Origin("module", "test"))
+    once = [{"op": "KvmRun", "vcpu": 0, "pcpu": 0}, {"op": "GuestEnter", "vcpu": 0},
+            {"op": "GuestExit", "vcpu": 0, "kind": "irq"}, {"op": "HandleExit", "vcpu": 0}]
+    t = trace_from_json({"schema": 1, "config": {"variant": "lazy-judged"}, "ops": once}, reg)
+    assert run(t).ok
+    twice = trace_from_json({"schema": 1, "config": {"variant": "lazy-judged"},
+                             "ops": once + [{"op": "GuestEnter", "vcpu": 0}]}, reg)
+    v = run(twice)
+    assert not v.ok and v.oracle == "design-one-entry" and v.step == 4, v
+    assert run(attrs.evolve(twice, config=attrs.evolve(twice.config, variant="lazy"))).ok  # not hvfuzz's claim
+    res = fuzz_variant("lazy-judged", seed=1, max_examples=50, registry=reg, search_budget=0)
+    assert res.finding is not None and res.finding.verdict.oracle == "design-one-entry", res
