@@ -266,3 +266,22 @@ def test_a_designs_own_judge_reaches_the_verdict():
     assert run(attrs.evolve(twice, config=attrs.evolve(twice.config, variant="lazy"))).ok  # not hvfuzz's claim
     res = fuzz_variant("lazy-judged", seed=1, max_examples=50, registry=reg, search_budget=0)
     assert res.finding is not None and res.finding.verdict.oracle == "design-one-entry", res
+
+
+def test_import_crash_on_a_design_variant(user):
+    """A libFuzzer crash input (fuzz/decode.py bytes) of a design's variant becomes a repro."""
+    from hvfuzz.fuzz.decode import encode
+
+    reg = load_design(str(user / "deferred_pstate.py"), BUILTIN)
+    ops = [{"op": "KvmRun", "vcpu": 0, "pcpu": 0}, {"op": "GuestEnter", "vcpu": 0},
+           {"op": "GuestWriteReg", "vcpu": 0, "reg": "pc", "value": 0x1000},
+           {"op": "GuestExit", "vcpu": 0, "kind": "irq"}]
+    t = trace_from_json({"schema": 1, "config": {"variant": "lazy-deferred-pc", "vcpus": 1, "pcpus": 1}, "ops": ops},
+                        reg)
+    assert run(t).oracle == "exit-pc"
+    (user / "crash-1").write_bytes(encode(t, "pkvm"))
+    r = hvfuzz("import-crash", "crash-1", "--design", "deferred_pstate.py", "--variant", "lazy-deferred-pc",
+               "--target", "pkvm", "--findings", "f", cwd=str(user))
+    assert r.returncode == 1 and "VIOLATION of exit-pc on lazy-deferred-pc" in r.stdout, r.stdout + r.stderr
+    _one_line_error(hvfuzz("import-crash", "crash-1", "--variant", "lazy-deferred-pc", "--target", "pkvm",
+                           cwd=str(user)), "unknown variant")
