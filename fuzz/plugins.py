@@ -98,6 +98,8 @@ def load_design(spec: str, registry: Registry) -> Registry:
     if not spec:
         return registry
     if spec.endswith(".py") or os.sep in spec or (os.altsep and os.altsep in spec):
+        if _loaded(registry, Origin("file", "", os.path.realpath(spec))):
+            return registry
         module, origin = _import_file(spec)
     else:
         origin = Origin("module", spec)
@@ -109,8 +111,15 @@ def load_design(spec: str, registry: Registry) -> Registry:
 
 
 def _loaded(registry: Registry, origin: Origin) -> bool:
-    """Whether this design module is in ``registry`` already (named twice, or by an entry point too)."""
-    return any(registry.origin(n).module == origin.module for n in registry)
+    """Whether this design module is in ``registry`` already (named twice, or by an entry point and
+    by its file too)."""
+    real = os.path.realpath(origin.file) if origin.file else None
+    for n in registry:
+        o = registry.origin(n)
+        same_file = bool(real and o.file and os.path.realpath(o.file) == real)
+        if o.kind != "builtin" and (o.module == origin.module or same_file):
+            return True
+    return False
 
 
 def load_entry_points(registry: Registry) -> Registry:

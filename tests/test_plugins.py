@@ -135,8 +135,11 @@ def test_entry_point_design(user, tmp_path):
     (repro,) = (user / "findings").glob("*.json")
     assert json.loads(repro.read_text())["design"]["entry_point"] == "deferred-pstate"
     assert hvfuzz("replay", str(repro), "--quiet", cwd=str(tmp_path), env=env).returncode == 1
-    # the same module named again with --design is the same design, not a redefinition
+    # the same module named again with --design (by name or by file) is the same design, not a redefinition
     assert hvfuzz("variants", "--design", "deferred_pstate", cwd=str(tmp_path), env=env).returncode == 0
+    assert hvfuzz("variants", "--design", str(site / "deferred_pstate.py"), cwd=str(tmp_path), env=env).returncode == 0
+    clash = hvfuzz("variants", "--design", str(user / "deferred_pstate.py"), cwd=str(tmp_path), env=env)
+    _one_line_error(clash, "'lazy-deferred-pstate' is already defined (entry point deferred-pstate")
     # a broken installed design is a one-line error on every command
     (site / "deferred_pstate.py").write_text("VARIANTS = [1]\n")
     _one_line_error(hvfuzz("variants", cwd=str(tmp_path), env=env), "entry point deferred-pstate", "not a Variant")
