@@ -311,7 +311,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
 
     if not os.path.isdir(args.dir):
         raise TraceError(f"{args.dir}: not a directory")
-    rows = list_findings(args.dir)
+    rows = list_findings(args.dir, args.registry)
     if args.json:
         _out(json.dumps(rows, indent=1))
         return EXIT_OK

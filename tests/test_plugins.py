@@ -134,6 +134,12 @@ def test_entry_point_design(user, tmp_path):
     assert r.returncode == 1 and "VIOLATION of exit-pc" in r.stdout, r.stdout + r.stderr
     (repro,) = (user / "findings").glob("*.json")
     assert json.loads(repro.read_text())["design"]["entry_point"] == "deferred-pstate"
+    r = hvfuzz("fuzz", "--variant", "lazy-deferred-pc", "--max-examples", "300", "--seed", "1", "--findings",
+               "findings", cwd=str(user), env=env)  # the same bug again: counted, still the installed design
+    d = json.loads(repro.read_text())
+    assert r.returncode == 1 and d["meta"]["count"] == 2 and d["design"]["entry_point"] == "deferred-pstate", d
+    listed = hvfuzz("findings", str(user / "findings"), "--json", cwd=str(tmp_path), env=env)
+    assert [row["variant"] for row in json.loads(listed.stdout)] == ["lazy-deferred-pc"], listed.stderr
     assert hvfuzz("replay", str(repro), "--quiet", cwd=str(tmp_path), env=env).returncode == 1
     # the same module named again with --design (by name or by file) is the same design, not a redefinition
     assert hvfuzz("variants", "--design", "deferred_pstate", cwd=str(tmp_path), env=env).returncode == 0
