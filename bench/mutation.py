@@ -117,6 +117,8 @@ def make_copy(dest: Path) -> None:
     for p in PACKAGES:
         shutil.copytree(ROOT / p, pkg / p, ignore=ignore)
     shutil.copytree(ROOT / "corpus", dest / "corpus", ignore=ignore)
+    # the corpus hvfuzz replays by default is its package data, hvfuzz.corpus (fuzz/shipped.py)
+    shutil.copytree(ROOT / "corpus", pkg / "corpus", ignore=ignore)
     (dest / "bench").mkdir()
     shutil.copy2(Path(__file__), dest / "bench" / "mutation.py")
 

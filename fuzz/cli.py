@@ -30,24 +30,27 @@ def _out(msg: str = "") -> None:
 
 
 def cmd_variants(args: argparse.Namespace) -> int:
-    from hvfuzz.model.variants import VARIANTS
-
+    variants = args.registry
     if args.json:
         rows = [{"name": v.name, "kind": v.kind, "component": v.component,
-                 "description": v.description, "source": v.source} for v in VARIANTS.values()]
+                 "description": v.description, "source": v.source,
+                 "origin": variants.origin(v.name).describe()} for v in variants.values()]
         _out(json.dumps(rows, indent=1))
         return EXIT_OK
-    width = max(len(n) for n in VARIANTS)
-    for v in VARIANTS.values():
-        _out(f"{v.name:<{width}}  {v.kind:<9}  {v.component:<5}  {v.description}  [source: {v.source}]")
+    width = max(len(n) for n in variants)
+    for v in variants.values():
+        origin = variants.origin(v.name)
+        where = "" if origin.kind == "builtin" else f"  [design: {origin.describe()}]"
+        _out(f"{v.name:<{width}}  {v.kind:<9}  {v.component:<5}  {v.description}  [source: {v.source}]{where}")
     return EXIT_OK
 
 
 def _regression_dirs(corpus_dirs: list[str] | None) -> list[str]:
-    """Where kept findings live: regressions/ under the corpus directories (default corpus/)."""
-    dirs = [os.path.join(d, "regressions") for d in (corpus_dirs or []) if d]
-    return [d for d in dirs if os.path.isdir(d)] or ([os.path.join("corpus", "regressions")]
-                                                     if os.path.isdir(os.path.join("corpus", "regressions")) else [])
+    """Where kept findings live: regressions/ under the corpus directories (default: the shipped corpus)."""
+    from hvfuzz.fuzz.shipped import corpus_dirs as resolve
+    from hvfuzz.fuzz.shipped import regression_dirs
+
+    return regression_dirs(corpus_dirs if corpus_dirs is not None else resolve(None))
 
 
 def _known_text(rec: Any) -> str:
@@ -60,19 +63,18 @@ def _known_text(rec: Any) -> str:
 def cmd_fuzz(args: argparse.Namespace) -> int:
     from hvfuzz.fuzz.findings import record
     from hvfuzz.fuzz.session import fuzz_variant, load_corpus
+    from hvfuzz.fuzz.shipped import corpus_dirs
     from hvfuzz.fuzz.situations import coverage_table
     from hvfuzz.fuzz.strategies import SessionStats
-    from hvfuzz.model.variants import VARIANTS, correct_variants
 
-    if args.corpus is None:
-        args.corpus = ["corpus"] if os.path.isdir("corpus") else []
-    args.corpus = [d for d in args.corpus if d]
-    for d in args.corpus:
-        if not os.path.isdir(d):
+    VARIANTS = args.registry
+    for d in args.corpus or []:
+        if d and not os.path.isdir(d):
             raise TraceError(f"--corpus {d}: not a directory")
+    args.corpus = corpus_dirs(args.corpus)
     if args.variant is not None and args.variant not in VARIANTS:
         raise TraceError(f"unknown variant {args.variant!r} (see 'hvfuzz variants')")
-    names = [args.variant] if args.variant else [v.name for v in correct_variants()]
+    names = [args.variant] if args.variant else [v.name for v in VARIANTS.correct()]
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     budget = f"{args.seconds:g} s" if args.max_examples is None else f"{args.max_examples} examples"
     _out(f"hvfuzz fuzz: {', '.join(names)} against the reference; seed {seed}; budget {budget}"
@@ -84,7 +86,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         dt = time.monotonic() - st.started
         _out(f"  [{dt:6.1f}s] {variant}: {st.examples} examples, {st.ops} ops, {st.ops / max(dt, 1e-9):.0f} ops/s")
 
-    corpus = load_corpus(args.corpus) if args.corpus else []
+    corpus = load_corpus(args.corpus, VARIANTS) if args.corpus else []
     database = None
     if args.db:
         from hvfuzz.fuzz.profiles import open_database
@@ -103,7 +105,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         if args.max_examples is None:
             seconds = args.seconds / len(names)
         res = fuzz_variant(name, seed=seed + i, seconds=seconds, max_examples=args.max_examples,
-                           progress=progress, nr_lrs=args.nr_lrs, corpus=corpus, database=database)
+                           progress=progress, nr_lrs=args.nr_lrs, corpus=corpus, database=database,
+                           registry=VARIANTS)
         rate = res.ops / max(res.seconds, 1e-9)
         mutated = f" + {res.mutants} corpus mutants" if res.mutants else ""
         _out(f"  {name}: {res.examples} examples{mutated}, {res.ops} ops in {res.seconds:.1f} s ({rate:.0f} ops/s)")
@@ -135,19 +138,19 @@ def cmd_exhaustive(args: argparse.Namespace) -> int:
     from hvfuzz.fuzz.exhaustive import Level, explore, runs_for
     from hvfuzz.fuzz.findings import record
     from hvfuzz.fuzz.situations import coverage_table, never_reached
-    from hvfuzz.model.variants import VARIANTS
 
+    VARIANTS = args.registry
     if args.variant is not None and args.variant not in VARIANTS:
         raise TraceError(f"unknown variant {args.variant!r} (see 'hvfuzz variants')")
     if args.depth < 1:
         raise TraceError("--depth must be at least 1")
-    runs = runs_for(args.variant, args.alphabet)
+    runs = runs_for(args.variant, args.alphabet, VARIANTS)
     if not runs:
         raise TraceError(f"no correct variant has the {args.alphabet} component")
     status = EXIT_OK
     for name, alpha in runs:
         try:
-            config = alpha.config(name, args.vcpus, args.pcpus, args.nr_lrs)
+            config = alpha.config(name, args.vcpus, args.pcpus, args.nr_lrs, VARIANTS)
         except ValueError as e:
             raise TraceError(f"bad configuration ({e})") from None
         ops = alpha.ops_of(config)
@@ -201,9 +204,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     from hvfuzz.fuzz.export import load_repro, timeline_text
     from hvfuzz.fuzz.runner import run_recorded
-    from hvfuzz.model.variants import VARIANTS
 
-    trace, recorded = load_repro(args.file)
+    trace, recorded = load_repro(args.file, args.registry)
+    VARIANTS = trace.config.registry  # with the design the repro recorded
     if args.variant:
         if args.variant not in VARIANTS:
             raise TraceError(f"unknown variant {args.variant!r} (see 'hvfuzz variants')")
@@ -229,7 +232,7 @@ def cmd_shrink(args: argparse.Namespace) -> int:
     from hvfuzz.fuzz.runner import run
     from hvfuzz.fuzz.shrink import shrink
 
-    trace, _ = load_repro(args.file)
+    trace, _ = load_repro(args.file, args.registry)
     verdict = run(trace)
     if verdict.ok:
         _out("the trace violates nothing: nothing to shrink")
@@ -244,7 +247,7 @@ def _write_imported(args: argparse.Namespace, crash: str, variant: str, target: 
     from hvfuzz.fuzz.findings import record
     from hvfuzz.fuzz.libfuzzer import import_crash
 
-    original, verdict, small = import_crash(crash, variant, target)
+    original, verdict, small = import_crash(crash, variant, target, args.registry)
     if verdict.ok:
         _out(f"{crash}: does not reproduce on {variant} ({len(original.ops)} ops decoded)")
         return EXIT_OK
@@ -260,8 +263,8 @@ def _write_imported(args: argparse.Namespace, crash: str, variant: str, target: 
 
 def cmd_import_crash(args: argparse.Namespace) -> int:
     from hvfuzz.fuzz.targets import DEFAULT_VARIANT, TARGETS
-    from hvfuzz.model.variants import VARIANTS
 
+    VARIANTS = args.registry
     if args.target not in TARGETS:
         raise TraceError(f"unknown target {args.target!r} (known: {', '.join(TARGETS)})")
     variant = args.variant or DEFAULT_VARIANT[args.target]
@@ -272,10 +275,12 @@ def cmd_import_crash(args: argparse.Namespace) -> int:
 
 def cmd_atheris(args: argparse.Namespace) -> int:
     from hvfuzz.fuzz.libfuzzer import run_target
+    from hvfuzz.fuzz.plugins import designs_env
     from hvfuzz.fuzz.session import load_corpus
+    from hvfuzz.fuzz.shipped import corpus_dirs
     from hvfuzz.fuzz.targets import DEFAULT_VARIANT
-    from hvfuzz.model.variants import VARIANTS
 
+    VARIANTS = args.registry
     try:
         import atheris  # noqa: F401
     except ImportError:
@@ -283,10 +288,12 @@ def cmd_atheris(args: argparse.Namespace) -> int:
     variant = args.variant or DEFAULT_VARIANT.get(args.target, "lazy")
     if variant not in VARIANTS:
         raise TraceError(f"unknown variant {variant!r} (see 'hvfuzz variants')")
-    corpus_dirs = args.corpus if args.corpus is not None else (["corpus"] if os.path.isdir("corpus") else [])
-    seeds = load_corpus([d for d in corpus_dirs if d])
+    for d in args.corpus or []:
+        if d and not os.path.isdir(d):
+            raise TraceError(f"--corpus {d}: not a directory")
+    seeds = load_corpus(corpus_dirs(args.corpus), VARIANTS)
     res = run_target(args.target, variant, args.seconds, args.jobs, args.findings, seeds,
-                     [a for a in args.libfuzzer_flags if a != "--"], _out)
+                     [a for a in args.libfuzzer_flags if a != "--"], _out, designs=designs_env(VARIANTS))
     status = EXIT_OK
     for crash in res.crashes:
         status = max(status, _write_imported(args, crash, variant, "system" if args.target == "hypothesis"
@@ -304,7 +311,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
 
     if not os.path.isdir(args.dir):
         raise TraceError(f"{args.dir}: not a directory")
-    rows = list_findings(args.dir)
+    rows = list_findings(args.dir, args.registry)
     if args.json:
         _out(json.dumps(rows, indent=1))
         return EXIT_OK
@@ -318,7 +325,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from hvfuzz.fuzz.export import load_repro, pytest_text
 
-    trace, recorded = load_repro(args.file)
+    trace, recorded = load_repro(args.file, args.registry)
     if args.format == "pytest":
         _out(pytest_text(trace, recorded, os.path.basename(args.file)))
     elif args.format == "html":
@@ -378,9 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--max-examples", type=int, help="example budget per variant instead of seconds (deterministic)")
     f.add_argument("--seed", type=int, help="seed (default: random, printed)")
     f.add_argument("--corpus", action="append", metavar="DIR",
-                   help="replay the traces under DIR on the variant before generating, then mutate them "
-                        "between Hypothesis batches (repeatable; "
-                        "default: corpus/ when it exists here; --corpus '' for none)")
+                   help="also replay the traces under DIR on the variant before generating, and mutate them "
+                        "between Hypothesis batches, besides the corpus shipped with hvfuzz (repeatable; "
+                        "--corpus '' leaves the shipped corpus out)")
     f.add_argument("--nr-lrs", type=int, choices=range(1, 17), metavar="1..16",
                    help="list registers per CPU (default: drawn per example, 1-4)")
     f.add_argument("--findings", default="findings", help="directory for repro files (default findings/)")
@@ -415,7 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seconds", type=float, default=60.0, help="time budget (libFuzzer -max_total_time)")
     a.add_argument("--jobs", type=int, default=1, help="worker processes (libFuzzer -fork=N)")
     a.add_argument("--corpus", action="append", metavar="DIR",
-                   help="traces to seed the working corpus with (default: corpus/ when it exists here)")
+                   help="traces to seed the working corpus with, besides the shipped corpus (--corpus '' "
+                        "leaves it out)")
     a.add_argument("--findings", default="findings", help="crash artifacts, working corpus and repros")
     a.add_argument("libfuzzer_flags", nargs="*", metavar="-- FLAGS", help="passed to libFuzzer after --")
     a.set_defaults(func=cmd_atheris)
@@ -451,12 +459,19 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("variants", help="list the variants")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_variants)
+    for cmd in sub.choices.values():  # designs as plugins (fuzz/plugins.py), on every command
+        cmd.add_argument("--design", action="append", default=[], metavar="FILE|MODULE",
+                         help="load a design module (its VARIANTS) besides hvfuzz's own, the hvfuzz.designs "
+                              "entry points and HVFUZZ_DESIGNS (repeatable)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from hvfuzz.fuzz.plugins import registry_for
+
+        args.registry = registry_for(args.design)
         return int(args.func(args))
     except TraceError as e:
         print(f"hvfuzz: error: {e}", file=sys.stderr)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import attrs
 
 from hvfuzz.fuzz.trace import Config, Trace
+from hvfuzz.model.variants import BUILTIN, Registry
 from hvfuzz.model.vocab import ops as O
 from hvfuzz.model.vocab.fields import U64_ESCAPE, U64_VALUES, Domain
 
@@ -107,7 +108,7 @@ def libfuzzer_dict(component: str = "system") -> str:
     return "\n".join(lines) + "\n"
 
 
-def decode(data: bytes, variant: str = "lazy", component: str = "system") -> Trace:
+def decode(data: bytes, variant: str = "lazy", component: str = "system", registry: Registry = BUILTIN) -> Trace:
     """The trace ``data`` encodes (never fails: every byte string is a valid trace)."""
     allowed = _ALPHABET[component]
     r = _Reader(data)
@@ -116,7 +117,7 @@ def decode(data: bytes, variant: str = "lazy", component: str = "system") -> Tra
     except EOFError:
         b0, b1 = 0, 3
     config = Config(variant=variant, vcpus=1 + (b0 & 3), pcpus=1 + ((b0 >> 2) & 3), protected=bool(b0 & 0x10),
-                    nr_lrs=1 + (b1 & 15))
+                    nr_lrs=1 + (b1 & 15), registry=registry)
     ops: list[O.Op] = []
     try:
         while len(ops) < MAX_OPS:

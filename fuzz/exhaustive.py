@@ -45,7 +45,7 @@ import attrs
 from hvfuzz.fuzz.runner import Execution, Verdict
 from hvfuzz.fuzz.trace import Config, Trace
 from hvfuzz.model.system import System
-from hvfuzz.model.variants import VARIANTS
+from hvfuzz.model.variants import BUILTIN, Registry
 from hvfuzz.model.vocab import ops as O
 
 
@@ -88,9 +88,9 @@ class Alphabet:
     prologue_of: Callable[[Config], tuple[O.Op, ...]] = lambda c: ()
 
     def config(self, variant: str, vcpus: int | None = None, pcpus: int | None = None,
-               nr_lrs: int | None = None) -> Config:
+               nr_lrs: int | None = None, registry: Registry = BUILTIN) -> Config:
         return Config(variant=variant, vcpus=vcpus or self.vcpus, pcpus=pcpus or self.pcpus,
-                      nr_lrs=nr_lrs or self.nr_lrs)
+                      nr_lrs=nr_lrs or self.nr_lrs, registry=registry)
 
 
 ALPHABETS: dict[str, Alphabet] = {c: Alphabet(c, 2, 2, 1, _alphabet_of(c), _prologue_of(c)) for c in O.COMPONENTS}
@@ -101,7 +101,7 @@ def intids_of(ops: tuple[O.Op, ...]) -> tuple[int, ...]:
 
 
 # --- the state key ---------------------------------------------------------------------------------
-_SYSTEM_SKIP = frozenset(("_dispatch", "_obs", "vgic", "policy", "psci_policy", "pkvm", "protected",
+_SYSTEM_SKIP = frozenset(("_dispatch", "_obs", "vgic", "policy", "psci_policy", "pkvm", "protected", "hooks",
                           "pmu_emulation"))
 _IRQ_ARRAYS = frozenset(("private", "spis", "policy", "named"))
 
@@ -254,14 +254,15 @@ def _replay(config: Config, prologue: tuple[O.Op, ...], alphabet: tuple[O.Op, ..
     return ex
 
 
-def runs_for(variant: str | None, component: str | None = None) -> list[tuple[str, Alphabet]]:
+def runs_for(variant: str | None, component: str | None = None,
+             registry: Registry = BUILTIN) -> list[tuple[str, Alphabet]]:
     """What ``hvfuzz exhaustive`` checks: a variant over its component's alphabet (or over
     ``component``'s), or, with no variant, every correct design over its component's alphabet
     and the pKVM designs over the PSCI alphabet too (PSCI has no correct variant of its own: its
     calls cross the vcpu-state sync)."""
     if variant is not None:
-        return [(variant, ALPHABETS[component or VARIANTS[variant].component])]
-    correct = [v for v in VARIANTS.values() if v.kind == "correct"]
+        return [(variant, ALPHABETS[component or registry[variant].component])]
+    correct = registry.correct()
     runs = [(v.name, ALPHABETS[v.component]) for v in correct if component in (None, v.component)]
     if component in (None, "psci"):
         runs += [(v.name, ALPHABETS["psci"]) for v in correct if v.component == "pkvm"]

@@ -18,10 +18,14 @@ from hvfuzz.fuzz.trace import (
     trace_from_json,
     trace_to_json,
 )
+from hvfuzz.model.variants import BUILTIN, Registry
 
 
 def repro_to_json(trace: Trace, verdict: Verdict, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     d = trace_to_json(trace)
+    origin = trace.config.registry.origin(trace.config.variant)
+    if origin.kind != "builtin":
+        d["design"] = origin.to_json()  # where replay finds a plugin design again (fuzz/plugins.py)
     d["verdict"] = verdict.to_json()
     if meta:
         d["meta"] = meta
@@ -89,10 +93,13 @@ def write_text_atomic(path: str, text: str) -> str:
     return path
 
 
-def load_repro(path: str) -> tuple[Trace, dict[str, Any] | None]:
-    """A trace file or a repro file: the trace and the recorded verdict (if any)."""
+def load_repro(path: str, registry: Registry = BUILTIN) -> tuple[Trace, dict[str, Any] | None]:
+    """A trace file or a repro file: the trace and the recorded verdict (if any).  Its variant is
+    looked up in ``registry``, plus the design the repro recorded if ``registry`` lacks it."""
+    from hvfuzz.fuzz.plugins import with_recorded_design
+
     d = load_json_file(path)
-    trace = trace_from_json(d)
+    trace = trace_from_json(d, with_recorded_design(d, registry))
     verdict = d.get("verdict")
     if verdict is not None and (not isinstance(verdict, dict) or verdict.get("status") not in ("pass", "fail")):
         raise TraceError(f"{path}: 'verdict' must be an object with status 'pass' or 'fail'")
@@ -172,6 +179,12 @@ def pytest_text(trace: Trace, recorded: dict[str, Any] | None, name: str) -> str
     step = (recorded or {}).get("step")
     ops = ",\n".join(f"    {op_to_json(op)!r}" for op in trace.ops)
     where = f" ({oracle} at step {step})" if oracle else ""
+    origin = trace.config.registry.origin(trace.config.variant)
+    load, design = "trace_from_json(TRACE)", ""
+    if origin.kind != "builtin":  # a plugin design's variant: the test loads the design as replay does
+        load = "trace_from_json(TRACE, with_recorded_design(TRACE, registry_for()))"
+        design = f', "design": {origin.to_json()!r}'
+    imports = "from hvfuzz.fuzz.plugins import registry_for, with_recorded_design\n" if design else ""
     return f'''"""Regression test exported by hvfuzz from {name}.
 
 Variant {trace.config.variant!r}: recorded verdict {status}{where}.
@@ -179,17 +192,17 @@ Run with: pytest THIS_FILE (hvfuzz installed).  Once the bug is fixed in the mod
 EXPECT_FIXED = True: the test then asserts that no oracle fails.
 """
 
-from hvfuzz.fuzz.runner import run
+{imports}from hvfuzz.fuzz.runner import run
 from hvfuzz.fuzz.trace import trace_from_json
 
 EXPECT_FIXED = False
-TRACE = {{"schema": {SCHEMA_VERSION}, "config": {trace_to_json(trace)["config"]!r}, "ops": [
+TRACE = {{"schema": {SCHEMA_VERSION}, "config": {trace_to_json(trace)["config"]!r}{design}, "ops": [
 {ops}
 ]}}
 
 
 def test_recorded_verdict():
-    verdict = run(trace_from_json(TRACE))
+    verdict = run({load})
     if EXPECT_FIXED or {status == "pass"!r}:
         assert verdict.ok, verdict
     else:

@@ -17,11 +17,12 @@ import attrs
 from hvfuzz.fuzz.export import load_repro, write_repro_at
 from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.trace import Trace, TraceError
+from hvfuzz.model.variants import BUILTIN, Registry
 
 
-def _load_with_meta(path: str) -> tuple[Trace, dict[str, Any] | None, dict[str, Any]]:
-    """A repro file's trace, recorded verdict and ``meta``."""
-    trace, recorded = load_repro(path)
+def _load_with_meta(path: str, registry: Registry = BUILTIN) -> tuple[Trace, dict[str, Any] | None, dict[str, Any]]:
+    """A repro file's trace, recorded verdict and ``meta`` (its variant looked up in ``registry``)."""
+    trace, recorded = load_repro(path, registry)
     with open(path, encoding="utf-8") as f:
         return trace, recorded, json.load(f).get("meta") or {}
 
@@ -51,7 +52,7 @@ def record(directory: str, trace: Trace, verdict: Verdict, meta: dict[str, Any] 
     count = 1
     if os.path.exists(path):
         try:
-            old, _, old_meta = _load_with_meta(path)
+            old, _, old_meta = _load_with_meta(path, trace.config.registry)
             count = int(old_meta.get("count", 1)) + 1
             if len(old.ops) <= len(trace.ops):  # keep the shorter repro (and its provenance)
                 trace, meta = old, old_meta
@@ -78,12 +79,12 @@ def known_regression(dirs: list[str], variant: str, oracle: str | None) -> str |
     return None
 
 
-def list_findings(directory: str) -> list[dict[str, Any]]:
+def list_findings(directory: str, registry: Registry = BUILTIN) -> list[dict[str, Any]]:
     """Every finding in ``directory``: signature, oracle, variant, count, length, path."""
     rows = []
     for path in sorted(glob.glob(os.path.join(directory, "*.json"))):
         try:
-            t, recorded, meta = _load_with_meta(path)
+            t, recorded, meta = _load_with_meta(path, registry)
         except (TraceError, ValueError, OSError) as e:
             raise TraceError(f"{path}: {e}") from None
         rows.append({"signature": meta.get("signature", "-"), "oracle": (recorded or {}).get("oracle", "-"),

@@ -22,6 +22,7 @@ from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.shrink import shrink
 from hvfuzz.fuzz.targets import DEFAULT_VARIANT, TARGETS, target_path
 from hvfuzz.fuzz.trace import Trace, TraceError
+from hvfuzz.model.variants import BUILTIN, Registry
 
 #: which vocabulary a target decodes with
 COMPONENT = {"system": "system", "pkvm": "pkvm", "vgic": "vgic", "psci": "psci", "hypothesis": "system"}
@@ -45,7 +46,8 @@ def write_seed_inputs(traces: list[Trace], directory: str, target: str) -> int:
     return n
 
 
-def import_crash(path: str, variant: str, target: str = "system") -> tuple[Trace, Verdict, Trace]:
+def import_crash(path: str, variant: str, target: str = "system",
+                 registry: Registry = BUILTIN) -> tuple[Trace, Verdict, Trace]:
     """Decode a crash file for ``variant``; (the decoded trace, the verdict of the shrunk trace,
     the shrunk trace).  The verdict is a pass if the input does not reproduce."""
     if not os.path.isfile(path):
@@ -56,7 +58,7 @@ def import_crash(path: str, variant: str, target: str = "system") -> tuple[Trace
         raise TraceError(f"{path}: empty file (not a crash input)")
     if target == "hypothesis":
         raise TraceError("crash files of the hypothesis target replay with that target; import the system's")
-    trace = decode(data, variant, COMPONENT[target])
+    trace = decode(data, variant, COMPONENT[target], registry)
     verdict = run(trace)
     if verdict.ok:
         return trace, verdict, trace
@@ -71,9 +73,10 @@ class AtherisRun:
 
 
 def run_target(target: str, variant: str | None, seconds: float, jobs: int, findings: str, seeds: list[Trace],
-               extra: list[str], out: Callable[[str], None]) -> AtherisRun:
+               extra: list[str], out: Callable[[str], None], designs: str = "") -> AtherisRun:
     """Run ``fuzz/targets/fuzz_<target>.py`` for ``seconds`` with a working corpus under
-    ``findings/atheris/`` (seeded from ``seeds``); crash artifacts land in ``findings/``."""
+    ``findings/atheris/`` (seeded from ``seeds``); crash artifacts land in ``findings/``.  ``designs``:
+    the ``HVFUZZ_DESIGNS`` the target loads (``fuzz/plugins.py``), for a plugin variant."""
     if target not in TARGETS:
         raise TraceError(f"unknown target {target!r} (known: {', '.join(TARGETS)})")
     variant = variant or DEFAULT_VARIANT[target]
@@ -96,6 +99,8 @@ def run_target(target: str, variant: str | None, seconds: float, jobs: int, find
     cmd += extra + [corpus]
     out(f"hvfuzz atheris: {target} target on {variant}; {n} seed input(s); {' '.join(cmd[1:])}")
     env = dict(os.environ, HVFUZZ_VARIANT=variant)
+    if designs:
+        env["HVFUZZ_DESIGNS"] = designs
     proc = subprocess.run(cmd, env=env, check=False)
     crashes = sorted(set(glob.glob(prefix + "*")) - before)
     return AtherisRun(proc.returncode, crashes)

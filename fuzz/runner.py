@@ -21,7 +21,6 @@ from hvfuzz.fuzz.trace import Config, Trace
 from hvfuzz.model.reference import reference_system
 from hvfuzz.model.regs import TIMER_INDICES
 from hvfuzz.model.system import System
-from hvfuzz.model.variants import VARIANTS
 from hvfuzz.model.vocab.judging import Failure, Step
 from hvfuzz.model.vocab.obs import GIC_ACTIVE, GIC_RPR, GUEST_ENTRY
 from hvfuzz.model.vocab.ops import Op
@@ -58,9 +57,9 @@ PASS = Verdict(ok=True)
 
 
 def build_system(config: Config, variant: str | None = None) -> System:
-    v = VARIANTS[variant or config.variant]
+    v = config.registry[variant or config.variant]
     return System(config.vcpus, config.pcpus, config.protected, v.policy, v.pmu_emulation,
-                  vgic=v.vgic, nr_lrs=config.nr_lrs, pri_bits=config.pri_bits, psci=v.psci)
+                  vgic=v.vgic, nr_lrs=config.nr_lrs, pri_bits=config.pri_bits, psci=v.psci, hooks=v.hooks)
 
 
 class Execution:
@@ -72,14 +71,14 @@ class Execution:
         #: semantic coverage (fuzz/situations.py), counted when given
         self.coverage = coverage
         self.sut = build_system(config)
-        var = VARIANTS[config.variant]
+        var = config.variant_def
         self.ref = reference_system(config.vcpus, config.pcpus, config.protected, var.pmu_emulation,
                                     vgic=var.vgic, nr_lrs=config.nr_lrs, pri_bits=config.pri_bits,
                                     psci=var.psci)
         #: every judge of the run by name (``JUDGES``), and the chain they run in after each op
         self.judges: dict[str, Any] = {}
         self._chain: list[Callable[[Step], Failure | None]] = []
-        for j in judges_for(components):
+        for j in judges_for(components) + var.judges:
             judge = self.judges[j.name] = j.make(config.vcpus, config.pri_bits)
             if not j.systems:
                 self._chain.append(judge.after)

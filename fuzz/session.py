@@ -20,6 +20,7 @@ from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.shrink import shrink
 from hvfuzz.fuzz.strategies import OracleViolation, SessionStats, make_machine
 from hvfuzz.fuzz.trace import Trace, TraceError, trace_from_json, trace_to_json
+from hvfuzz.model.variants import BUILTIN, Registry
 
 
 @attrs.frozen
@@ -49,7 +50,7 @@ def _db_key(variant: str) -> bytes:
     return b"hvfuzz.findings." + variant.encode()
 
 
-def _shared_findings(database: ExampleDatabase | None, variant: str) -> list[Trace]:
+def _shared_findings(database: ExampleDatabase | None, variant: str, registry: Registry = BUILTIN) -> list[Trace]:
     """The findings workers stored for ``variant`` (entries that do not parse are skipped: another
     hvfuzz version may have written them)."""
     if database is None:
@@ -57,15 +58,16 @@ def _shared_findings(database: ExampleDatabase | None, variant: str) -> list[Tra
     out = []
     for blob in sorted(database.fetch(_db_key(variant))):
         try:
-            t = trace_from_json(json.loads(blob))
+            t = trace_from_json(json.loads(blob), registry)
         except (ValueError, TraceError):
             continue
         out.append(attrs.evolve(t, config=attrs.evolve(t.config, variant=variant)))
     return out
 
 
-def load_corpus(dirs: list[str]) -> list[Trace]:
-    """Every trace file under ``dirs`` (sorted, so sessions stay deterministic)."""
+def load_corpus(dirs: list[str], registry: Registry = BUILTIN) -> list[Trace]:
+    """Every trace file under ``dirs`` (sorted, so sessions stay deterministic); the variants they
+    name are looked up in ``registry``."""
     import glob
     import os
 
@@ -74,7 +76,7 @@ def load_corpus(dirs: list[str]) -> list[Trace]:
     paths: list[str] = []
     for d in dirs:
         paths += glob.glob(os.path.join(d, "**", "*.json"), recursive=True)
-    return [load_repro(p)[0] for p in sorted(paths)]
+    return [load_repro(p, registry)[0] for p in sorted(paths)]
 
 
 def fuzz_variant(
@@ -90,6 +92,7 @@ def fuzz_variant(
     mutants_per_batch: int = 300,
     database: ExampleDatabase | None = None,
     search_budget: int | None = None,
+    registry: Registry = BUILTIN,
 ) -> SessionResult:
     """Fuzz ``variant`` against the reference until ``seconds`` or ``max_examples`` is spent.
     ``corpus`` traces are replayed first, on this variant (as libFuzzer runs its seed corpus
@@ -99,16 +102,18 @@ def fuzz_variant(
     the findings other workers stored for this variant are replayed before anything else, and a
     finding of this session is stored there for them (as a trace, so any hvfuzz can replay it).
     ``search_budget``: the shrinker's final breadth-first search (``shrink.shrink``; None: its
-    default, 0: none)."""
+    default, 0: none).  ``registry``: where ``variant`` is defined (a plugin design's variants,
+    ``fuzz/plugins.py``)."""
     if seconds is None and max_examples is None:
         raise ValueError("give a budget: seconds or max_examples")
     stats = SessionStats()
     failures: list[tuple[Trace, Verdict]] = []
     found_by = "hypothesis"
-    on_variant = [attrs.evolve(t, config=attrs.evolve(t.config, variant=variant)) for t in corpus or ()]
+    on_variant = [attrs.evolve(t, config=attrs.evolve(t.config, variant=variant, registry=registry))
+                  for t in corpus or ()]
     if nr_lrs is not None:
         on_variant = [t for t in on_variant if t.config.nr_lrs == nr_lrs]
-    shared = _shared_findings(database, variant)
+    shared = _shared_findings(database, variant, registry)
     for t in shared:
         v = run(t)
         if not v.ok:
@@ -131,7 +136,7 @@ def fuzz_variant(
             progress(variant, st)
 
     machine = make_machine(variant, on_failure=lambda t, v: failures.append((t, v)), stats=stats,
-                           progress=report, nr_lrs=nr_lrs)
+                           progress=report, nr_lrs=nr_lrs, registry=registry)
     mutator = Mutator(on_variant, random.Random(seed), fixed_nr_lrs=nr_lrs) if on_variant else None
     mutants = 0
     batch = 0

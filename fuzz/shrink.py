@@ -88,9 +88,7 @@ def _breadth_first(t: Trace, oracle: str, max_executions: int) -> Trace:
     its budget.  The first search is cheap (a handful of ops) and reaches deeper; the second
     finds traces that need an op the finding does not have."""
     from hvfuzz.fuzz.exhaustive import ALPHABETS, explore
-    from hvfuzz.model.variants import VARIANTS
-
-    component = VARIANTS[t.config.variant].component
+    component = t.config.variant_def.component
     own = tuple(dict.fromkeys(t.ops))
     wide = tuple(dict.fromkeys(own + ALPHABETS[component].ops_of(t.config)))
     for alphabet in (own, wide) if len(t.ops) <= WIDE_SEARCH_MAX_LENGTH[component] else (own,):

@@ -21,6 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from hvfuzz.fuzz.gen import MOVES, Driver, HypothesisChooser, Move, config_args, start
 from hvfuzz.fuzz.runner import Verdict
 from hvfuzz.fuzz.trace import MAX_PCPUS, MAX_VCPUS, Trace
+from hvfuzz.model.variants import BUILTIN, Registry
 from hvfuzz.model.vocab import ops as O
 from hvfuzz.oracles.registry import ORACLES
 
@@ -56,16 +57,17 @@ def make_machine(
     max_vcpus: int = MAX_VCPUS,
     max_pcpus: int = MAX_PCPUS,
     nr_lrs: int | None = None,
+    registry: Registry = BUILTIN,
 ) -> type[RuleBasedStateMachine]:
     """A state machine class fuzzing ``variant`` against the reference.  ``nr_lrs`` fixes the
     number of list registers (default: drawn, small ones first so overflow is common)."""
     stats = stats if stats is not None else SessionStats()
-    initial = config_args(variant, max_vcpus, max_pcpus, nr_lrs)
+    initial = config_args(variant, max_vcpus, max_pcpus, nr_lrs, registry)
 
     def violation(trace: Trace, v: Verdict) -> NoReturn:
         if on_failure is not None:
             on_failure(trace, v)
-        err = VIOLATIONS[v.oracle or "applicability"](f"{v.oracle} at step {v.step}: {v.reason}")
+        err = VIOLATIONS.get(v.oracle or "applicability", OracleViolation)(f"{v.oracle} at step {v.step}: {v.reason}")
         err.verdict = v
         raise err
 
@@ -84,7 +86,8 @@ def make_machine(
 
         @initialize(**{name: dom.strategy for name, dom in initial})
         def configure(self, **shape: Any) -> None:
-            self.driver = start(variant, coverage=stats.coverage, on_violation=violation, before_op=before_op,
+            self.driver = start(variant, coverage=stats.coverage, registry=registry, on_violation=violation,
+                                before_op=before_op,
                                 after_op=after_op, **shape)
 
         @property

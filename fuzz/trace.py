@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from hvfuzz.model.variants import BUILTIN, Registry, Variant
 from hvfuzz.model.vocab.ops import OPS_BY_NAME, Op
 
 SCHEMA_VERSION = 1
@@ -49,6 +50,15 @@ class Config:
     nr_lrs: int = attrs.field(default=4, validator=_in_range(1, 16))
     #: implemented virtual priority bits (ICH_VTR_EL2.PRIbits + 1)
     pri_bits: int = attrs.field(default=5, validator=_in_range(5, 8))
+    #: the variants ``variant`` is looked up in (hvfuzz's own and the loaded designs,
+    #: ``fuzz/plugins.py``): carried with the config, never written to a trace file
+    registry: Registry = attrs.field(default=BUILTIN, eq=False, repr=False,
+                                     validator=attrs.validators.instance_of(Registry))
+
+    @property
+    def variant_def(self) -> Variant:
+        """The ``Variant`` this config names."""
+        return self.registry[self.variant]
 
 
 @attrs.frozen
@@ -89,23 +99,24 @@ def op_from_json(d: Any, config: Config | None = None) -> Op:
 
 
 def config_to_json(config: Config) -> dict[str, Any]:
-    return attrs.asdict(config)
+    return attrs.asdict(config, filter=lambda a, _: a.name not in _NOT_SAVED)
 
 
-def config_from_json(d: Any) -> Config:
-    from hvfuzz.model.variants import VARIANTS
+_NOT_SAVED = frozenset(("registry",))
 
+
+def config_from_json(d: Any, registry: Registry = BUILTIN) -> Config:
     if not isinstance(d, dict):
         raise TraceError("'config' must be an object")
-    known = {f.name for f in attrs.fields(Config)}
+    known = {f.name for f in attrs.fields(Config)} - _NOT_SAVED
     extra = set(d) - known
     if extra:
         raise TraceError(f"config: unknown field(s) {', '.join(sorted(extra))}")
     try:
-        config = Config(**d)
+        config = Config(**d, registry=registry)
     except (TypeError, ValueError) as e:
         raise TraceError(f"config: bad value ({_first_line(e)})") from None
-    if config.variant not in VARIANTS:
+    if config.variant not in registry:
         raise TraceError(f"config: unknown variant {config.variant!r} (see 'hvfuzz variants')")
     return config
 
@@ -118,7 +129,7 @@ def trace_to_json(trace: Trace) -> dict[str, Any]:
     }
 
 
-def trace_from_json(d: Any) -> Trace:
+def trace_from_json(d: Any, registry: Registry = BUILTIN) -> Trace:
     if not isinstance(d, dict):
         raise TraceError("a trace must be a JSON object")
     if "schema" not in d:
@@ -128,7 +139,7 @@ def trace_from_json(d: Any) -> Trace:
     for key in ("config", "ops"):
         if key not in d:
             raise TraceError(f"missing {key!r} key")
-    config = config_from_json(d["config"])
+    config = config_from_json(d["config"], registry)
     if not isinstance(d["ops"], list):
         raise TraceError("'ops' must be a list")
     ops = tuple(op_from_json(o, config) for o in d["ops"])

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from hvfuzz.model import psci as P
 from hvfuzz.model.pkvm import host as H
+from hvfuzz.model.pkvm.hooks import KERNEL, KernelHooks
 from hvfuzz.model.pkvm.host import IDX_MDSCR
 from hvfuzz.model.pkvm.hyp_main import take_pending_vserror
 from hvfuzz.model.pkvm.policy import SyncPolicy
@@ -66,9 +67,11 @@ class System:
     def __init__(
         self, vcpus: int, pcpus: int, protected: bool, policy: SyncPolicy | None, pmu_emulation: bool = False,
         *, vgic: VgicPolicy | None = None, nr_lrs: int = 4, pri_bits: int = 5,
-        psci: PsciPolicy | None = None,
+        psci: PsciPolicy | None = None, hooks: KernelHooks = KERNEL,
     ) -> None:
         self.policy: SyncPolicy = policy or SyncPolicy()
+        #: the kernel functions the host and hyp code call through (a design's replacements)
+        self.hooks = hooks
         self.pkvm = policy is not None
         self.protected = protected
         #: the host emulates a PMU for the vcpus, with an asynchronous overflow handler

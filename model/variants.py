@@ -8,8 +8,13 @@ Each bug variant is a correct system with exactly one deviation, with its source
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any
+
 import attrs
 
+from hvfuzz.model.pkvm.hooks import KERNEL, KernelHooks
 from hvfuzz.model.pkvm.policy import SyncPolicy
 from hvfuzz.model.psci import PsciPolicy
 from hvfuzz.model.vgic.irq import VgicPolicy
@@ -33,6 +38,10 @@ class Variant:
     #: the host emulates a PMU with an asynchronous overflow handler (the reference it is
     #: compared with gets the same feature)
     pmu_emulation: bool = False
+    #: the kernel functions this design replaces (``model/pkvm/hooks.py``; default: none)
+    hooks: KernelHooks = attrs.field(default=KERNEL, validator=attrs.validators.instance_of(KernelHooks))
+    #: a design's own judges (``oracles.registry.Judge`` values), run after hvfuzz's chain
+    judges: tuple[Any, ...] = attrs.field(default=(), converter=tuple)
 
 
 #: 6.4-6.6 Stage A: whole ctxt and whole hcr_el2, both ways (HYP-64); a failed hyp vcpu load
@@ -306,12 +315,92 @@ _PSCI = (
             attrs.evolve(LAZY, sync_on_hvc=False)),
 )
 
-VARIANTS: dict[str, Variant] = {v.name: v for v in _ALL + _VGIC + _PKVM_VGIC + _PSCI}
+@attrs.frozen
+class Origin:
+    """Where a variant comes from: ``builtin`` (this file), ``entry point`` (an installed design
+    registered in the ``hvfuzz.designs`` group), ``file`` (``--design PATH``) or ``module``
+    (``--design MODULE`` / ``HVFUZZ_DESIGNS``).  ``module`` is the design's module name, ``file``
+    its source file, ``name`` the entry point's name."""
+
+    kind: str = attrs.field(validator=attrs.validators.in_(("builtin", "entry point", "file", "module")))
+    module: str = "hvfuzz.model.variants"
+    file: str | None = None
+    name: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "builtin":
+            return "builtin"
+        if self.kind == "entry point":
+            return f"entry point {self.name} ({self.module})"
+        return f"file {self.file}" if self.kind == "file" else f"module {self.module}"
+
+    def to_json(self) -> dict[str, str]:
+        """What a repro records of a non-builtin design (``"design"``), so replay finds it again."""
+        d = {"module": self.module}
+        if self.file is not None:
+            d["file"] = self.file
+        if self.name is not None:
+            d["entry_point"] = self.name
+        return d
+
+
+BUILTIN_ORIGIN = Origin("builtin")
+
+
+@attrs.frozen(eq=False)
+class Registry(Mapping[str, Variant]):
+    """The variants a run knows, by name, with where each comes from: an immutable value, passed
+    along (``Config.registry``) rather than looked up in a global.  ``with_design`` gives a new
+    registry; a design may not redefine a name another design or hvfuzz already has."""
+
+    _variants: Mapping[str, Variant]
+    _origins: Mapping[str, Origin]
+
+    @classmethod
+    def of(cls, variants: Iterable[Variant], origin: Origin = BUILTIN_ORIGIN) -> Registry:
+        return cls(MappingProxyType({}), MappingProxyType({})).with_design(variants, origin)
+
+    def with_design(self, variants: Iterable[Variant], origin: Origin) -> Registry:
+        new = dict(self._variants)
+        origins = dict(self._origins)
+        for v in variants:
+            if not isinstance(v, Variant):
+                raise ValueError(f"{origin.describe()}: not a Variant: {v!r:.60}")
+            if v.name in new:
+                raise ValueError(f"{origin.describe()}: variant {v.name!r} is already defined "
+                                 f"({origins[v.name].describe()})")
+            new[v.name] = v
+            origins[v.name] = origin
+        return Registry(MappingProxyType(new), MappingProxyType(origins))
+
+    def origin(self, name: str) -> Origin:
+        return self._origins[name]
+
+    def __getitem__(self, name: str) -> Variant:
+        return self._variants[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._variants)
+
+    def __len__(self) -> int:
+        return len(self._variants)
+
+    def correct(self) -> list[Variant]:
+        return [v for v in self._variants.values() if v.kind == "correct"]
+
+    def bugs(self) -> list[Variant]:
+        return [v for v in self._variants.values() if v.kind == "bug"]
+
+
+#: hvfuzz's own variants (plugin designs: ``fuzz/plugins.py`` makes a larger registry from this)
+BUILTIN = Registry.of(_ALL + _VGIC + _PKVM_VGIC + _PSCI)
+#: the builtin registry under its old name (a read-only mapping)
+VARIANTS = BUILTIN
 
 
 def correct_variants() -> list[Variant]:
-    return [v for v in VARIANTS.values() if v.kind == "correct"]
+    return BUILTIN.correct()
 
 
 def bug_variants() -> list[Variant]:
-    return [v for v in VARIANTS.values() if v.kind == "bug"]
+    return BUILTIN.bugs()

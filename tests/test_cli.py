@@ -16,7 +16,9 @@ def test_variants_json_contract():
     r = hvfuzz("variants", "--json")
     assert r.returncode == 0
     rows = json.loads(r.stdout)
-    assert all(set(row) == {"name", "kind", "component", "description", "source"} for row in rows)
+    # the contract's keys, plus "origin" (where a variant comes from: builtin, or a plugin design)
+    assert all(set(row) == {"name", "kind", "component", "description", "source", "origin"} for row in rows)
+    assert {row["origin"] for row in rows} == {"builtin"}
     kinds = {row["name"]: row["kind"] for row in rows}
     assert kinds["reference"] == "reference" and kinds["eager"] == "correct"
     assert kinds["lazy"] == "correct" and kinds["lazy-v3"] == "seed"

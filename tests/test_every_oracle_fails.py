@@ -108,6 +108,14 @@ def _both(mp: pytest.MonkeyPatch, owner: Any, name: str, wrong: Callable[..., An
     mp.setattr(owner, name, lambda *a, **k: wrong(original, *a, **k))
 
 
+def _both_hook(ex: Execution, name: str, wrong: Callable[..., Any]) -> None:
+    """Replace the kernel function ``name`` the model calls through ``System.hooks``
+    (``model/pkvm/hooks.py``) by ``wrong(original, ...)`` in both systems."""
+    for s in (ex.sut, ex.ref):
+        original = getattr(s.hooks, name)
+        s.hooks = attrs.evolve(s.hooks, **{name: (lambda o: lambda *a, **k: wrong(o, *a, **k))(original)})
+
+
 def _both_method(mp: pytest.MonkeyPatch, ex: Execution, name: str, wrong: Callable[..., Any]) -> None:
     """Replace the ``System`` handler ``name`` by ``wrong(original, system, op)`` in both systems
     (they are built: their dispatch tables hold bound methods, so rebind those)."""
@@ -414,7 +422,7 @@ WITNESSES: dict[str, Witness] = {
     # differential: the variant and the reference let the host or guest see different things
     "applicability": mutant(set_reg, lambda mp, ex: _sut_only(mp, ex, H, "kvm_arm_set_reg", _set_reg_refused)),
     "guest-entry": corpus("seeds/set-reg-after-irq-exit.json", "lazy-no-dirty-at-put"),
-    "exit-pc": mutant(pc_written_then_exit, lambda mp, ex: _both(mp, HM, "sync_hyp_vcpu", _sync_without_pc)),
+    "exit-pc": mutant(pc_written_then_exit, lambda mp, ex: _both_hook(ex, "sync_hyp_vcpu", _sync_without_pc)),
     "run-loop-pstate": corpus("seeds/pstate-change-then-irq-exit.json", "lazy-pc-only"),
     "trap-read": corpus("seeds/psci-system-off-run-again.json", "lazy-hvc-no-sync"),
     "one-reg": corpus("seeds/mmio-read-then-signal-exit.json", "lazy-put-ignores-dirty"),
@@ -475,8 +483,8 @@ WITNESSES: dict[str, Witness] = {
     # pKVM's hyp vcpus
     "hyp-vcpu-loaded-once": mutant(run_twice_on_two_cpus,
                                    lambda mp, ex: _both(mp, H, "kvm_arch_vcpu_put", _put_without_pkvm_put)),
-    "hyp-vcpu-loaded-at-run": mutant(kvm_run, lambda mp, ex: _both(mp, HM, "handle___pkvm_vcpu_load",
-                                                                    _load_without_pkvm_load)),
+    "hyp-vcpu-loaded-at-run": mutant(kvm_run, lambda mp, ex: _both_hook(ex, "handle___pkvm_vcpu_load",
+                                                                         _load_without_pkvm_load)),
     # the architectural vcpu oracle (ArchVcpu): mistakes in host code the reference shares
     "vcpu-V1-one-reg": mutant(big_get_reg, lambda mp, ex: _both_method(mp, ex, "_user_get_reg", _get_reg_u32)),
     "vcpu-V2-vcpu-events": mutant(masked_serror_then_events,

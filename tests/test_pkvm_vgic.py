@@ -8,8 +8,8 @@ import pytest
 from hvfuzz.fuzz.export import load_repro
 from hvfuzz.fuzz.runner import Execution, build_system, run
 from hvfuzz.fuzz.trace import Config
-from hvfuzz.model.pkvm import hyp_vgic
-from hvfuzz.model.variants import LAZY
+from hvfuzz.model.pkvm.hooks import KernelHooks
+from hvfuzz.model.variants import BUILTIN, LAZY, Origin
 from hvfuzz.model.vgic.vgic import Vgic
 from hvfuzz.model.vocab import ops as O
 
@@ -67,15 +67,18 @@ def test_eoicount_reaches_the_host_only_through_vgic_hcr() -> None:
     assert not v.ok and v.oracle == "gic-active"
 
 
-def test_aprs_cross_a_migration_through_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aprs_cross_a_migration_through_the_host() -> None:
     """The scenario migrates the vcpu with two interrupts active: without the put's APR copy
     (``__vgic_v3_save_aprs``) the load gives the hyp the host's stale APRs and the guest's active
     priorities are lost (ICV_RPR_EL1 differs).  (The load's copy host -> hyp matters only when
     the host changes its copy between put and load, by userspace's ICC_* uaccess, which no op
     models: without it the hyp's copy is already right.)"""
     assert run(_scenario("lazy")).ok
-    monkeypatch.setattr(hyp_vgic, "handle___vgic_v3_save_aprs", lambda *a: None)
-    v = run(_scenario("lazy"))
+    no_save = attrs.evolve(BUILTIN["lazy"], name="lazy-no-save-aprs",
+                           hooks=KernelHooks(handle___vgic_v3_save_aprs=lambda *a: None))
+    reg = BUILTIN.with_design([no_save], Origin("module", "test"))
+    t = _scenario("lazy")
+    v = run(attrs.evolve(t, config=attrs.evolve(t.config, variant=no_save.name, registry=reg)))
     assert not v.ok and v.oracle == "gic-rpr"
 
 

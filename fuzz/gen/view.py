@@ -13,6 +13,7 @@ from hvfuzz.fuzz.gen.guest import GuestModel
 from hvfuzz.fuzz.runner import Execution, Verdict
 from hvfuzz.fuzz.trace import Trace
 from hvfuzz.model.pkvm.state import Phase
+from hvfuzz.model.variants import Variant
 from hvfuzz.model.vocab import ops as O
 
 
@@ -34,10 +35,12 @@ class Gates:
         return self.component is None or self.component in components
 
     @classmethod
-    def of(cls, variant: str) -> Gates:
-        from hvfuzz.model.variants import VARIANTS
+    def of(cls, var: Variant | str) -> Gates:
+        """The gates of ``var`` (a ``Variant``, or the name of a builtin one)."""
+        if isinstance(var, str):
+            from hvfuzz.model.variants import BUILTIN
 
-        var = VARIANTS[variant]
+            var = BUILTIN[var]
         every = var.kind in ("correct", "reference")
         return cls(regs_on=every or var.component != "vgic", gic_on=every or var.component == "vgic",
                    psci_on=every or var.component == "psci", pmu=var.pmu_emulation,

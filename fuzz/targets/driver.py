@@ -12,9 +12,10 @@ import sys
 from collections.abc import Callable
 
 from hvfuzz.fuzz.decode import decode
+from hvfuzz.fuzz.plugins import PluginError, registry_for
 from hvfuzz.fuzz.runner import run
 from hvfuzz.fuzz.targets import DEFAULT_VARIANT
-from hvfuzz.model.variants import VARIANTS
+from hvfuzz.model.variants import Registry
 
 
 class OracleViolation(Exception):
@@ -31,16 +32,28 @@ def select_variant(target: str, argv: list[str]) -> tuple[str, list[str]]:
             variant = a.split("=", 1)[1]
         else:
             rest.append(a)
-    if variant not in VARIANTS:
+    if variant not in designs():
         print(f"hvfuzz: unknown variant {variant!r} (see 'hvfuzz variants')", file=sys.stderr)
         raise SystemExit(2)
     os.environ["HVFUZZ_VARIANT"] = variant  # the workers -fork/-jobs start inherit it
     return variant, rest
 
 
-def one_input(variant: str, component: str) -> Callable[[bytes], None]:
+def designs() -> Registry:
+    """hvfuzz's variants and the designs of the entry points and ``HVFUZZ_DESIGNS`` (which
+    ``hvfuzz atheris --design`` sets for the target)."""
+    try:
+        return registry_for()
+    except PluginError as e:
+        print(f"hvfuzz: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def one_input(variant: str, component: str, registry: Registry | None = None) -> Callable[[bytes], None]:
+    reg = registry if registry is not None else designs()
+
     def test_one_input(data: bytes) -> None:
-        v = run(decode(data, variant, component))
+        v = run(decode(data, variant, component, reg))
         if not v.ok:
             raise OracleViolation(f"hvfuzz: oracle {v.oracle} violated at step {v.step} on {variant}: {v.reason}")
 

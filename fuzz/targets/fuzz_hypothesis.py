@@ -23,7 +23,7 @@ with atheris.instrument_imports(include=["hvfuzz"]):
     from hvfuzz.fuzz.runner import run
     from hvfuzz.fuzz.shrink import shrink
     from hvfuzz.fuzz.strategies import make_machine
-    from hvfuzz.fuzz.targets.driver import select_variant
+    from hvfuzz.fuzz.targets.driver import designs, select_variant
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
         small = shrink(trace, verdict)
         write_repro(findings, small, run(small), {"found_by": "atheris fuzz_hypothesis.py"})
 
-    machine = make_machine(variant, on_failure=on_failure)
+    machine = make_machine(variant, on_failure=on_failure, registry=designs())
     test = get_state_machine_test(machine, settings=settings(
         database=None, deadline=None, suppress_health_check=list(HealthCheck), stateful_step_count=40))
     atheris.Setup(argv, test.hypothesis.fuzz_one_input)

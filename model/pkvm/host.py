@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hvfuzz.model.pkvm import hyp_main, hyp_vgic
+from hvfuzz.model.pkvm import hyp_main
 from hvfuzz.model.pkvm.state import (
     EXCEPT_AA64_EL1_SERR,
     INCREMENT_PC,
@@ -65,9 +65,9 @@ def kvm_arch_vcpu_load(s: System, v: HostVcpu, pcpu: int) -> None:
     cpu.thread = v.idx
     if s.pkvm:
         hyp = s.hyp[v.idx]
-        hyp_main.handle___pkvm_vcpu_load(hyp, cpu, v.idx)
+        s.hooks.handle___pkvm_vcpu_load(hyp, cpu, v.idx)
         if hyp.loaded_on == pcpu:
-            hyp_vgic.handle___vgic_v3_restore_vmcr_aprs(hyp.vgic_cpu_if, v.vgic_cpu_if)
+            s.hooks.handle___vgic_v3_restore_vmcr_aprs(hyp.vgic_cpu_if, v.vgic_cpu_if)
     cpu.hw_timer[:] = [v.arch.ctxt[i] for i in TIMER_INDICES]  # kvm_timer_vcpu_load
     kvm_vcpu_load_debug(s, v)
 
@@ -96,8 +96,8 @@ def kvm_arch_vcpu_put(s: System, v: HostVcpu) -> None:
         p = s.policy
         hyp = s.hyp[v.idx]
         if hyp.loaded_on == cpu.idx:
-            hyp_vgic.handle___vgic_v3_save_aprs(p, hyp.vgic_cpu_if, v.vgic_cpu_if)
-        hyp_main.handle___pkvm_vcpu_put(p, s.hyp[v.idx], cpu, v.arch, s.protected)
+            s.hooks.handle___vgic_v3_save_aprs(p, hyp.vgic_cpu_if, v.vgic_cpu_if)
+        s.hooks.handle___pkvm_vcpu_put(p, s.hyp[v.idx], cpu, v.arch, s.protected)
         if p.lazy and not s.protected and p.dirty_at_put:
             v.arch.iflags |= PKVM_HOST_STATE_DIRTY
     for i, val in zip(TIMER_INDICES, cpu.hw_timer, strict=True):  # kvm_timer_vcpu_put
@@ -154,7 +154,7 @@ def kvm_arch_vcpu_ioctl_run_exit(s: System, v: HostVcpu) -> None:
     """Return from KVM_RUN: commit pending PC/exception flags with ``__kvm_adjust_pc`` (upstream
     ``handle___kvm_adjust_pc`` adjusts the host vcpu struct it is handed), then vcpu_put."""
     if v.arch.iflags & (PENDING_EXCEPTION | INCREMENT_PC):
-        hyp_main.handle___kvm_adjust_pc(s.policy if s.pkvm else None, s.hyp[v.idx] if s.pkvm else None, v.arch)
+        s.hooks.handle___kvm_adjust_pc(s.policy if s.pkvm else None, s.hyp[v.idx] if s.pkvm else None, v.arch)
     if v.pcpu is not None:
         kvm_arch_vcpu_put(s, v)
     v.phase = Phase.OUT
@@ -172,13 +172,13 @@ def kvm_vcpu_run_guest(s: System, v: HostVcpu) -> None:
     g = s.vgic
     g.vgic_flush_lr_state(v.idx)  # kvm_vgic_flush_hwstate
     if s.pkvm:
-        early = hyp_main.handle___kvm_vcpu_run_early(s.policy, s.pcpus[v.pcpu], v.idx)
+        early = s.hooks.handle___kvm_vcpu_run_early(s.policy, s.pcpus[v.pcpu], v.idx)
         if early is not None:
             guest_exit_without_run(s, v, early)
             return
         hyp = s.hyp[v.idx]
-        hyp_main.flush_hyp_vcpu(s.policy, hyp, v.arch, s.protected)
-        hyp_vgic.flush_hyp_vgic_state(s.policy, hyp.vgic_cpu_if, v.vgic_cpu_if, g.nr_lrs)  # in flush_hyp_vcpu
+        s.hooks.flush_hyp_vcpu(s.policy, hyp, v.arch, s.protected)
+        s.hooks.flush_hyp_vgic_state(s.policy, hyp.vgic_cpu_if, v.vgic_cpu_if, g.nr_lrs)  # in flush_hyp_vcpu
     # vgic_restore_state: __vgic_v3_restore_state at EL2, into the interface of the vcpu's pCPU
     g.ver.restore_state(s.running_vgic_cpu_if(v.idx), s.pcpus[v.pcpu].vgic_cpu, v.idx)
     hyp_main.kvm_adjust_pc(run)
@@ -199,8 +199,8 @@ def guest_exit(s: System, v: HostVcpu, fault: Fault) -> None:
     if s.pkvm:
         hyp = s.hyp[v.idx]
         hyp.exit_code = fault.kind
-        hyp_main.sync_hyp_vcpu(s.policy, hyp, v.arch, s.protected)
-        hyp_vgic.sync_hyp_vgic_state(s.policy, hyp.vgic_cpu_if, v.vgic_cpu_if)  # in sync_hyp_vcpu
+        s.hooks.sync_hyp_vcpu(s.policy, hyp, v.arch, s.protected)
+        s.hooks.sync_hyp_vgic_state(s.policy, hyp.vgic_cpu_if, v.vgic_cpu_if)  # in sync_hyp_vcpu
     s.vgic.kvm_vgic_sync_hwstate(v.idx)
     s.observe(v.idx, "exit-pc", "trace_kvm_exit: *vcpu_pc", v.arch.ctxt[IDX_PC])
     handle_exit_early(s, v)
@@ -237,7 +237,7 @@ def handle_exit_pkvm_state(s: System, v: HostVcpu) -> None:
     p, f = s.policy, v.arch.fault
     trap = f.kind.startswith("trap") and (p.sync_on_hvc or f.kind != "trap_hvc")
     if trap or (p.sync_on_serror and (f.kind == "el1_serror" or f.serror_pending)):
-        hyp_main.handle___pkvm_vcpu_sync_state(p, s.hyp[v.idx], v.arch, s.protected)
+        s.hooks.handle___pkvm_vcpu_sync_state(p, s.hyp[v.idx], v.arch, s.protected)
         if p.dirty_after_exit_sync:
             v.arch.iflags |= PKVM_HOST_STATE_DIRTY
     else:
@@ -248,7 +248,7 @@ def handle_exit_early(s: System, v: HostVcpu) -> None:
     """``handle_exit_early`` (preemption off): seed's ``handle_exit_pkvm_state`` first; then an
     SError-pending exit injects a virtual SError (no RAS: ``kvm_inject_serror``) and returns; an
     EL1_SERROR exit goes to ``kvm_handle_guest_serror``, which (no RAS) injects one too."""
-    handle_exit_pkvm_state(s, v)
+    s.hooks.handle_exit_pkvm_state(s, v)
     f = v.arch.fault
     if f.serror_pending or f.kind == "el1_serror":
         kvm_inject_serror_esr(s, v, ESR_ELx_ISV)
@@ -290,7 +290,7 @@ def commit_pending_events(s: System, v: HostVcpu) -> None:
     if not v.arch.iflags & PENDING_EXCEPTION:
         return
     v.mmio_needed = None
-    hyp_main.handle___kvm_adjust_pc(s.policy if s.pkvm else None, s.hyp[v.idx] if s.pkvm else None, v.arch)
+    s.hooks.handle___kvm_adjust_pc(s.policy if s.pkvm else None, s.hyp[v.idx] if s.pkvm else None, v.arch)
 
 
 def kvm_arm_vcpu_set_events(s: System, v: HostVcpu, esr: int) -> bool:
