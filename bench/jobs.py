@@ -3,7 +3,9 @@ examples per second of the per-variant summary line (its examples over the varia
 seconds, which start once the workers are up), alternating the job counts so that a change in
 the machine's load hits both.  Also the CPU seconds the run used (this process's waited-for
 descendants) over its wall time: how many cores the run actually got, and the load average
-before and after, since the ratio means something only on an otherwise idle machine.
+before and after, since the ratio means something only on an otherwise idle machine.  Examples per
+CPU second (CPU of the whole run: the workers' start-up included) is the figure a loaded machine
+does not change much: equal for both job counts means the workers cost nothing but their start.
 
     python bench/jobs.py [--variant lazy] [--seconds 20] [--reps 2] [--jobs 1 2] [--corpus]
 """
@@ -46,6 +48,7 @@ def one_run(variant: str, seconds: float, seed: int, jobs: int, corpus: bool) ->
     s = float(m["s"])
     return {"examples": int(m["ex"]), "mutants": int(m["mut"] or 0), "ops": int(m["ops"]), "seconds": s,
             "examples_s": int(m["ex"]) / s, "ops_s": int(m["ops"]) / s, "wall": wall, "cores": cpu / wall,
+            "examples_cpu": int(m["ex"]) / max(cpu, 1e-9),
             "exit": p.returncode}
 
 
@@ -66,21 +69,23 @@ def main() -> int:
             r = one_run(a.variant, a.seconds, a.seed + rep, j, a.corpus)
             runs[j].append(r)
             print(f"rep {rep} --jobs {j}: {r['examples']} examples in {r['seconds']:.1f} s = {r['examples_s']:.1f}/s, "
-                  f"{r['ops_s']:.0f} ops/s, {r['cores']:.2f} cores used, load {os.getloadavg()[0]:.2f}", flush=True)
+                  f"{r['ops_s']:.0f} ops/s, {r['cores']:.2f} cores used, {r['examples_cpu']:.1f} examples/CPU-s, "
+                  f"load {os.getloadavg()[0]:.2f}", flush=True)
     load1 = os.getloadavg()
     base = statistics.median(r["examples_s"] for r in runs[a.jobs[0]])
     print(f"\nhvfuzz fuzz --variant {a.variant} --seconds {a.seconds:g}, {a.reps} rep(s) each, "
           f"{os.cpu_count()} CPUs; load average (1/5/15 min) before {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, "
           f"after {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f}\n")
-    print("| --jobs | examples/s (median) | runs | ops/s (median) | cores used (median) | ratio to --jobs "
-          f"{a.jobs[0]} |")
-    print("|---|---|---|---|---|---|")
+    print("| --jobs | examples/s (median) | runs | ops/s (median) | cores used (median) | examples per CPU-s "
+          f"(median) | ratio to --jobs {a.jobs[0]} |")
+    print("|---|---|---|---|---|---|---|")
     for j in a.jobs:
         ex = statistics.median(r["examples_s"] for r in runs[j])
         each = ", ".join(f"{r['examples_s']:.1f}" for r in runs[j])
         print(f"| {j} | {ex:.1f} | {each} | "
               f"{statistics.median(r['ops_s'] for r in runs[j]):.0f} | "
-              f"{statistics.median(r['cores'] for r in runs[j]):.2f} | {ex / base:.2f}x |")
+              f"{statistics.median(r['cores'] for r in runs[j]):.2f} | "
+              f"{statistics.median(r['examples_cpu'] for r in runs[j]):.1f} | {ex / base:.2f}x |")
     return 0
 
 
