@@ -295,6 +295,8 @@ class _Pool:
             raise KeyboardInterrupt
 
     def run(self, tasks: list[Task], handle: Callable[[Message], bool]) -> None:
+        if self.interrupts:  # Ctrl-C between two variants
+            raise KeyboardInterrupt
         self.stop.clear()  # every worker is idle here: the previous variant's tasks are done
         for t in tasks:
             self.tasks[t.worker].put(t)
