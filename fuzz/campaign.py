@@ -18,8 +18,10 @@ processes, adds up what they report and keeps the findings.
   bug make one repro with a count.  Without ``keep_going`` the first finding stops the variant's
   other workers (what they found meanwhile is kept too).
 - ``keep_going``: after a finding a worker starts a new session (next round seed) with the
-  oracles found so far as ``known`` (counted, not stopped at), until the budget is spent; the
-  campaign ends with a table of the distinct findings.
+  oracles found so far as ``known`` (counted, not stopped at), until the budget is spent; what
+  another worker finds joins a running session's ``known`` at its next progress report (the
+  parent passes it on), so each bug is shrunk about once; the campaign ends with a table of the
+  distinct findings.
 - Ctrl-C: workers ignore SIGINT; this process asks them to stop (they check at their next
   progress report), keeps what they report, and raises ``KeyboardInterrupt`` once they have
   exited.  A second Ctrl-C terminates them at once.
@@ -142,9 +144,11 @@ class _Stopped(KeyboardInterrupt):
 
 
 def run_task(task: Task, options: dict[str, Any], database: Any, emit: Callable[[Message], None],
-             stopped: Callable[[], bool]) -> None:
+             stopped: Callable[[], bool], news: Callable[[], list[tuple[str, str]]] = list) -> None:
     """One worker's part of a variant: a session, or with ``keep_going`` sessions until the budget
-    is spent, each finding emitted as it comes back from its session."""
+    is spent, each finding emitted as it comes back from its session.  ``news``: (variant,
+    oracle) pairs the other workers found since the last call; with ``keep_going`` those of this
+    variant join the running session's ``known`` oracles at its next progress report."""
     examples = ops = mutants = 0
     coverage: Counter[str] = Counter()
     repeats: Counter[str] = Counter()
@@ -159,16 +163,21 @@ def run_task(task: Task, options: dict[str, Any], database: Any, emit: Callable[
         last: list[Any] = [None]
         base_examples, base_ops = examples, ops
 
+        def learn() -> None:
+            known.update(o for v, o in news() if v == task.variant)
+
         def progress(_variant: str, st: Any, base_examples: int = base_examples, base_ops: int = base_ops,
                      last: list[Any] = last) -> None:
             last[0] = st
+            learn()
             emit(Progress(task.worker, base_examples + st.examples, base_ops + st.ops))
             if stopped():
                 raise _Stopped
 
         kwargs = dict(options)
-        if known:
-            kwargs["known"] = frozenset(known)
+        learn()
+        if task.keep_going:
+            kwargs["known"] = known  # the live set: what other workers find joins it
         seed = derive_seed(task.seed, "round", rnd)
         try:
             res = fuzz_variant(task.variant, seed=seed, seconds=seconds, max_examples=budget, progress=progress,
@@ -190,7 +199,7 @@ def run_task(task: Task, options: dict[str, Any], database: Any, emit: Callable[
     emit(Done(task.worker, examples, ops, mutants, dict(coverage), dict(repeats)))
 
 
-def _worker_main(worker: int, tasks: Any, results: Any, stop: Any, options: dict[str, Any],
+def _worker_main(worker: int, tasks: Any, results: Any, stop: Any, news: Any, options: dict[str, Any],
                  db_url: str | None) -> None:
     """A worker process: tasks until ``None``.  SIGINT is ignored (the parent stops workers)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -201,8 +210,16 @@ def _worker_main(worker: int, tasks: Any, results: Any, stop: Any, options: dict
 
             database = open_database(db_url)
         results.put(Ready(worker))
+        def read_news() -> list[tuple[str, str]]:
+            out = []
+            while True:
+                try:
+                    out.append(news.get_nowait())
+                except queue.Empty:
+                    return out
+
         while (task := tasks.get()) is not None:
-            run_task(task, options, database, results.put, stop.is_set)
+            run_task(task, options, database, results.put, stop.is_set, read_news)
     except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
         results.put(Failed(worker, traceback.format_exc()))
     finally:
@@ -242,6 +259,8 @@ class _Pool:
         self.results = ctx.Queue()
         self.stop = ctx.Event()
         self.tasks = [ctx.Queue() for _ in range(jobs)]
+        #: what the other workers found: (variant, oracle)
+        self.news = [ctx.Queue() for _ in range(jobs)]
         self.exited: set[int] = set()
         #: Ctrl-Cs seen while running tasks (a second one abandons the workers)
         self.interrupts = 0
@@ -249,7 +268,7 @@ class _Pool:
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             self.procs = [ctx.Process(target=_worker_main, args=(w, self.tasks[w], self.results, self.stop,
-                                                                  options, db_url), daemon=True)
+                                                                  self.news[w], options, db_url), daemon=True)
                           for w in range(jobs)]
             for p in self.procs:
                 p.start()
@@ -317,6 +336,9 @@ class _Pool:
                 continue
             if isinstance(msg, Done):
                 pending.discard(msg.worker)
+            if isinstance(msg, Found):  # the others count it from now on instead of finding it again
+                for w in pending - {msg.worker}:
+                    self.news[w].put((msg.variant, msg.finding.verdict.oracle or ""))
             if handle(msg):
                 self.stop.set()
         if self.interrupts:
@@ -337,7 +359,7 @@ class _Pool:
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=5.0)
-        for q in [*self.tasks, self.results]:
+        for q in [*self.tasks, *self.news, self.results]:
             q.cancel_join_thread()
             q.close()
 

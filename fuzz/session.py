@@ -8,6 +8,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 
 import attrs
 from hypothesis import reject
@@ -93,7 +94,7 @@ def fuzz_variant(
     mutants_per_batch: int = 300,
     database: ExampleDatabase | None = None,
     search_budget: int | None = None,
-    known: frozenset[str] = frozenset(),
+    known: AbstractSet[str] = frozenset(),
 ) -> SessionResult:
     """Fuzz ``variant`` against the reference until ``seconds`` or ``max_examples`` is spent.
     ``corpus`` traces are replayed first, on this variant (as libFuzzer runs its seed corpus
@@ -105,7 +106,8 @@ def fuzz_variant(
     ``search_budget``: the shrinker's final breadth-first search (``shrink.shrink``; None: its
     default, 0: none).  ``known``: oracles already found on this variant (``hvfuzz fuzz
     --keep-going``): a generated example failing one of them is counted in ``repeats`` and the
-    session goes on; stored and corpus traces failing them are skipped."""
+    session goes on; stored and corpus traces failing them are skipped.  The caller may add to it
+    while the session runs (what other workers found)."""
     if seconds is None and max_examples is None:
         raise ValueError("give a budget: seconds or max_examples")
     stats = SessionStats()

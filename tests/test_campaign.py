@@ -15,7 +15,18 @@ import sys
 import attrs
 import pytest
 
-from hvfuzz.fuzz.campaign import Done, Found, Plan, Progress, _Book, run_campaign, split_examples, worker_seed
+from hvfuzz.fuzz.campaign import (
+    Done,
+    Found,
+    Plan,
+    Progress,
+    Task,
+    _Book,
+    run_campaign,
+    run_task,
+    split_examples,
+    worker_seed,
+)
 from hvfuzz.fuzz.export import load_repro
 from hvfuzz.fuzz.findings import bug_signature
 from hvfuzz.fuzz.runner import run
@@ -197,6 +208,20 @@ def test_keep_going_reports_both_bugs_each_shrunk(two_bugs, tmp_path):
         row = next(ln for ln in lines if ln.strip().startswith(bug_signature(two_bugs, oracle)))
         count, _, _, length = row.split()[1:5]
         assert int(count) >= 1 and int(length) == len(trace.ops) and str(f) in row
+
+
+def test_what_another_worker_found_is_counted_not_found_again(two_bugs):
+    """A worker told (by the parent) that another found the PSCI bug does not report it: it counts
+    its hits and goes on to the other bug."""
+    told = [[(two_bugs, "psci-P1-no-progress-while-off"), ("lazy", "run-loop-pstate")]]
+    sent: list = []
+    task = Task(two_bugs, 1, 1, None, 300, keep_going=True)
+    run_task(task, {"corpus": [], "search_budget": 0}, None, sent.append, lambda: False,
+             lambda: told.pop() if told else [])
+    found = [m.finding.verdict.oracle for m in sent if isinstance(m, Found)]
+    done = [m for m in sent if isinstance(m, Done)]
+    assert found == ["run-loop-pstate"] and len(done) == 1  # news of another variant is not taken
+    assert done[0].repeats.get("psci-P1-no-progress-while-off", 0) > 0
 
 
 def test_without_keep_going_the_first_bug_ends_the_session(two_bugs, tmp_path):
