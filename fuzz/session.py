@@ -14,6 +14,7 @@ import attrs
 from hypothesis import reject
 from hypothesis import seed as hypothesis_seed
 from hypothesis.database import ExampleDatabase
+from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import get_state_machine_test
 
 from hvfuzz.fuzz.mutate import Mutator
@@ -163,6 +164,8 @@ def fuzz_variant(
         try:
             test()
         except OracleViolation:
+            pass
+        except Unsatisfiable:  # every example of the batch failed a known oracle (dropped)
             pass
         batch += 1
         if mutator is not None and not failures:

@@ -191,6 +191,26 @@ def test_known_oracles_are_counted_not_stopped_at(two_bugs):
     assert plain.finding is not None and plain.finding.verdict.oracle == "psci-P1-no-progress-while-off"
 
 
+def test_a_batch_of_known_failures_only_is_not_an_error(monkeypatch):
+    """Hypothesis raises Unsatisfiable when every example of a batch was dropped (all failed known
+    oracles): the session goes on to its next batch."""
+    from hypothesis.errors import Unsatisfiable
+
+    import hvfuzz.fuzz.session as S
+
+    batches = []
+
+    def all_dropped(machine, settings):
+        def test():
+            batches.append(1)
+            raise Unsatisfiable("every example rejected")
+        return test
+
+    monkeypatch.setattr(S, "get_state_machine_test", all_dropped)
+    res = S.fuzz_variant("lazy", seed=1, seconds=0.3, corpus=[], known=frozenset({"run-loop-pstate"}))
+    assert res.finding is None and len(batches) > 1
+
+
 def test_keep_going_reports_both_bugs_each_shrunk(two_bugs, tmp_path):
     lines: list[str] = []
     plan = Plan([two_bugs], 1, 1, None, 600, keep_going=True, options={"corpus": []}, findings=str(tmp_path))
