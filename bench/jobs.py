@@ -27,6 +27,21 @@ SUMMARY = re.compile(r"^  (?P<v>[\w-]+): (?P<ex>\d+) examples(?: \+ (?P<mut>\d+)
                      r"ops in (?P<s>[\d.]+) s \((?P<rate>\d+) ops/s\)$", re.M)
 
 
+def _spin(seconds: float) -> int:
+    n, end = 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        n += 1
+    return n
+
+
+def control(procs: int, seconds: float) -> float:
+    """Spin-loop iterations per second in ``procs`` processes together."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(procs) as pool:
+        return sum(pool.map(_spin, [seconds] * procs)) / seconds
+
+
 def _cpu_children() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -60,8 +75,19 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--corpus", action="store_true", help="replay and mutate corpus/ too (default: generation only)")
+    ap.add_argument("--control-seconds", type=float, default=5.0, help="the spin-loop control (0: none)")
     a = ap.parse_args()
     load0 = os.getloadavg()
+    ctl: dict[int, list[float]] = {j: [] for j in a.jobs}
+
+    def run_control() -> None:
+        if a.control_seconds > 0:
+            for j in a.jobs:
+                ctl[j].append(control(j, a.control_seconds))
+            print("control (spin loop): " + ", ".join(f"{j} process(es) {ctl[j][-1] / 1e6:.2f} M/s" for j in a.jobs),
+                  flush=True)
+
+    run_control()
     runs: dict[int, list[dict[str, float]]] = {j: [] for j in a.jobs}
     for rep in range(a.reps):
         order = a.jobs if rep % 2 == 0 else list(reversed(a.jobs))
@@ -71,6 +97,7 @@ def main() -> int:
             print(f"rep {rep} --jobs {j}: {r['examples']} examples in {r['seconds']:.1f} s = {r['examples_s']:.1f}/s, "
                   f"{r['ops_s']:.0f} ops/s, {r['cores']:.2f} cores used, {r['examples_cpu']:.1f} examples/CPU-s, "
                   f"load {os.getloadavg()[0]:.2f}", flush=True)
+    run_control()
     load1 = os.getloadavg()
     base = statistics.median(r["examples_s"] for r in runs[a.jobs[0]])
     print(f"\nhvfuzz fuzz --variant {a.variant} --seconds {a.seconds:g}, {a.reps} rep(s) each, "
@@ -86,6 +113,13 @@ def main() -> int:
               f"{statistics.median(r['ops_s'] for r in runs[j]):.0f} | "
               f"{statistics.median(r['cores'] for r in runs[j]):.2f} | "
               f"{statistics.median(r['examples_cpu'] for r in runs[j]):.1f} | {ex / base:.2f}x |")
+    if a.control_seconds > 0:
+        c0 = statistics.median(ctl[a.jobs[0]])
+        for j in a.jobs[1:]:
+            c = statistics.median(ctl[j]) / c0
+            ex = statistics.median(r["examples_s"] for r in runs[j]) / base
+            print(f"\ncontrol: {j} spinning processes do {c:.2f}x the work of {a.jobs[0]} here; --jobs {j} "
+                  f"reaches {ex:.2f}x: {ex / c:.0%} of what this machine allowed")
     return 0
 
 
