@@ -74,7 +74,8 @@ SANITY = "\nraise RuntimeError('hvfuzz mutation: deliberately broken module')\n"
 
 
 def _hvfuzz(args: list[str], findings: str, timeout: float | None = None) -> tuple[int, str, str]:
-    cmd = [sys.executable, "-m", "hvfuzz.fuzz", "fuzz", *args, "--findings", findings]
+    # one worker: cosmic-ray runs the killers in parallel already (--jobs of this script)
+    cmd = [sys.executable, "-m", "hvfuzz.fuzz", "fuzz", *args, "--jobs", "1", "--findings", findings]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr
 
@@ -171,7 +172,7 @@ def line_coverage(copy: Path, seed: int, examples: int, modules: list[str]) -> d
         data = Path(tmp) / "cov"
         subprocess.run([sys.executable, "-m", "coverage", "run", f"--data-file={data}", "--source=hvfuzz.model",
                         "-m", "hvfuzz.fuzz", "fuzz", "--seed", str(seed), "--max-examples", str(examples),
-                        "--findings", str(Path(tmp) / "findings")],
+                        "--jobs", "1", "--findings", str(Path(tmp) / "findings")],
                        cwd=copy, env=_env(copy), capture_output=True, check=False)
         out = Path(tmp) / "cov.json"
         subprocess.run([sys.executable, "-m", "coverage", "json", f"--data-file={data}", "-o", str(out), "-q"],

@@ -61,11 +61,10 @@ def _known_text(rec: Any) -> str:
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
-    from hvfuzz.fuzz.findings import record
-    from hvfuzz.fuzz.session import fuzz_variant, load_corpus
+    from hvfuzz.fuzz.campaign import Plan, run_campaign
+    from hvfuzz.fuzz.session import load_corpus
     from hvfuzz.fuzz.shipped import corpus_dirs
     from hvfuzz.fuzz.situations import coverage_table
-    from hvfuzz.fuzz.strategies import SessionStats
 
     VARIANTS = args.registry
     for d in args.corpus or []:
@@ -74,60 +73,36 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     args.corpus = corpus_dirs(args.corpus)
     if args.variant is not None and args.variant not in VARIANTS:
         raise TraceError(f"unknown variant {args.variant!r} (see 'hvfuzz variants')")
+    if args.jobs is not None and args.jobs < 1:
+        raise TraceError("--jobs must be at least 1")
+    jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
     names = [args.variant] if args.variant else [v.name for v in VARIANTS.correct()]
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     budget = f"{args.seconds:g} s" if args.max_examples is None else f"{args.max_examples} examples"
     _out(f"hvfuzz fuzz: {', '.join(names)} against the reference; seed {seed}; budget {budget}"
          + (" per variant" if len(names) > 1 and args.max_examples is not None else ""))
 
-    def progress(variant: str, st: SessionStats) -> None:
-        import time
-
-        dt = time.monotonic() - st.started
-        _out(f"  [{dt:6.1f}s] {variant}: {st.examples} examples, {st.ops} ops, {st.ops / max(dt, 1e-9):.0f} ops/s")
-
     corpus = load_corpus(args.corpus, VARIANTS) if args.corpus else []
     database = None
-    if args.db:
+    db_url = args.db or (os.path.join(args.findings, ".db") if jobs > 1 else None)
+    if db_url:
         from hvfuzz.fuzz.profiles import open_database
 
         try:
-            database = open_database(args.db)
+            database = open_database(db_url)
         except ValueError as e:
             raise TraceError(str(e)) from None
-        _out(f"  sharing failures through the example database {args.db}")
+        _out(f"  sharing failures through the example database {db_url}")
     if corpus:
         _out(f"  replaying {len(corpus)} corpus trace(s) from {', '.join(args.corpus)} first")
-    status = EXIT_OK
-    total: dict[str, int] = {}
-    for i, name in enumerate(names):
-        seconds = None
-        if args.max_examples is None:
-            seconds = args.seconds / len(names)
-        res = fuzz_variant(name, seed=seed + i, seconds=seconds, max_examples=args.max_examples,
-                           progress=progress, nr_lrs=args.nr_lrs, corpus=corpus, database=database,
-                           registry=VARIANTS)
-        rate = res.ops / max(res.seconds, 1e-9)
-        mutated = f" + {res.mutants} corpus mutants" if res.mutants else ""
-        _out(f"  {name}: {res.examples} examples{mutated}, {res.ops} ops in {res.seconds:.1f} s ({rate:.0f} ops/s)")
-        for k, n in res.coverage.items():
-            total[k] = total.get(k, 0) + n
-        if res.coverage:
-            ranked = sorted(res.coverage.items(), key=lambda kv: kv[1])
-            _out(f"  {name}: semantic coverage: {len(ranked)} situations; rarest: "
-                 + ", ".join(f"{k} ({n})" for k, n in ranked[:6]))
-        if res.finding is None:
-            _out(f"  {name}: no property violated")
-            continue
-        f = res.finding
-        meta = {"found_by": f"hvfuzz fuzz ({f.found_by})", "seed": seed + i,
-                "examples": res.examples, "length_before_shrink": f.original_length}
-        rec = record(args.findings, f.trace, f.verdict, meta, regressions=_regression_dirs(args.corpus))
-        _out(f"  {name}: VIOLATION of {f.verdict.oracle} at step {f.verdict.step}: {f.verdict.reason}")
-        _out(f"  repro ({len(f.trace.ops)} ops, shrunk from {f.original_length}, found by {f.found_by}): {rec.path}")
-        _out(f"  {_known_text(rec)}")
-        _out(f"  replay: hvfuzz replay {rec.path}")
-        status = EXIT_VIOLATION
+    if jobs > 1:
+        _out(f"  {jobs} worker processes (--jobs {jobs}); worker seeds derived from seed {seed}")
+    plan = Plan(names, seed, jobs, None if args.max_examples is not None else args.seconds, args.max_examples,
+                keep_going=args.keep_going, options=dict(nr_lrs=args.nr_lrs, corpus=corpus, registry=VARIANTS),
+                db_url=db_url,
+                findings=args.findings, regressions=_regression_dirs(args.corpus))
+    failed, total = run_campaign(plan, _out, _known_text, database=database)
+    status = EXIT_VIOLATION if failed else EXIT_OK
     _out(coverage_table(total, pmu_emulation=any(VARIANTS[n].pmu_emulation for n in names)))
     if status == EXIT_OK:
         _out("no property violated")
@@ -393,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--findings", default="findings", help="directory for repro files (default findings/)")
     f.add_argument("--db", metavar="URL", help="Hypothesis example database shared by workers: redis://HOST:PORT/N "
                    "(the redis extra) or a directory; failures found by one worker are replayed first by the others")
+    f.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: one per core); they share "
+                   "findings through --db (default with N > 1: a directory under --findings)")
+    f.add_argument("--keep-going", action="store_true", help="go on after a finding until the budget is spent "
+                   "(one repro per signature), then print the table of distinct findings")
     f.set_defaults(func=cmd_fuzz)
     e = sub.add_parser("exhaustive", help="check every trace up to --depth ops over a small alphabet "
                        "(breadth-first, with state hashing): a minimal counterexample, or none")

@@ -27,6 +27,8 @@ from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
 
+import attrs
+
 from hvfuzz.fuzz.trace import TraceError
 from hvfuzz.model.variants import BUILTIN, Origin, Registry
 
@@ -97,7 +99,7 @@ def load_design(spec: str, registry: Registry) -> Registry:
     """``registry`` plus the design ``spec``: a path to a ``.py`` file, or an importable module name."""
     if not spec:
         return registry
-    if spec.endswith(".py") or os.sep in spec or (os.altsep and os.altsep in spec):
+    if _is_file_spec(spec):
         if _loaded(registry, Origin("file", "", os.path.realpath(spec))):
             return registry
         module, origin = _import_file(spec)
@@ -142,9 +144,23 @@ def registry_for(designs: Iterable[str] = (), env: Mapping[str, str] | None = No
     """hvfuzz's variants, then the entry points' designs, then ``HVFUZZ_DESIGNS``, then ``designs``."""
     env = os.environ if env is None else env
     registry = load_entry_points(BUILTIN)
-    for spec in [s for s in env.get(ENV, "").split(os.pathsep) if s] + list(designs):
+    specs = [s for s in env.get(ENV, "").split(os.pathsep) if s] + list(designs)
+    for spec in specs:
         registry = load_design(spec, registry)
-    return registry
+    if registry is BUILTIN:
+        return registry
+    # another process (``hvfuzz fuzz --jobs``) makes it again from the same designs
+    again = tuple(os.path.realpath(s) if _is_file_spec(s) else s for s in specs)
+    return attrs.evolve(registry, rebuild=(_registry_again, (again,)))
+
+
+def _registry_again(specs: tuple[str, ...]) -> Registry:
+    """``registry_for`` in a worker process: the pickled form of a registry with designs."""
+    return registry_for(specs, env={})
+
+
+def _is_file_spec(spec: str) -> bool:
+    return spec.endswith(".py") or os.sep in spec or bool(os.altsep and os.altsep in spec)
 
 
 def designs_env(registry: Registry, env: Mapping[str, str] | None = None) -> str:

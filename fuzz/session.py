@@ -8,10 +8,13 @@ import json
 import random
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 
 import attrs
+from hypothesis import reject
 from hypothesis import seed as hypothesis_seed
 from hypothesis.database import ExampleDatabase
+from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import get_state_machine_test
 
 from hvfuzz.fuzz.mutate import Mutator
@@ -44,6 +47,8 @@ class SessionResult:
     mutants: int = 0
     #: semantic coverage: situation -> how often (fuzz/situations.py)
     coverage: dict[str, int] = attrs.Factory(dict)
+    #: failing examples of an oracle in ``known`` (not stopped at): oracle -> how many
+    repeats: dict[str, int] = attrs.Factory(dict)
 
 
 def _db_key(variant: str) -> bytes:
@@ -93,6 +98,7 @@ def fuzz_variant(
     database: ExampleDatabase | None = None,
     search_budget: int | None = None,
     registry: Registry = BUILTIN,
+    known: AbstractSet[str] = frozenset(),
 ) -> SessionResult:
     """Fuzz ``variant`` against the reference until ``seconds`` or ``max_examples`` is spent.
     ``corpus`` traces are replayed first, on this variant (as libFuzzer runs its seed corpus
@@ -103,11 +109,15 @@ def fuzz_variant(
     finding of this session is stored there for them (as a trace, so any hvfuzz can replay it).
     ``search_budget``: the shrinker's final breadth-first search (``shrink.shrink``; None: its
     default, 0: none).  ``registry``: where ``variant`` is defined (a plugin design's variants,
-    ``fuzz/plugins.py``)."""
+    ``fuzz/plugins.py``).  ``known``: oracles already found on this variant (``hvfuzz fuzz
+    --keep-going``): a generated example failing one of them is counted in ``repeats`` and the
+    session goes on; stored and corpus traces failing them are skipped.  The caller may add to it
+    while the session runs (what other workers found)."""
     if seconds is None and max_examples is None:
         raise ValueError("give a budget: seconds or max_examples")
     stats = SessionStats()
     failures: list[tuple[Trace, Verdict]] = []
+    repeats: dict[str, int] = {}
     found_by = "hypothesis"
     on_variant = [attrs.evolve(t, config=attrs.evolve(t.config, variant=variant, registry=registry))
                   for t in corpus or ()]
@@ -116,14 +126,14 @@ def fuzz_variant(
     shared = _shared_findings(database, variant, registry)
     for t in shared:
         v = run(t)
-        if not v.ok:
+        if not v.ok and v.oracle not in known:
             failures.append((t, v))
             found_by = "example database"
             break
     for t in on_variant if not failures else ():
         v = run(t)
         stats.ops += len(t.ops)
-        if not v.ok:
+        if not v.ok and v.oracle not in known:
             failures.append((t, v))
             found_by = "corpus replay"
             break
@@ -135,7 +145,13 @@ def fuzz_variant(
             st.last_report = now
             progress(variant, st)
 
-    machine = make_machine(variant, on_failure=lambda t, v: failures.append((t, v)), stats=stats,
+    def failed(t: Trace, v: Verdict) -> None:
+        if v.oracle in known:  # counted; the example is dropped and generation goes on
+            repeats[v.oracle or ""] = repeats.get(v.oracle or "", 0) + 1
+            reject()
+        failures.append((t, v))
+
+    machine = make_machine(variant, on_failure=failed, stats=stats,
                            progress=report, nr_lrs=nr_lrs, registry=registry)
     mutator = Mutator(on_variant, random.Random(seed), fixed_nr_lrs=nr_lrs) if on_variant else None
     mutants = 0
@@ -154,6 +170,8 @@ def fuzz_variant(
             test()
         except OracleViolation:
             pass
+        except Unsatisfiable:  # every example of the batch failed a known oracle (dropped)
+            pass
         batch += 1
         if mutator is not None and not failures:
             for _ in range(mutants_per_batch):
@@ -161,7 +179,9 @@ def fuzz_variant(
                 v = run(t, stats.coverage)
                 mutants += 1
                 stats.ops += len(t.ops)
-                if not v.ok:
+                if not v.ok and v.oracle in known:
+                    repeats[v.oracle or ""] = repeats.get(v.oracle or "", 0) + 1
+                elif not v.ok:
                     failures.append((t, v))
                     found_by = "corpus mutation"
                     break
@@ -175,4 +195,5 @@ def fuzz_variant(
         finding = Finding(small, run(small), len(trace.ops), found_by)
         if database is not None and found_by != "example database":
             database.save(_db_key(variant), json.dumps(trace_to_json(small)).encode())
-    return SessionResult(variant, seed, stats.examples, stats.ops, elapsed, finding, mutants, dict(stats.coverage))
+    return SessionResult(variant, seed, stats.examples, stats.ops, elapsed, finding, mutants, dict(stats.coverage),
+                         repeats)

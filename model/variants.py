@@ -355,6 +355,8 @@ class Registry(Mapping[str, Variant]):
 
     _variants: Mapping[str, Variant]
     _origins: Mapping[str, Origin]
+    #: how to make this registry again in another process: (function, args), for pickling
+    _rebuild: tuple[Any, tuple[Any, ...]] | None = None
 
     @classmethod
     def of(cls, variants: Iterable[Variant], origin: Origin = BUILTIN_ORIGIN) -> Registry:
@@ -390,6 +392,21 @@ class Registry(Mapping[str, Variant]):
 
     def bugs(self) -> list[Variant]:
         return [v for v in self._variants.values() if v.kind == "bug"]
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Picklable (``hvfuzz fuzz --jobs``' worker processes get the configs that carry it): as
+        the call that rebuilds it (``rebuild``: set by whoever loaded its designs,
+        ``fuzz/plugins.py``), or as hvfuzz's own variants.  A design's variants are never pickled
+        themselves: they may hold closures."""
+        if self._rebuild is not None:
+            return self._rebuild
+        if any(o.kind != "builtin" for o in self._origins.values()):
+            raise TypeError("a registry with designs pickles only as the call that loaded them")
+        return _builtin, ()
+
+
+def _builtin() -> Registry:
+    return BUILTIN
 
 
 #: hvfuzz's own variants (plugin designs: ``fuzz/plugins.py`` makes a larger registry from this)
