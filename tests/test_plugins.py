@@ -130,12 +130,12 @@ def test_entry_point_design(user, tmp_path):
     origin = {r["name"]: r["origin"] for r in json.loads(listed.stdout)}
     assert origin["lazy-deferred-pc"] == "entry point deferred-pstate (deferred_pstate)", origin
     r = hvfuzz("fuzz", "--variant", "lazy-deferred-pc", "--max-examples", "300", "--seed", "1", "--findings",
-               "findings", cwd=str(user), env=env)
+               "findings", "--jobs", "1", cwd=str(user), env=env)
     assert r.returncode == 1 and "VIOLATION of exit-pc" in r.stdout, r.stdout + r.stderr
     (repro,) = (user / "findings").glob("*.json")
     assert json.loads(repro.read_text())["design"]["entry_point"] == "deferred-pstate"
     r = hvfuzz("fuzz", "--variant", "lazy-deferred-pc", "--max-examples", "300", "--seed", "1", "--findings",
-               "findings", cwd=str(user), env=env)  # the same bug again: counted, still the installed design
+               "findings", "--jobs", "1", cwd=str(user), env=env)  # again: counted, the installed design
     d = json.loads(repro.read_text())
     assert r.returncode == 1 and d["meta"]["count"] == 2 and d["design"]["entry_point"] == "deferred-pstate", d
     listed = hvfuzz("findings", str(user / "findings"), "--json", cwd=str(tmp_path), env=env)
