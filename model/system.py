@@ -302,6 +302,12 @@ class System:
             return False
         return self.vgic.kvm_vgic_inject_irq(op.vcpu, op.intid, op.level)
 
+    @handles(O.InjectSgi)
+    def _inject_sgi(self, op: O.InjectSgi) -> bool:
+        if op.source >= len(self.vcpus):
+            return False
+        return self.vgic.vgic_send_sgi(op.source, op.vcpu, op.intid)
+
     @handles(O.InjectMsi)
     def _inject_msi(self, op: O.InjectMsi) -> bool:
         return self.vgic.vgic_its_inject_msi(op.vcpu, op.intid, op.priority)
