@@ -81,6 +81,10 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
         yield "vgic:msi"
     elif isinstance(op, O.TimerFire):
         yield "vgic:timer fires"
+    elif isinstance(op, O.InjectSgi):
+        irq = g.lookup(op.vcpu, op.intid)
+        if irq is not None and bin(irq.source).count("1") > 1:  # GICv2: one pending state per source
+            yield "vgic:sgi pending from two sources"
     for o in obs:
         if o[0] == "psci-call":
             fn, ret = o[3]
@@ -155,7 +159,8 @@ def catalog(pmu_emulation: bool = False, component: str | None = None) -> tuple[
     names += ["vgic:deactivation on another vcpu", "vgic:trapped dir halts the guest",
               "vgic:group disabled with interrupts active", "vgic:ack",
               "vgic:ack spurious"]
-    names += ["vgic:msi", "vgic:lpi ack", "vgic:timer fires", "vgic:hw lr deactivated"]
+    names += ["vgic:msi", "vgic:lpi ack", "vgic:timer fires", "vgic:hw lr deactivated",
+              "vgic:sgi pending from two sources"]
     names += [f"psci:{fn}->{ret}" for fn, rets in _PSCI_RETURNS.items() for ret in rets]
     names += ["psci:system event with interrupts pending", "psci:CPU_ON wakes a vcpu", "psci:KVM_RUN blocks (off)",
               "stage2:hit", "stage2:stage-2 fault"]

@@ -524,6 +524,7 @@ def _vgic_configs(c: VmShape) -> list[Op]:
         ConfigIrq(0, _SPI_A, priority=0x48, level=True), ConfigIrq(0, _SPI_B, priority=0x40, level=True),
         ConfigIrq(0, _SPI_B, priority=0x40, group=0),
         ConfigIrq(0, 27, priority=0x40, level=True),  # the vtimer's PPI, level as KVM has it (TimerFire)
+        ConfigIrq(0, SGIS[1], priority=0x40),  # vcpu0's SGI 1 (InjectSgi: a GICv2 SGI from two sources)
     ]
     if c.vcpus > 1:
         ops.append(ConfigIrq(0, _SPI_A, priority=0x48, target=1))
