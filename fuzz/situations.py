@@ -25,12 +25,13 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
         return
     v = sut.vcpus[op.vcpu]
     obs = sut.last_observations
-    if isinstance(op, O.GuestDir) and v.phase is Phase.P1:  # a trapped DIR EL2 sent to the host
-        dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY)) if sut.pkvm else "-"
+    # the exits by kind x DIRTY are pKVM's situations: a design without pKVM (GICv2) has no DIRTY
+    if isinstance(op, O.GuestDir) and v.phase is Phase.P1 and sut.pkvm:  # a trapped DIR EL2 sent to the host
+        dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY))
         yield f"exit:{v.arch.fault.kind}:dirty={dirty}"
-    if isinstance(op, (O.GuestExit, O.GuestPsci, O.GuestAccess)) and v.phase is Phase.P1:
+    if isinstance(op, (O.GuestExit, O.GuestPsci, O.GuestAccess)) and v.phase is Phase.P1 and sut.pkvm:
         f = v.arch.fault
-        dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY)) if sut.pkvm else "-"
+        dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY))
         yield f"exit:{f.kind}{':serror' if f.serror_pending else ''}:dirty={dirty}"
     elif isinstance(op, O.SchedOut):
         yield f"preempted in {v.phase.value}"
