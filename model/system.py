@@ -150,7 +150,7 @@ class System:
 
     def _reg(self, v3: str, v2: str) -> str:
         """A CPU-interface register's name in the guest's GIC version (GICv3 ICV_*, GICv2 GICV_*)."""
-        return v2 if self.vgic.policy.version == 2 else v3
+        return v2 if self.vgic.policy.guest_version() == 2 else v3
 
     def _observe_rpr(self, vcpu: int, hw: VCpuIf) -> None:
         self.observe(vcpu, GIC_RPR, self._reg("ICV_RPR_EL1", "GICV_RPR"), hw.rpr())

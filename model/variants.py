@@ -37,7 +37,7 @@ class Variant:
     @property
     def gic_version(self) -> int:
         """The GIC architecture the guest sees (what the architectural GIC oracle is built for)."""
-        return self.vgic.version if self.vgic is not None else 3
+        return self.vgic.guest_version() if self.vgic is not None else 3
 
 
 #: 6.4-6.6 Stage A: whole ctxt and whole hcr_el2, both ways (HYP-64); a failed hyp vcpu load
@@ -313,6 +313,19 @@ _VGIC_V2 = (
              "source VCPU and clear that bit in the source bitmap\", with the SGI left pending while sources "
              "remain; 16ca6a607d84 \"vgic: Don't populate multiple LRs with the same vintid\")",
              v2_sgi_requeue=False),
+    # a GICv2 VM on a GICv3 host (vgic_model KVM_DEV_TYPE_ARM_VGIC_V2, the GICV frame of a GICv3 CPU interface)
+    Variant("vgic-v3-gicv2-guest", "correct", "vgic", "a GICv2 VM on a GICv3 host after the LR-overflow series: "
+            "vgic-v3.c's is_v2_sgi paths (an SGI's source in the LR's CPUID, one source per LR), GICV_DIR always "
+            "trapped and emulated by vgic_v3_deactivate with the SGI's CPUID checked (295b69216558)",
+            _LRO + ": 295b69216558 \"KVM: arm64: GICv3: Add GICv2 SGI handling to deactivation primitive\" "
+            "(<20251103165517.2960148-29-maz@kernel.org>), 07bb1c5622a5; no pKVM (as the GICv2 designs)",
+            None, vgic=VgicPolicy(guest_v2=True)),
+    Variant("vgic-v3-gicv2-sgi-dir-lost", "bug", "vgic", "a GICv2 VM on a GICv3 host without the GICv2 SGI "
+            "handling in vgic_v3_deactivate: the trapped GICV_DIR value keeps its CPUID, so a DIR of an SGI "
+            "another vcpu sent is out of range and ignored: the SGI stays active for good",
+            "the tree before 295b69216558 \"KVM: arm64: GICv3: Add GICv2 SGI handling to deactivation "
+            "primitive\" (v1 28/33: \"Make sure we check for the source CPU when deactivating\")",
+            None, vgic=VgicPolicy(guest_v2=True, v3_dir_v2_sgi=False)),
 )
 
 _PSCI_SRC = "arch/arm64/kvm/psci.c, arm.c, reset.c (current); seed: [PATCH 5/5] turn off vcpus on system exit events"

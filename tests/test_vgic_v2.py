@@ -217,3 +217,31 @@ def test_the_source_check_fails_a_model_that_reports_the_wrong_cpuid(monkeypatch
     monkeypatch.setattr(v2.VgicV2, "vgic_v2_compute_lr", no_cpuid)
     v = run(trace)
     assert not v.ok and v.oracle == "gic-S1-validity", v
+
+
+def test_a_gicv2_vm_on_a_gicv3_host() -> None:
+    """vgic-v3.c's is_v2_sgi paths and 295b69216558: the GICv3 LRs carry a GICv2 SGI's source, every
+    GICV_DIR traps to vgic_v3_deactivate, which strips and checks the CPUID; without the patch the
+    value with CPUID 1 is out of range and the SGI stays active."""
+    from hvfuzz.model.vgic.v3 import VgicV3
+
+    for variant, deactivated in (("vgic-v3-gicv2-guest", True), ("vgic-v3-gicv2-sgi-dir-lost", False)):
+        assert VARIANTS[variant].gic_version == 2
+        s = system(variant, nr_lrs=4)
+        assert isinstance(s.vgic.ver, VgicV3) and isinstance(s.vgic.hw[0], GichCpuIf)
+        boot(s)
+        s.apply(O.GuestSetEoiMode(0, True))
+        s.apply(O.ConfigIrq(0, 1, True, 0x40, 1, False, 0))
+        s.apply(O.InjectSgi(0, 1, 1))
+        s.apply(O.InjectSgi(0, 1, 0))
+        reenter(s)
+        assert iar(s) == 1  # the lowest source first, the other still pending
+        s.apply(O.GuestEoi(0, 1, 1))
+        assert ("gic-dir", 0, "GICV_DIR handled by", "trap-exit") in s.apply(O.GuestDir(0, 1))
+        s.apply(O.HandleExit(0))
+        s.apply(O.GuestEnter(0))
+        assert iar(s) == 1025
+        s.apply(O.GuestEoi(0, 1, 1025))
+        s.apply(O.GuestDir(0, 1025))
+        s.apply(O.HandleExit(0))
+        assert s.vgic.private[0][1].active is not deactivated, variant

@@ -165,3 +165,14 @@ class VgicPolicy:
     #: GICv2: ``vgic_v2_populate_lr`` leaves an SGI pending while other sources remain in
     #: ``irq->source`` (False: the remaining sources are dropped)
     v2_sgi_requeue: bool = True
+    #: a GICv3 host running a GICv2 VM (``vgic_model`` KVM_DEV_TYPE_ARM_VGIC_V2: the guest uses the
+    #: GICV frame of the GICv3 CPU interface, ``vgic_v3_compute_lr``'s ``is_v2_sgi`` paths)
+    guest_v2: bool = False
+    #: GICv2 VM on a GICv3 host: ``vgic_v3_deactivate`` strips the CPUID from a trapped GICV_DIR value
+    #: and checks it against the SGI's ``active_source`` (295b69216558 "GICv3: Add GICv2 SGI handling
+    #: to deactivation primitive"; False: the value with its CPUID is out of range and ignored)
+    v3_dir_v2_sgi: bool = True
+
+    def guest_version(self) -> int:
+        """The GIC architecture the guest sees: 2 on a GICv2 host or for a GICv2 VM on a GICv3 host."""
+        return 2 if self.version == 2 or self.guest_v2 else 3

@@ -43,8 +43,9 @@ class Vgic:
         #: the GIC version's code: vgic-v3.c, or vgic-v2.c (``policy.version``; its virtual CPU
         #: interface and KVM's GICv2 distributor, VGIC_PRI_BITS, have five priority bits)
         self.ver: VgicVersion
-        if policy.version == 2:
+        if policy.guest_version() == 2:
             pri_bits = V2_PRI_BITS
+        if policy.version == 2:
             self.ver = VgicV2(policy, nr_lrs, pri_bits)
         else:
             self.ver = VgicV3(policy, nr_lrs, pri_bits)
@@ -149,7 +150,7 @@ class Vgic:
         if irq is None or intid >= 16:
             return False
         self.named.setdefault(id(irq), irq)
-        if self.policy.version == 2:
+        if self.policy.guest_version() == 2:
             irq.source |= 1 << source
         irq.pending_latch = True
         self.vgic_queue_irq_unlock(irq)
@@ -160,7 +161,7 @@ class Vgic:
         latches pending (LPIs are edge) and is queued to its redistributor.  No ITS tables: the first
         MSI for an LPI maps it (MAPTI to ``vcpu``'s collection; enabled, group 1 and ``priority``
         from the configuration table, ``update_lpi_config``); later MSIs keep that mapping."""
-        if intid < VGIC_MIN_LPI or self.policy.version == 2:  # GICv2 has no LPIs
+        if intid < VGIC_MIN_LPI or self.policy.guest_version() == 2:  # GICv2 has no LPIs
             return False
         irq = self.lpis.get(intid)
         if irq is None:
