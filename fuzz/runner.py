@@ -79,7 +79,7 @@ class Execution:
         self.judges: dict[str, Any] = {}
         self._chain: list[Callable[[Step], Failure | None]] = []
         for j in judges_for(components) + var.judges:
-            judge = self.judges[j.name] = j.make(config.vcpus, config.pri_bits)
+            judge = self.judges[j.name] = j.make(config.vcpus, config.pri_bits, var.gic_version)
             if not j.systems:
                 self._chain.append(judge.after)
             for system in (self.sut if side == "sut" else self.ref for side in j.systems):

@@ -84,6 +84,24 @@ def load_corpus(dirs: list[str], registry: Registry = BUILTIN) -> list[Trace]:
     return [load_repro(p, registry)[0] for p in sorted(paths)]
 
 
+def _replay_first(shared: list[Trace], corpus: list[Trace], known: AbstractSet[str], stats: SessionStats,
+                  failures: list[tuple[Trace, Verdict]]) -> str | None:
+    """Before generating: the other workers' stored findings, then the corpus.  The first failure
+    of an oracle not ``known`` goes into ``failures``; returns what found it (None: nothing)."""
+    for t in shared:
+        v = run(t)
+        if not v.ok and v.oracle not in known:
+            failures.append((t, v))
+            return "example database"
+    for t in corpus:
+        v = run(t)
+        stats.ops += len(t.ops)
+        if not v.ok and v.oracle not in known:
+            failures.append((t, v))
+            return "corpus replay"
+    return None
+
+
 def fuzz_variant(
     variant: str,
     *,
@@ -123,20 +141,8 @@ def fuzz_variant(
                   for t in corpus or ()]
     if nr_lrs is not None:
         on_variant = [t for t in on_variant if t.config.nr_lrs == nr_lrs]
-    shared = _shared_findings(database, variant, registry)
-    for t in shared:
-        v = run(t)
-        if not v.ok and v.oracle not in known:
-            failures.append((t, v))
-            found_by = "example database"
-            break
-    for t in on_variant if not failures else ():
-        v = run(t)
-        stats.ops += len(t.ops)
-        if not v.ok and v.oracle not in known:
-            failures.append((t, v))
-            found_by = "corpus replay"
-            break
+    found_by = _replay_first(_shared_findings(database, variant, registry), on_variant, known, stats,
+                             failures) or found_by
     deadline = None if seconds is None else stats.started + seconds
 
     def report(st: SessionStats) -> None:

@@ -25,12 +25,13 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
         return
     v = sut.vcpus[op.vcpu]
     obs = sut.last_observations
-    if isinstance(op, O.GuestDir) and v.phase is Phase.P1:  # a trapped DIR EL2 sent to the host
-        dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY)) if sut.pkvm else "-"
+    # the exits by kind x DIRTY are pKVM's situations: a design without pKVM (GICv2) has no DIRTY
+    if isinstance(op, O.GuestDir) and v.phase is Phase.P1 and sut.pkvm:  # a trapped DIR EL2 sent to the host
+        dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY))
         yield f"exit:{v.arch.fault.kind}:dirty={dirty}"
-    if isinstance(op, (O.GuestExit, O.GuestPsci, O.GuestAccess)) and v.phase is Phase.P1:
+    if isinstance(op, (O.GuestExit, O.GuestPsci, O.GuestAccess)) and v.phase is Phase.P1 and sut.pkvm:
         f = v.arch.fault
-        dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY)) if sut.pkvm else "-"
+        dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY))
         yield f"exit:{f.kind}{':serror' if f.serror_pending else ''}:dirty={dirty}"
     elif isinstance(op, O.SchedOut):
         yield f"preempted in {v.phase.value}"
@@ -81,6 +82,10 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
         yield "vgic:msi"
     elif isinstance(op, O.TimerFire):
         yield "vgic:timer fires"
+    elif isinstance(op, O.InjectSgi):
+        irq = g.lookup(op.vcpu, op.intid)
+        if irq is not None and bin(irq.source).count("1") > 1:  # GICv2: one pending state per source
+            yield "vgic:sgi pending from two sources"
     for o in obs:
         if o[0] == "psci-call":
             fn, ret = o[3]
@@ -155,7 +160,8 @@ def catalog(pmu_emulation: bool = False, component: str | None = None) -> tuple[
     names += ["vgic:deactivation on another vcpu", "vgic:trapped dir halts the guest",
               "vgic:group disabled with interrupts active", "vgic:ack",
               "vgic:ack spurious"]
-    names += ["vgic:msi", "vgic:lpi ack", "vgic:timer fires", "vgic:hw lr deactivated"]
+    names += ["vgic:msi", "vgic:lpi ack", "vgic:timer fires", "vgic:hw lr deactivated",
+              "vgic:sgi pending from two sources"]
     names += [f"psci:{fn}->{ret}" for fn, rets in _PSCI_RETURNS.items() for ret in rets]
     names += ["psci:system event with interrupts pending", "psci:CPU_ON wakes a vcpu", "psci:KVM_RUN blocks (off)",
               "stage2:hit", "stage2:stage-2 fault"]

@@ -151,8 +151,12 @@ class System:
             tuple(sorted([(i.intid, u, i.on_lr or self.vcpus[u].phase is Phase.GUEST)
                           for u, queue in enumerate(g.ap_list) for i in queue if i.intid >= NR_PRIVATE]))))
 
+    def _reg(self, v3: str, v2: str) -> str:
+        """A CPU-interface register's name in the guest's GIC version (GICv3 ICV_*, GICv2 GICV_*)."""
+        return v2 if self.vgic.policy.guest_version() == 2 else v3
+
     def _observe_rpr(self, vcpu: int, hw: VCpuIf) -> None:
-        self.observe(vcpu, GIC_RPR, "ICV_RPR_EL1", hw.rpr())
+        self.observe(vcpu, GIC_RPR, self._reg("ICV_RPR_EL1", "GICV_RPR"), hw.rpr())
 
     # --- executing ops ---------------------------------------------------------------------------
     def apply(self, op: O.Op) -> list[Observation]:
@@ -305,6 +309,12 @@ class System:
             return False
         return self.vgic.kvm_vgic_inject_irq(op.vcpu, op.intid, op.level)
 
+    @handles(O.InjectSgi)
+    def _inject_sgi(self, op: O.InjectSgi) -> bool:
+        if op.source >= len(self.vcpus):
+            return False
+        return self.vgic.vgic_send_sgi(op.source, op.vcpu, op.intid)
+
     @handles(O.InjectMsi)
     def _inject_msi(self, op: O.InjectMsi) -> bool:
         return self.vgic.vgic_its_inject_msi(op.vcpu, op.intid, op.priority)
@@ -343,7 +353,8 @@ class System:
             return False
         intid = hw.ack(op.group)
         self._observe_rpr(op.vcpu, hw)  # before the IAR: ``gic-iar`` stays the op's last observation
-        self.observe(op.vcpu, "gic-iar", f"ICV_IAR{op.group}_EL1", intid)
+        self.observe(op.vcpu, "gic-iar", self._reg(f"ICV_IAR{op.group}_EL1", ("GICV_IAR", "GICV_AIAR")[op.group]),
+                     intid)
         return True
 
     @handles(O.GuestEoi)
@@ -363,7 +374,7 @@ class System:
             return False
         how = self.vgic.guest_dir(op.vcpu, hw, op.intid)
         self._phys_deactivations(op.vcpu, hw)
-        self.observe(op.vcpu, "gic-dir", "ICV_DIR_EL1 handled by", how)
+        self.observe(op.vcpu, "gic-dir", self._reg("ICV_DIR_EL1", "GICV_DIR") + " handled by", how)
         self._observe_rpr(op.vcpu, hw)  # the guest's RPR at the DIR (a DIR changes no priority)
         if how == "trap-exit":  # EL2 could not complete it: a full exit, emulated at HandleExit
             H.guest_exit(self, self.vcpus[op.vcpu], Fault("trap_sysreg_dir", value=op.intid))

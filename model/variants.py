@@ -43,6 +43,11 @@ class Variant:
     #: a design's own judges (``oracles.registry.Judge`` values), run after hvfuzz's chain
     judges: tuple[Any, ...] = attrs.field(default=(), converter=tuple)
 
+    @property
+    def gic_version(self) -> int:
+        """The GIC architecture the guest sees (what the architectural GIC oracle is built for)."""
+        return self.vgic.guest_version() if self.vgic is not None else 3
+
 
 #: 6.4-6.6 Stage A: whole ctxt and whole hcr_el2, both ways (HYP-64); a failed hyp vcpu load
 #: returns -EINVAL from __kvm_vcpu_run (HYP-64 and HYP-ML)
@@ -274,6 +279,64 @@ _PKVM_VGIC = (
                "the tree before " + _VMCR_SRC, vmcr_sync="put"),
 )
 
+VGIC_V2 = VgicPolicy(version=2)
+_V2_SRC = ("torvalds/linux arch/arm64/kvm/vgic/vgic-v2.c after " + _LRO + ": 281c6c06e2a7 \"GICv2: Handle LR "
+           "overflow when EOImode==0\", 255de897e7fb \"GICv2: Handle deactivation via GICV_DIR traps\", "
+           "07bb1c5622a5 \"GICv2: Always trap GICV_DIR register\"; 6da5e537f5af \"Pick EOIcount deactivations "
+           "from AP-list tail\" (fixes 281c6c06e2a7 too); no pKVM (vgic_v2_probe: \"GICv2 not supported in "
+           "protected mode\")")
+
+
+def _vgic_v2(name: str, kind: str, description: str, source: str, **deviation: object) -> Variant:
+    """A GICv2 design: the series' vgic-v2.c on KVM without pKVM (one copy of the vcpu context)."""
+    return Variant(name, kind, "vgic", description, source, None, vgic=attrs.evolve(VGIC_V2, **deviation))
+
+
+_VGIC_V2 = (
+    _vgic_v2("vgic-v2-lr-overflow", "correct", "the GICv2 vgic after the LR-overflow series: GICH_HCR with "
+             "NPIE/LRENPIE/UIE and group MIs, EOICount preserved at exit and replayed from the last LR (EOImode 0), "
+             "GICV_DIR always trapped and emulated by vgic_v2_deactivate (SGI CPUID checked), SGIs pending from "
+             "several vcpus sent one source per LR", _V2_SRC),
+    _vgic_v2("vgic-v2-eoicount-lost", "bug", "vgic_v2_save_state does not keep GICH_HCR.EOICount: the fold never "
+             "sees the EOIs (EOImode 0) of active interrupts outside the LRs, which stay active for good",
+             "the tree before [PATCH 14/33] \"KVM: arm64: GICv2: Preserve EOIcount on exit\" "
+             "(<20251103165517.2960148-15-maz@kernel.org>)", v2_save_eoicount=False),
+    _vgic_v2("vgic-v2-eoicount-ignored", "bug", "vgic_v2_fold_lr_state folds the LRs only: the saved EOICount is "
+             "never consumed, so interrupts EOId (EOImode 0) outside the LRs stay active",
+             "the tree before 281c6c06e2a7 \"KVM: arm64: GICv2: Handle LR overflow when EOImode==0\"",
+             use_eoicount=False),
+    _vgic_v2("vgic-v2-eoicount-from-head", "bug", "the EOICount walk starts at the ap_list head: when the "
+             "guest has also deactivated interrupts from the LRs, it deactivates interrupts that were in LRs "
+             "(or already inactive ones are skipped and the wrong one is deactivated)",
+             "281c6c06e2a7 as merged, before 6da5e537f5af \"KVM: arm64: vgic: Pick EOIcount deactivations from "
+             "AP-list tail\" (<20260307191151.3781182-1-maz@kernel.org>, Fixes 3cfd59f81e0f and 281c6c06e2a7)",
+             eoicount_from_last_lr=False),
+    _vgic_v2("vgic-v2-dir-not-trapped", "bug", "GICV_DIR is mapped into the guest: a DIR of an interrupt outside "
+             "this vcpu's LRs (an SPI acknowledged on another vcpu, or an active one past the LR window) only bumps "
+             "EOICount in hardware, which the fold spends on whatever active interrupt follows the LRs",
+             "the tree before 07bb1c5622a5 \"KVM: arm64: GICv2: Always trap GICV_DIR register\" and "
+             "255de897e7fb \"GICv2: Handle deactivation via GICV_DIR traps\"", v2_trap_dir=False),
+    _vgic_v2("vgic-v2-sgi-sources-dropped", "bug", "vgic_v2_populate_lr sends the lowest source of a GICv2 SGI and "
+             "drops the others: an SGI two vcpus sent is taken once",
+             "hypothetical mutant of vgic_v2_populate_lr's multi-source handling (\"we choose the lowest-numbered "
+             "source VCPU and clear that bit in the source bitmap\", with the SGI left pending while sources "
+             "remain; 16ca6a607d84 \"vgic: Don't populate multiple LRs with the same vintid\")",
+             v2_sgi_requeue=False),
+    # a GICv2 VM on a GICv3 host (vgic_model KVM_DEV_TYPE_ARM_VGIC_V2, the GICV frame of a GICv3 CPU interface)
+    Variant("vgic-v3-gicv2-guest", "correct", "vgic", "a GICv2 VM on a GICv3 host after the LR-overflow series: "
+            "vgic-v3.c's is_v2_sgi paths (an SGI's source in the LR's CPUID, one source per LR), GICV_DIR always "
+            "trapped and emulated by vgic_v3_deactivate with the SGI's CPUID checked (295b69216558)",
+            _LRO + ": 295b69216558 \"KVM: arm64: GICv3: Add GICv2 SGI handling to deactivation primitive\" "
+            "(<20251103165517.2960148-29-maz@kernel.org>), 07bb1c5622a5; no pKVM (as the GICv2 designs)",
+            None, vgic=VgicPolicy(guest_v2=True)),
+    Variant("vgic-v3-gicv2-sgi-dir-lost", "bug", "vgic", "a GICv2 VM on a GICv3 host without the GICv2 SGI "
+            "handling in vgic_v3_deactivate: the trapped GICV_DIR value keeps its CPUID, so a DIR of an SGI "
+            "another vcpu sent is out of range and ignored: the SGI stays active for good",
+            "the tree before 295b69216558 \"KVM: arm64: GICv3: Add GICv2 SGI handling to deactivation "
+            "primitive\" (v1 28/33: \"Make sure we check for the source CPU when deactivating\")",
+            None, vgic=VgicPolicy(guest_v2=True, v3_dir_v2_sgi=False)),
+)
+
 _PSCI_SRC = "arch/arm64/kvm/psci.c, arm.c, reset.c (current); seed: [PATCH 5/5] turn off vcpus on system exit events"
 
 
@@ -410,7 +473,7 @@ def _builtin() -> Registry:
 
 
 #: hvfuzz's own variants (plugin designs: ``fuzz/plugins.py`` makes a larger registry from this)
-BUILTIN = Registry.of(_ALL + _VGIC + _PKVM_VGIC + _PSCI)
+BUILTIN = Registry.of(_ALL + _VGIC + _PKVM_VGIC + _VGIC_V2 + _PSCI)
 #: the builtin registry under its old name (a read-only mapping)
 VARIANTS = BUILTIN
 

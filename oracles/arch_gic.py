@@ -6,6 +6,15 @@ redistributor, no active state outside the CPU interface: a vLPI held in an LR i
 its acknowledge to its EOI, which deactivates it whatever EOImode, and DIR ignores it) and the
 generic timer's PPI (a level output: its line is the timer condition).  It is written from the
 architecture, independently of the vgic model it judges.
+
+``version=2``: a GICv2 virtual CPU interface (IHI 0048B ch. 3 and 5), the same rules with GICv2's
+register names (GICV_IAR/AIAR, GICV_EOIR/AEOIR, GICV_DIR, GICV_PMR, GICV_BPR/ABPR, GICV_RPR) and its
+differences: five priority bits (GICH_LR.Priority, GICV_PMR), no LPIs, and SGIs that keep one
+pending state per requesting CPU (§3.2.4 "SGIs ... the GIC maintains the pending state for each
+source"): GICV_IAR returns the source in CPUID [12:10] with the INTID in [9:0], an acknowledge
+clears that source's pending state only, and the guest writes the IAR value back to GICV_EOIR and
+GICV_DIR.  Which pending source an acknowledge takes first is the implementation's choice; an SGI
+that is active is not signalled again (from any source) until it is deactivated.
 """
 
 from __future__ import annotations
@@ -16,6 +25,9 @@ SPURIOUS = 1023
 NR_PRIVATE = 32
 NR_SPIS = 32
 LPI_BASE = 8192
+NR_SGIS = 16
+#: GICV_IAR / GICV_EOIR / GICV_DIR (GICv2): CPUID in [12:10]
+CPUID_SHIFT = 10
 #: the virtual timer's PPI (Arm ARM D11.2.4: CNTV interrupt, INTID 27 under SBSA/KVM)
 TIMER_PPI = 27
 
@@ -35,6 +47,10 @@ class ArchIrq:
     line: bool = False
     active: bool = False
     target: int = 0
+    #: GICv2 SGIs: the CPUs whose request is pending (bitmap; ``latch`` is set while any is)
+    srcs: int = 0
+    #: GICv2 SGIs: the CPU whose request the active SGI is
+    active_src: int = 0
 
     @property
     def pending(self) -> bool:
@@ -107,7 +123,11 @@ class ArchCpuIf:
 class ArchGic:
     """The ideal GIC of one VM."""
 
-    def __init__(self, vcpus: int, pri_bits: int) -> None:
+    def __init__(self, vcpus: int, pri_bits: int, version: int = 3) -> None:
+        #: the GIC architecture version the guest sees (2: IHI 0048B, five virtual priority bits)
+        self.version = version
+        if version == 2:
+            pri_bits = 5
         self.pri_bits = pri_bits
         self.pmask = (0xFF << (8 - pri_bits)) & 0xFF
         self.cpus = [ArchCpuIf(pri_bits) for _ in range(vcpus)]
@@ -157,6 +177,23 @@ class ArchGic:
                     and i.prio < 0xFF}
         return out
 
+    def decode(self, value: int) -> tuple[int, int | None]:
+        """An IAR / EOIR / DIR value as (INTID, CPUID): GICv2 SGIs carry the CPUID in [12:10]
+        (None: GICv3, or not an SGI; INTID -1: a GICv2 value with a reserved bit [31:13] set)."""
+        if self.version != 2:
+            return value, None
+        if value >> 13:
+            return -1, None
+        intid = value & 0x3FF
+        return (intid, (value >> CPUID_SHIFT) & 7) if intid < NR_SGIS else (intid, None)
+
+    def iar_values(self, i: ArchIrq) -> set[int]:
+        """What an acknowledge of ``i`` may return: its INTID, or for a GICv2 SGI the INTID with
+        the CPUID of one of its pending sources."""
+        if self.version == 2 and i.intid < NR_SGIS:
+            return {i.intid | s << CPUID_SHIFT for s in range(8) if i.srcs >> s & 1}
+        return {i.intid}
+
     def hppi_set(self, vcpu: int) -> list[ArchIrq]:
         c = self.cand(vcpu)
         if not c:
@@ -168,7 +205,7 @@ class ArchGic:
         """O2: the results IAR_g may return with every pending interrupt visible."""
         c = self.cpus[vcpu]
         h = self.hppi_set(vcpu)
-        ok = {i.intid for i in h if i.group == g and c.can_signal(i.prio, g)}
+        ok = {x for i in h if i.group == g and c.can_signal(i.prio, g) for x in self.iar_values(i)}
         if not h or any(i.group != g or not c.can_signal(i.prio, i.group) for i in h):
             ok.add(SPURIOUS)
         return ok
@@ -182,6 +219,10 @@ class ArchGic:
         i = self.lookup(vcpu, intid)
         if i is None:
             return
+        if intid < NR_SGIS:  # the vcpu's own SGI request (GICv2: from itself)
+            if level:
+                self.sgi(vcpu, intid, vcpu, target_running)
+            return
         if i.level:
             i.line = level
         elif level:
@@ -189,9 +230,26 @@ class ArchGic:
                 self.late_edges.add((i.target, intid))
             i.latch = True
 
+    def sgi(self, target: int, intid: int, source: int, target_running: bool = False) -> None:
+        """CPU ``source`` requests SGI ``intid`` for ``target`` (GICD_SGIR / ICC_SGI1R_EL1): an edge;
+        on a GICv2 it is pending from ``source`` (§3.2.4).  A request that reaches an SGI already
+        pending from that source while its vcpu runs may land after the acknowledge (A1)."""
+        i = self.lookup(target, intid)
+        if i is None or intid >= NR_SGIS:
+            return
+        if self.version == 2:
+            if i.srcs >> source & 1 and not i.active and target_running:
+                self.late_edges.add((target, intid | source << CPUID_SHIFT))
+            i.srcs |= 1 << source
+        elif i.pending and not i.active and target_running:
+            self.late_edges.add((target, intid))
+        i.latch = True
+
     def msi(self, vcpu: int, intid: int, prio: int, target_running: bool = False) -> None:
         """An MSI names LPI ``intid`` (§2.8 "LPI via ITS INT/MSI"): it latches pending.  The first
         one maps it (redistributor ``vcpu``, ``prio``, group 1, enabled); the mapping then stays."""
+        if self.version == 2:
+            return  # GICv2 has no LPIs
         i = self.lpis.get(intid)
         if i is None:
             i = self.lpis[intid] = ArchIrq(intid, group=1, prio=prio & self.pmask, enabled=True, target=vcpu)
@@ -228,22 +286,37 @@ class ArchGic:
         """Apply an observed acknowledge: pending latch cleared, active, APR bit set."""
         if intid == SPURIOUS:
             return
+        value = intid
+        intid, cpuid = self.decode(value)
         c = self.cpus[vcpu]
         i = self.lookup(vcpu, intid)
         if i is None:
             return
-        i.latch = (i.target, intid) in self.late_edges
-        self.late_edges.discard((i.target, intid))
+        late = (i.target, value) in self.late_edges
+        self.late_edges.discard((i.target, value))
+        if cpuid is not None:  # a GICv2 SGI: that source's request is taken
+            i.srcs &= ~(1 << cpuid)
+            if late:
+                i.srcs |= 1 << cpuid
+            i.active_src = cpuid
+            i.latch = bool(i.srcs)
+        else:
+            i.latch = late
         i.active = True
         b = (i.prio & c.gmask(g)) >> (8 - c.pre)
         c.apr[g][b // 32] |= 1 << (b % 32)
-        c.ack_stack.append((intid, g))
+        c.ack_stack.append((value, g))
 
     def eoi(self, vcpu: int, g: int, intid: int) -> None:
         c = self.cpus[vcpu]
+        value = intid
+        intid, _ = self.decode(value)
+        if intid < 0:
+            c.tainted = c.tainted or f"EOI of {value:#x} with reserved bits set"
+            return
         if 1020 <= intid <= 1023:
             return
-        if not c.ack_stack or c.ack_stack[-1] != (intid, g):
+        if not c.ack_stack or c.ack_stack[-1] != (value, g):
             c.tainted = c.tainted or f"EOI of {intid} (group {g}) is not the last acknowledge (G1)"
         elif c.ack_stack:
             c.ack_stack.pop()
@@ -258,11 +331,22 @@ class ArchGic:
 
     def dir(self, vcpu: int, intid: int) -> None:
         c = self.cpus[vcpu]
+        value = intid
+        intid, cpuid = self.decode(value)
+        if intid < 0:
+            c.tainted = c.tainted or f"DIR of {value:#x} with reserved bits set"
+            return
         if intid >= 1020 or not c.veoim:
             return
         i = self.lookup(vcpu, intid)
-        if i is not None:
-            i.active = False
+        if i is None:
+            return
+        if cpuid is not None and i.active and cpuid != i.active_src:
+            # GICV_DIR names an SGI by INTID and CPUID: a value that no acknowledge returned
+            # names no active interrupt (UNPREDICTABLE, IHI 0048B GICC_DIR)
+            c.tainted = c.tainted or f"DIR of SGI {intid} from CPU {cpuid}, active from CPU {i.active_src}"
+            return
+        i.active = False
 
     def set_pmr(self, vcpu: int, value: int) -> None:
         self.cpus[vcpu].vpmr = value & self.pmask

@@ -28,15 +28,15 @@ _EXITS = (O.GuestExit, O.GuestPsci, O.GuestAccess)  # HVC and stage-2 aborts exi
 _PSTATE_NRW = 1 << 4
 #: the ops the GIC oracle follows (the others change nothing it holds)
 _GIC_OPS = frozenset((O.GuestEnter, *_EXITS, *_CPUIF_OPS, O.GuestDir, O.InjectIrq, O.ConfigIrq, O.HandleExit,
-                      O.InjectMsi, O.TimerFire))
+                      O.InjectMsi, O.TimerFire, O.InjectSgi))
 
 
 class GicChecker:
     """The architectural GIC oracle (an ``Oracle``): ``ArchGic`` (``m``) fed with the ops and the
     observed acknowledges, and the sync windows the ordering properties need."""
 
-    def __init__(self, vcpus: int, pri_bits: int) -> None:
-        self.m = ArchGic(vcpus, pri_bits)
+    def __init__(self, vcpus: int, pri_bits: int, version: int = 3) -> None:
+        self.m = ArchGic(vcpus, pri_bits, version)
         self.vcpus = vcpus
         self.window: list[set[int]] = [set() for _ in range(vcpus)]
         self.stable: list[set[int]] = [set() for _ in range(vcpus)]
@@ -128,6 +128,8 @@ class GicChecker:
             self.m.msi(v, op.intid, op.priority, target_running=self.running[target])
         elif isinstance(op, O.TimerFire):
             self.m.timer_fire(v)
+        elif isinstance(op, O.InjectSgi):
+            self.m.sgi(v, op.intid, op.source, target_running=self.running[v])
         else:
             return None
         if isinstance(op, _CPUIF_OPS):
@@ -168,8 +170,10 @@ class GicChecker:
         m, c = self.m, self.m.cpus[v]
         allowed = m.iar_allowed(v, g)
         why = None
-        if x != SPURIOUS:
-            i = m.lookup(v, x)
+        value = x
+        x, cpuid = m.decode(value)
+        if value != SPURIOUS:
+            i = m.lookup(v, x) if x >= 0 else None
             if i is None:
                 why = ("gic-S1-validity", f"IAR{g} returned {x}, not an interrupt of this VM")
             elif i.group != g:
@@ -178,6 +182,9 @@ class GicChecker:
                 pass  # after UNPREDICTABLE guest behaviour (A3, A11) only the checks above hold
             elif i.active:
                 why = ("gic-S1-validity", f"IAR{g} returned {x}, which is already active (double acknowledge)")
+            elif cpuid is not None and not (i.srcs >> cpuid & 1):
+                why = ("gic-S1-validity", f"GICV_IAR returned SGI {x} from CPU {cpuid}, which has no request "
+                       f"pending from CPU {cpuid} (pending from {[s for s in range(8) if i.srcs >> s & 1]})")
             elif x not in self.window[v]:
                 why = ("gic-S1-validity", f"IAR{g} returned {x}, which was not pending, enabled and targeting "
                        f"vcpu{v} at any point since the last sync")
@@ -191,12 +198,12 @@ class GicChecker:
                 if higher:
                     why = ("gic-O1-priority-inversion", f"IAR{g} returned {x} (priority {i.prio:#x}) while "
                            f"{higher} of higher priority were pending since the last sync")
-        if why is None and self.strict[v] and not c.tainted and x not in allowed:
-            why = ("gic-O2-strict-at-sync", f"first IAR{g} after the guest entry returned {x}; the "
+        if why is None and self.strict[v] and not c.tainted and value not in allowed:
+            why = ("gic-O2-strict-at-sync", f"first IAR{g} after the guest entry returned {value}; the "
                    f"architecture allows {sorted(allowed)}")
         if why is not None:
-            return Failure(why[0], v, f"vcpu{v}: {why[1]}", x, sorted(allowed))
-        m.ack(v, g, x)
+            return Failure(why[0], v, f"vcpu{v}: {why[1]}", value, sorted(allowed))
+        m.ack(v, g, value)
         self.strict[v] = False
         self._track()
         return None

@@ -141,25 +141,26 @@ COMPONENTS: tuple[str, ...] = ("pkvm", "vgic", "psci")
 
 @attrs.frozen
 class Judge:
-    """One member of the chain.  ``make(vcpus, pri_bits)`` builds it for a run.  An oracle is
+    """One member of the chain.  ``make(vcpus, pri_bits, gic_version)`` builds it for a run.  An oracle is
     judged from the step (``after(step)``); a white-box invariant checks the systems named in
     ``systems`` ("sut": the variant, "ref": the reference), each with ``after(step, system)``.
     ``name`` is the ``Execution`` attribute it is reachable under (``gic``, ``psci``)."""
 
     name: str
     components: frozenset[str]
-    make: Callable[[int, int], Any]
+    make: Callable[[int, int, int], Any]
     systems: tuple[str, ...] = ()
 
 
 JUDGES: tuple[Judge, ...] = (
-    Judge("differential", frozenset(COMPONENTS), lambda vcpus, pri_bits: Differential()),
-    Judge("pkvm_invariants", frozenset({"pkvm"}), lambda vcpus, pri_bits: PkvmInvariants(), ("sut", "ref")),
+    Judge("differential", frozenset(COMPONENTS), lambda vcpus, pri_bits, gic_version: Differential()),
+    Judge("pkvm_invariants", frozenset({"pkvm"}), lambda vcpus, pri_bits, gic_version: PkvmInvariants(),
+          ("sut", "ref")),
     Judge("gic", frozenset({"vgic"}), GicChecker),
-    Judge("vgic_invariants", frozenset({"vgic"}), lambda vcpus, pri_bits: VgicInvariants(), ("sut",)),
-    Judge("psci", frozenset({"psci"}), lambda vcpus, pri_bits: ArchPsci(vcpus)),
+    Judge("vgic_invariants", frozenset({"vgic"}), lambda vcpus, pri_bits, gic_version: VgicInvariants(), ("sut",)),
+    Judge("psci", frozenset({"psci"}), lambda vcpus, pri_bits, gic_version: ArchPsci(vcpus)),
     # appended at the end: the verdicts of the judges before it (and so every repro's signature) stay
-    Judge("vcpu", frozenset(COMPONENTS), lambda vcpus, pri_bits: ArchVcpu(vcpus)),
+    Judge("vcpu", frozenset(COMPONENTS), lambda vcpus, pri_bits, gic_version: ArchVcpu(vcpus)),
 )
 
 

@@ -63,7 +63,7 @@ class _Counter:
 
 def test_the_state_key_covers_every_judge_even_one_added_later(monkeypatch: Any) -> None:
     monkeypatch.setattr(registry, "JUDGES", (*registry.JUDGES,
-                                             Judge("counter", frozenset(registry.COMPONENTS), lambda n, p: _Counter())))
+                                             Judge("counter", frozenset(registry.COMPONENTS), lambda *_: _Counter())))
     ex = Execution(Config(variant="lazy"))
     assert isinstance(ex.judges["counter"], _Counter)
     before = state_key(ex, ())

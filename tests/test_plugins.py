@@ -260,7 +260,7 @@ def test_a_designs_own_judge_reaches_the_verdict():
         def state_key(self, intids):
             return tuple(sorted(self.entries.items()))
 
-    judge = Judge("one_entry", frozenset({"pkvm"}), lambda vcpus, pri_bits: NoSecondEntry())
+    judge = Judge("one_entry", frozenset({"pkvm"}), lambda vcpus, pri_bits, gic_version: NoSecondEntry())
     reg = Registry.of([Variant("lazy-judged", "correct", "pkvm", "d", "s", LAZY, judges=(judge,))],
                       Origin("module", "test"))
     reg = BUILTIN.with_design(reg.values(), Origin("module", "test"))

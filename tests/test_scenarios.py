@@ -40,6 +40,8 @@ EXPECTED = {
     "userspace-mmio-two-vcpus": {},
     # interrupts (modelled on tools/testing/selftests/kvm/arm64/vgic_irq.c)
     "vgic-split-eoi-more-actives-than-lrs": {
+        # GICv2 (vgic-v2.c)
+        "vgic-v2-dir-not-trapped": "gic-I5-mi-config",
         "vgic-pre-series": "gic-O2-strict-at-sync", "vgic-sort-active-first": "gic-O2-strict-at-sync",
         "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config",
         "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config",
@@ -47,6 +49,9 @@ EXPECTED = {
         # pKVM x vgic: the host's copy of the vgic state lags the hyp's
         "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     "vgic-eoi-outside-lrs-then-ack": {
+        # GICv2 (vgic-v2.c)
+        "vgic-v2-eoicount-lost": "gic-L2-deactivation-lost", "vgic-v2-eoicount-ignored": "gic-L2-deactivation-lost",
+        "vgic-v2-eoicount-from-head": "gic-L2-deactivation-lost", "vgic-v2-dir-not-trapped": "gic-I5-mi-config",
         "vgic-pre-series": "gic-O2-strict-at-sync", "vgic-sort-active-first": "gic-O2-strict-at-sync",
         "vgic-eoicount-from-head": "gic-L2-deactivation-lost", "vgic-eoicount-ignored": "gic-L2-deactivation-lost",
         "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config",
@@ -55,6 +60,8 @@ EXPECTED = {
         # pKVM x vgic: the host's copy of the vgic state lags the hyp's
         "pkvm-vgic-eoicount-lost": "gic-active", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     "vgic-spi-deactivated-on-other-vcpu": {
+        # GICv2 (vgic-v2.c)
+        "vgic-v2-dir-not-trapped": "gic-L2-deactivation-lost",
         "vgic-pre-series": "gic-L2-deactivation-lost", "vgic-no-tdir": "gic-L2-deactivation-lost",
         "vgic-tdir-overflow-only": "gic-L2-deactivation-lost", "vgic-tdir-assumed": "gic-L2-deactivation-lost",
         "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config",
@@ -64,11 +71,15 @@ EXPECTED = {
         # pKVM x vgic: the host's copy of the vgic state lags the hyp's
         "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     "vgic-dir-outside-lrs-exits": {
+        # GICv2 (vgic-v2.c)
+        "vgic-v2-dir-not-trapped": "gic-I5-mi-config",
         "vgic-pre-series": "gic-O2-strict-at-sync", "vgic-sort-active-first": "gic-O2-strict-at-sync",
         "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config", "vgic-no-uie": "gic-I5-mi-config",
         "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config",
         "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     "vgic-level-spi-reacked-then-dir-on-other-vcpu": {
+        # GICv2 (vgic-v2.c)
+        "vgic-v2-dir-not-trapped": "gic-L2-deactivation-lost",
         "vgic-active-spis-undercount": "gic-L2-deactivation-lost", "vgic-dir-trap-no-exit": "gic-L2-deactivation-lost",
         "vgic-pre-series": "gic-L2-deactivation-lost", "vgic-no-tdir": "gic-L2-deactivation-lost",
         "vgic-tdir-overflow-only": "gic-L2-deactivation-lost", "vgic-tdir-assumed": "gic-L2-deactivation-lost",
@@ -88,12 +99,17 @@ EXPECTED = {
         # pKVM x vgic: the host's copy of the vgic state lags the hyp's
         "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     "vgic-level-and-edge-priorities": {
+        # GICv2 (vgic-v2.c)
+        "vgic-v2-dir-not-trapped": "gic-I5-mi-config",
         "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config",
         "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-group-mi": "gic-I5-mi-config",
         "vgic-no-uie": "gic-I5-mi-config",
         # pKVM x vgic: the host's copy of the vgic state lags the hyp's
         "pkvm-vgic-eoicount-lost": "gic-active", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     "pkvm-vgic-copies-across-migration": {
+        # GICv2 (vgic-v2.c)
+        "vgic-v2-eoicount-lost": "gic-L2-deactivation-lost", "vgic-v2-eoicount-ignored": "gic-L2-deactivation-lost",
+        "vgic-v2-dir-not-trapped": "gic-I5-mi-config",
         "vgic-pre-series": "gic-O2-strict-at-sync", "vgic-sort-active-first": "gic-O2-strict-at-sync",
         "vgic-eoicount-ignored": "gic-L2-deactivation-lost", "vgic-no-tdir": "gic-I5-mi-config",
         "vgic-tdir-assumed": "gic-I5-mi-config", "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host",
@@ -106,6 +122,9 @@ EXPECTED = {
         "vgic-no-uie": "gic-I5-mi-config", "vgic-no-group-mi": "gic-I5-mi-config",
         "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     "vgic-hw-timer-eoi-outside-lrs": {
+        # GICv2 (vgic-v2.c)
+        "vgic-v2-eoicount-lost": "gic-L2-deactivation-lost", "vgic-v2-eoicount-ignored": "gic-L2-deactivation-lost",
+        "vgic-v2-dir-not-trapped": "gic-I5-mi-config",
         "vgic-eoicount-hw-no-phys-deactivate": "gic-O1-priority-inversion",
         "vgic-hw-no-phys-deactivate": "gic-O1-priority-inversion", "vgic-eoicount-ignored": "gic-L2-deactivation-lost",
         "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config",
@@ -116,6 +135,15 @@ EXPECTED = {
     "vgic-hw-timer-refires-after-deactivation": {
         "vgic-hw-no-phys-deactivate": "gic-O2-strict-at-sync", "vgic-no-group-mi": "gic-I5-mi-config",
         "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
+    # GICv2 (issue 15): SGIs from two sources, EOImode 0 then 1 with GICV_DIR trapped
+    "vgic-v2-sgi-two-sources-split-eoi": {
+        "vgic-no-tdir": "gic-I5-mi-config", "vgic-tdir-assumed": "gic-I5-mi-config",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "vgic-no-uie": "gic-I5-mi-config",
+        "vgic-no-group-mi": "gic-I5-mi-config", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config",
+        # vcpu1's request is dropped when vcpu0's goes into the LR: the SPI is taken before it
+        "vgic-v2-sgi-sources-dropped": "gic-O1-priority-inversion",
+        # a GICv2 VM on a GICv3 host: the DIR of 1025 (CPUID 1) is out of range without 295b69216558
+        "vgic-v3-gicv2-sgi-dir-lost": "gic-L2-deactivation-lost"},
     # PSCI and power state, and where they cross the vcpu sync and the vgic
     "psci-calls-and-errors": {"psci-cpu-on-already-on-accepted": "psci-P3-return", "lazy-hvc-no-sync": "trap-read"},
     "psci-cpu-off-then-on": {

@@ -23,6 +23,14 @@ NR_SPIS = 32
 SPURIOUS = 1023
 
 
+def intid_of(value: int) -> int:
+    """The INTID of a value the guest read from IAR (or writes to EOIR/DIR): a GICv2 SGI's carries
+    the source CPU in [12:10] (values 1024-8191 are nothing else: LPIs start at 8192)."""
+    if 1024 <= value < 8192 and value & 0x3FF < 16:
+        return value & 0x3FF
+    return value
+
+
 @attrs.define(slots=True)
 class IrqKnowledge:
     """One interrupt as the guest configured, raised and handled it."""
@@ -38,6 +46,8 @@ class IrqKnowledge:
     #: the level line the fuzzer drives
     line: bool = False
     active: bool = False
+    #: the IAR value it was acknowledged with (a GICv2 SGI's carries its source CPU)
+    ack_value: int = 0
 
     @property
     def pending(self) -> bool:
@@ -105,8 +115,9 @@ class GuestModel:
         return [i for i in self.spis if i.active]
 
     def active_of(self, vcpu: int) -> list[int]:
-        """INTIDs the guest holds active on ``vcpu``: its SGIs/PPIs, then every SPI."""
-        return [i.intid for i in self.private[vcpu] if i.active] + [i.intid for i in self.spis if i.active]
+        """What the guest writes to DIR for each interrupt it holds active on ``vcpu`` (the IAR
+        value: the INTID, with a GICv2 SGI's source): its SGIs/PPIs, then every SPI."""
+        return [i.ack_value for i in self.private[vcpu] if i.active] + [i.intid for i in self.spis if i.active]
 
     # --- learning --------------------------------------------------------------------------------
     def after(self, op: O.Op, obs: list[Observation], in_guest: list[int]) -> None:
@@ -125,7 +136,7 @@ class GuestModel:
         elif isinstance(op, O.GuestEoi):
             self._eoi(v, op.group, op.intid)
         elif isinstance(op, O.GuestDir):
-            i = self.irq(v, op.intid)
+            i = self.irq(v, intid_of(op.intid))
             if i is not None and op.intid < 1020 and self.cpus[v].eoimode:
                 i.active = False
         elif isinstance(op, O.GuestSetBpr):
@@ -134,6 +145,8 @@ class GuestModel:
             self.cpus[v].eoimode = op.eoimode
         elif isinstance(op, O.InjectIrq):
             self._raise(v, op.intid, op.level, in_guest)
+        elif isinstance(op, O.InjectSgi):
+            self._raise(v, op.intid, True, in_guest)
         elif isinstance(op, O.ConfigIrq):
             self._configure(op)
         elif isinstance(op, O.TimerFire):
@@ -147,7 +160,8 @@ class GuestModel:
                 self.late_edges.add((i.target, op.intid))
             i.edge = True
 
-    def _ack(self, v: int, g: int, intid: int) -> None:
+    def _ack(self, v: int, g: int, value: int) -> None:
+        intid = intid_of(value)
         i = self.irq(v, intid)
         if intid == SPURIOUS or i is None:
             return
@@ -155,7 +169,8 @@ class GuestModel:
         i.edge = (i.target, intid) in self.late_edges
         self.late_edges.discard((i.target, intid))
         i.active = True
-        c.acks.append((intid, g, i.prio & c.gmask(g)))
+        i.ack_value = value
+        c.acks.append((value, g, i.prio & c.gmask(g)))
 
     def _eoi(self, v: int, g: int, intid: int) -> None:
         """The generator only ends the innermost handler (G1), so the priority dropped is the
@@ -169,7 +184,7 @@ class GuestModel:
             self.out_of_order = True  # the generator never does this (tests/test_generate.py)
             return
         c.acks.pop()
-        i = self.irq(v, intid)
+        i = self.irq(v, intid_of(intid))
         if i is not None and i.active and (not c.eoimode or intid >= 8192) and i.group == g \
                 and (i.prio & c.gmask(g)) == gprio:
             i.active = False  # a vLPI is deactivated by its EOI whatever EOImode

@@ -203,6 +203,23 @@ def timer_fire(w: View, ch: Chooser) -> None:
         _kick(w, ch, v)
 
 
+def send_sgi(w: View, ch: Chooser) -> None:
+    """Vcpus send one SGI to a vcpu (GICD_SGIR / ICC_SGI1R_EL1), configured first if the target's
+    driver has not enabled it: on a GICv2 each sender's request is pending on its own (the SGI is
+    taken once per sender, with its CPUID); a running target is kicked and takes it."""
+    v = one(ch, w.all_vcpus)
+    intid = ch.choice(D.SGIS, label="sgi")
+    gi = w.gm.irq(v, intid)
+    assert gi is not None
+    if not gi.enabled and not gi.active and not gi.pending:
+        w.do(O.ConfigIrq(v, intid, True, ch.choice(D.PRIORITIES, label="priority"), 1, False, 0))
+    for s in range(len(w.all_vcpus)):
+        if s == 0 or ch.boolean(label="another_sender"):
+            w.do(O.InjectSgi(v, intid, one(ch, w.all_vcpus) if s == 0 else s))
+    if v in w.guest and ch.choice(D.KICK, label="kick"):
+        _kick(w, ch, v)
+
+
 def interrupt_burst(w: View, ch: Chooser, n: int) -> None:
     """Several devices fire at one running vcpu at once (configured on first use and routed to
     it), which is kicked: more interrupts in flight than LRs is the common case here."""
@@ -469,6 +486,7 @@ HAND_MOVES: tuple[Move, ...] = (
          (("fn", D.PSCI_CALLS), ("entry", D.ENTRIES), ("context", D.CONTEXTS))),
     Move("guest_access", lambda w: w.gates.psci_on and bool(w.guest), guest_access, (("page", D.PAGES),)),
     Move("user_power", lambda w: w.gates.psci_on and bool(w.out), user_power, (("what", D.USER_POWER),)),
+    Move("send_sgi", lambda w: w.gates.gic_on, send_sgi),
 )
 
 #: the op kinds the moves above emit; every other op kind of the registry (one declared since) is
@@ -478,7 +496,7 @@ HAND_WRITTEN: frozenset[str] = frozenset({
     "UserGetReg", "UserSetReg", "HostInjectSError", "UserGetVcpuEvents", "UserSetGuestDebug", "HostPmuOverflow",
     "InjectIrq", "ConfigIrq", "GuestAck", "GuestEoi", "GuestDir", "GuestSetPmr", "GuestSetBpr", "GuestSetGrpEn",
     "GuestSetEoiMode", "GuestPsci", "GuestSmc", "GuestAccess", "UserVcpuInit", "UserSetMpState", "UserGetMpState",
-    "InjectMsi", "TimerFire",
+    "InjectMsi", "TimerFire", "InjectSgi",
 })
 
 

@@ -28,6 +28,8 @@ GET_REGS = one_of(sampled(("pc", "x0", "pstate", "x1", "ESR_EL1", "x2")), ONE_RE
 #: usually (a guest takes the interrupt, a call is handled, a kicked vcpu exits, ...)
 TAKES = sampled([True, True, True, False])
 KICK = sampled([True, True, False])
+#: the SGIs a sender names (``send_sgi``)
+SGIS = sampled([1, 2])
 HANDLING = sampled(["eoi", "defer", "eoi+dir", "defer", "handoff"])
 USER_OPS = sampled(("set_reg", "get_reg", "inject_serror", "get_vcpu_events", "set_guest_debug"))
 #: PSCI calls, the power-state ones first; then (issue 13) the SMC32 CPU_ON whose arguments KVM

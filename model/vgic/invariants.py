@@ -114,9 +114,12 @@ def _check_mi_config(g: Vgic, c: IchCpuIf, v: int, outside: list[VgicIrq], in_lr
         if not hcr & ICH_HCR_LRENPIE:
             return Failure("gic-I5-mi-config", v, f"vcpu{v}: active interrupts outside the LRs but no "
                            f"LRENPIE (ICH_HCR_EL2 {hcr:#x})")
-        if not hcr & (ICH_HCR_TDIR | ICH_HCR_TC):
+        # GICv2 has no TDIR: DIR traps when KVM leaves the GICV_DIR page unmapped (07bb1c5622a5)
+        v2_trapped = g.policy.guest_version() == 2 and g.policy.v2_trap_dir
+        if not hcr & (ICH_HCR_TDIR | ICH_HCR_TC) and not v2_trapped:
             return Failure("gic-I5-mi-config", v, f"vcpu{v}: active interrupts outside the LRs but DIR "
-                           f"is not trapped (ICH_HCR_EL2 {hcr:#x})")
+                           f"is not trapped ({'GICV_DIR mapped' if g.policy.guest_version() == 2 else 'ICH_HCR_EL2'} "
+                           f"{hcr:#x})")
     for grp, (eie, die) in enumerate(((ICH_HCR_VGRP0EIE, ICH_HCR_VGRP0DIE), (ICH_HCR_VGRP1EIE, ICH_HCR_VGRP1DIE))):
         if any(i.group == grp for i in g.ap_list[v]):
             need = die if c.group_enabled(grp) else eie

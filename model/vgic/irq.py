@@ -1,6 +1,6 @@
 """vgic data: ``struct vgic_irq``, list-register values, and the implementation choices of a vgic
-generation (``VgicPolicy``).  GICv3 only; SGIs, PPIs, SPIs, LPIs named by an MSI (no ITS tables)
-and the HW-mapped virtual timer PPI."""
+generation (``VgicPolicy``).  GICv3 (and GICv2: ``VgicPolicy.version``); SGIs, PPIs, SPIs, LPIs
+named by an MSI (no ITS tables) and the HW-mapped virtual timer PPI."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ ICH_HCR_TRAPS = ICH_HCR_TC | ICH_HCR_TDIR
 
 @attrs.define(slots=True)
 class VgicIrq:
-    """``struct vgic_irq`` (vgic.h), reduced to GICv3 SGI/PPI/SPI."""
+    """``struct vgic_irq`` (vgic.h), reduced to SGI/PPI/SPI/LPI (``source``/``active_source``:
+    GICv2 SGIs only)."""
 
     intid: int
     #: for SGI/PPI the vcpu whose redistributor holds it
@@ -52,6 +53,10 @@ class VgicIrq:
     hw: bool = False
     #: ``irq->hwintid``: the physical INTID it is mapped to
     hwintid: int = 0
+    #: ``irq->source`` (GICv2 SGIs): bitmap of the vcpus whose GICD_SGIR write is pending
+    source: int = 0
+    #: ``irq->active_source`` (GICv2 SGIs): the source vcpu of the active SGI
+    active_source: int = 0
 
     def is_pending(self) -> bool:
         """``irq_is_pending``: edge -> pending_latch; level -> pending_latch || line_level."""
@@ -71,6 +76,8 @@ class Lr:
     #: ICH_LR_EL2.HW: deactivating the virtual interrupt deactivates ``pintid`` (IHI 0069 ICH_LR<n>_EL2)
     hw: bool = False
     pintid: int = 0
+    #: GICH_LR.CPUID (GICv2 SGIs: the source vcpu the guest's GICV_IAR reports)
+    cpuid: int = 0
 
     @property
     def valid(self) -> bool:
@@ -144,3 +151,28 @@ class VgicPolicy:
     #: the EOIcount replay of ``vgic_v3_fold_lr_state`` deactivates a HW interrupt's physical one
     #: (``vgic_v3_deactivate_phys``, 3cfd59f81e0f; False: only the virtual state is folded)
     eoicount_deactivates_phys: bool = True
+    #: the GIC version of the host's CPU interface: 3 (vgic-v3.c, ``v3.VgicV3``) or 2 (vgic-v2.c,
+    #: ``v2.VgicV2``: a GICv2 host, the guest sees a GICv2)
+    version: int = attrs.field(default=3, validator=attrs.validators.in_((2, 3)))
+    #: GICv2: ``vgic_v2_save_state`` keeps GICH_HCR.EOICount when LRENPIE is set ("KVM: arm64:
+    #: GICv2: Preserve EOIcount on exit"; False: the count is lost at every exit)
+    v2_save_eoicount: bool = True
+    #: GICv2: the GICV_DIR page is left unmapped so every guest DIR traps to the host's
+    #: ``vgic_v2_deactivate`` (07bb1c5622a5 "GICv2: Always trap GICV_DIR register", with
+    #: 255de897e7fb "Handle deactivation via GICV_DIR traps"; False: the guest writes the hardware's
+    #: GICV_DIR, which deactivates an LR or bumps EOICount)
+    v2_trap_dir: bool = True
+    #: GICv2: ``vgic_v2_populate_lr`` leaves an SGI pending while other sources remain in
+    #: ``irq->source`` (False: the remaining sources are dropped)
+    v2_sgi_requeue: bool = True
+    #: a GICv3 host running a GICv2 VM (``vgic_model`` KVM_DEV_TYPE_ARM_VGIC_V2: the guest uses the
+    #: GICV frame of the GICv3 CPU interface, ``vgic_v3_compute_lr``'s ``is_v2_sgi`` paths)
+    guest_v2: bool = False
+    #: GICv2 VM on a GICv3 host: ``vgic_v3_deactivate`` strips the CPUID from a trapped GICV_DIR value
+    #: and checks it against the SGI's ``active_source`` (295b69216558 "GICv3: Add GICv2 SGI handling
+    #: to deactivation primitive"; False: the value with its CPUID is out of range and ignored)
+    v3_dir_v2_sgi: bool = True
+
+    def guest_version(self) -> int:
+        """The GIC architecture the guest sees: 2 on a GICv2 host or for a GICv2 VM on a GICv3 host."""
+        return 2 if self.version == 2 or self.guest_v2 else 3

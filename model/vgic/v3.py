@@ -35,6 +35,8 @@ from hvfuzz.model.vgic.irq import (
     VgicIrq,
     VgicPolicy,
 )
+from hvfuzz.model.vgic.v2 import ffs, lr_count
+from hvfuzz.model.vgic.v2_hw import GichCpuIf, split_value
 from hvfuzz.model.vgic.v3_cpu_if import VgicV3CpuIf
 from hvfuzz.model.vgic.v3_hw import IchCpuIf, idle_values
 from hvfuzz.model.vgic.vmcr import Vmcr
@@ -58,8 +60,15 @@ class VgicV3:
         return VgicV3CpuIf.new(self.nr_lrs, self.pri_bits)
 
     def new_vcpu_if(self) -> IchCpuIf:
-        """A pCPU's GICv3 virtual CPU interface, no vcpu loaded."""
+        """A pCPU's GICv3 virtual CPU interface, no vcpu loaded (for a GICv2 VM, ``guest_v2``, the
+        guest reaches it through its GICV frame: GICV_IAR reports an SGI's CPUID)."""
+        if self.policy.guest_v2:
+            return GichCpuIf(nr_lrs=self.nr_lrs, pri_bits=self.pri_bits, idle=self.idle)
         return IchCpuIf(nr_lrs=self.nr_lrs, pri_bits=self.pri_bits, idle=self.idle)
+
+    def is_v2_sgi(self, intid: int) -> bool:
+        """``is_v2_sgi``: an SGI of a GICv2 VM (``vgic_model == KVM_DEV_TYPE_ARM_VGIC_V2``)."""
+        return self.policy.guest_v2 and intid < 16
 
     def vgic_v3_get_vmcr(self, st: VgicV3CpuIf) -> Vmcr:
         """``vgic_v3_get_vmcr``: the saved VMCR, unpacked."""
@@ -72,8 +81,14 @@ class VgicV3:
         priority."""
         lr = Lr(intid=irq.intid, group=irq.group, priority=irq.priority)
         allow_pending = True
+        v2_sgi = self.is_v2_sgi(irq.intid)
         if irq.active:
             lr.active = True
+            if v2_sgi:  # the GICv2 VM's SGI: its active source in the LR's CPUID field
+                lr.cpuid |= irq.active_source
+                if lr_count(irq) > 1:  # vgic_irq_is_multi_sgi
+                    allow_pending = False
+                    lr.eoi = True
         if irq.hw and self.policy.hw_lr:
             # "Never set pending+active on a HW interrupt, as the pending state is kept at the
             # physical distributor level"; no EOI bit: the hardware deactivates the pINTID
@@ -86,6 +101,13 @@ class VgicV3:
                 allow_pending = False
         if allow_pending and irq.is_pending():
             lr.pending = True
+            if v2_sgi:  # the lowest pending source; EOI if another remains
+                src = ffs(irq.source)
+                if not src:  # WARN_RATELIMIT(!src, "No SGI source for INTID %d\n")
+                    return Lr(intid=0, priority=0)
+                lr.cpuid |= src - 1
+                if irq.source & ~(1 << (src - 1)):
+                    lr.eoi = True
         return lr
 
     def vgic_v3_populate_lr(self, st: VgicV3CpuIf, irq: VgicIrq, n: int) -> None:
@@ -95,6 +117,10 @@ class VgicV3:
         lr = self.vgic_v3_compute_lr(irq)
         if lr.pending and not irq.level:
             irq.pending_latch = False
+        if lr.pending and self.is_v2_sgi(irq.intid):  # one source per LR, pending while others remain
+            irq.source &= ~(1 << (ffs(irq.source) - 1))
+            if irq.source and self.policy.v2_sgi_requeue:
+                irq.pending_latch = True
         if lr.pending and irq.hw and irq.level:
             # vgic_irq_is_mapped_level: "we only observe rising edges as input to the VGIC"
             irq.line_level = False
@@ -192,8 +218,13 @@ class VgicV3:
             lr_active = False  # "Always preserve the active bit for !LPIs" (73c9726975af)
         deactivated = irq.active and not lr_active
         irq.active = lr_active
+        v2_sgi = self.is_v2_sgi(lr.intid)
+        if irq.active and v2_sgi:
+            irq.active_source = lr.cpuid & 7
         if not irq.level and lr.pending:
             irq.pending_latch = True
+            if v2_sgi:
+                irq.source |= 1 << (lr.cpuid & 7)
         if irq.level and not (lr.pending or lr.active):
             irq.pending_latch = False
         if irq.hw and irq.level and lr.pending:
@@ -244,6 +275,11 @@ class VgicV3:
         vcpu's LRs): ``vgic_mmio_write_cactive`` (all vcpus halted first: ``halt_guest``).
         Otherwise a pseudo-LR without the active bit is folded.  Returns the vcpu to which
         KVM_REQ_VGIC_PROCESS_UPDATE goes (its ap_list is pruned at its next request check)."""
+        cpuid, v2_sgi = 0, False
+        if self.policy.guest_v2 and self.policy.v3_dir_v2_sgi:
+            # 295b69216558: "Snapshot CPUID, and remove it from the INTID"
+            cpuid, intid = (intid >> 10) & 7, intid & ~(7 << 10)
+            v2_sgi = intid < 16
         if not g.cpu_if[vcpu].vgic_vmcr.veoim:
             return None
         irq = g.lookup(vcpu, intid)
@@ -252,6 +288,8 @@ class VgicV3:
         target = irq.vcpu
         if irq.on_lr:  # "Urgh. We're deactivating something that we cannot observe yet..."
             g.vgic_mmio_write_cactive(irq, halt_guest)
+        elif v2_sgi and irq.active_source != cpuid:  # "GICv2 SGI: check that the cpuid matches"
+            return None
         else:  # "(with a Dalek voice) DEACTIVATE!!!!"
             lr = self.vgic_v3_compute_lr(irq)
             lr.active = False
@@ -270,6 +308,15 @@ class VgicV3:
         exit).  TDIR clear (a TC trap) -> ``__vgic_v3_write_dir``, which bumps EOIcount instead
         ("trap-eoicount"), as every TDIR trap did before the series' "Handle deactivation via
         ICV_DIR_EL1 traps" (``dir_trap_exits=False``)."""
+        if self.policy.guest_v2:
+            # a GICv2 VM writes GICV_DIR, whose page is left unmapped (07bb1c5622a5, for every GICv2
+            # VM: vgic_v2_map_resources): a stage-2 abort the host hands to vgic_v3_deactivate
+            if self.policy.v2_trap_dir:
+                return "trap-exit"
+            assert isinstance(hw, GichCpuIf)
+            if split_value(intid) is not None:
+                hw.icv_dir_write(intid & 0x3FF)
+            return "hardware"
         if not hw.dir_traps():
             hw.icv_dir_write(intid)
             return "hardware"

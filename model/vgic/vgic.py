@@ -26,6 +26,7 @@ from hvfuzz.model.vgic.irq import (
     VgicIrq,
     VgicPolicy,
 )
+from hvfuzz.model.vgic.v2 import V2_PRI_BITS, VgicV2
 from hvfuzz.model.vgic.v3 import VgicV3
 from hvfuzz.model.vgic.version import CpuIfState, VCpuIf, VgicVersion
 
@@ -39,9 +40,16 @@ class Vgic:
     def __init__(self, vcpus: int, pcpus: int, nr_lrs: int, pri_bits: int, policy: VgicPolicy) -> None:
         self.policy = policy
         self.nr_lrs = nr_lrs
+        #: the GIC version's code: vgic-v3.c, or vgic-v2.c (``policy.version``; its virtual CPU
+        #: interface and KVM's GICv2 distributor, VGIC_PRI_BITS, have five priority bits)
+        self.ver: VgicVersion
+        if policy.guest_version() == 2:
+            pri_bits = V2_PRI_BITS
+        if policy.version == 2:
+            self.ver = VgicV2(policy, nr_lrs, pri_bits)
+        else:
+            self.ver = VgicV3(policy, nr_lrs, pri_bits)
         self.pri_bits = pri_bits
-        #: the GIC version's code (vgic-v3.c; GICv3 is the only version modelled)
-        self.ver: VgicVersion = VgicV3(policy, nr_lrs, pri_bits)
         self.private = [
             [VgicIrq(intid=i, owner_vcpu=v, target_vcpu=v, level=False) for i in range(NR_PRIVATE)]
             for v in range(vcpus)
@@ -120,6 +128,8 @@ class Vgic:
         irq = self.lookup(vcpu, intid)
         if irq is None:
             return False
+        if intid < 16:  # an SGI: the vcpu's own request (GICv2: GICD_SGIR to itself)
+            return self.vgic_send_sgi(vcpu, vcpu, intid) if level else False
         self.named.setdefault(id(irq), irq)
         if irq.level:
             if irq.line_level == level:
@@ -132,12 +142,26 @@ class Vgic:
         self.vgic_queue_irq_unlock(irq)
         return True
 
+    def vgic_send_sgi(self, source: int, target: int, intid: int) -> bool:
+        """Vcpu ``source``'s guest requests SGI ``intid`` for vcpu ``target``: GICv2's GICD_SGIR
+        (``vgic_mmio_write_sgir``: ``irq->source |= 1U << source``, pending, queued) or GICv3's
+        ICC_SGI1R_EL1 (``vgic_v3_dispatch_sgi``: pending, queued; no source)."""
+        irq = self.lookup(target, intid)
+        if irq is None or intid >= 16:
+            return False
+        self.named.setdefault(id(irq), irq)
+        if self.policy.guest_version() == 2:
+            irq.source |= 1 << source
+        irq.pending_latch = True
+        self.vgic_queue_irq_unlock(irq)
+        return True
+
     def vgic_its_inject_msi(self, vcpu: int, intid: int, priority: int) -> bool:
         """``vgic_its_inject_msi`` → ``vgic_its_trigger_msi``: the MSI names LPI ``intid``, which
         latches pending (LPIs are edge) and is queued to its redistributor.  No ITS tables: the first
         MSI for an LPI maps it (MAPTI to ``vcpu``'s collection; enabled, group 1 and ``priority``
         from the configuration table, ``update_lpi_config``); later MSIs keep that mapping."""
-        if intid < VGIC_MIN_LPI:
+        if intid < VGIC_MIN_LPI or self.policy.guest_version() == 2:  # GICv2 has no LPIs
             return False
         irq = self.lpis.get(intid)
         if irq is None:

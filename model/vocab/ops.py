@@ -524,6 +524,7 @@ def _vgic_configs(c: VmShape) -> list[Op]:
         ConfigIrq(0, _SPI_A, priority=0x48, level=True), ConfigIrq(0, _SPI_B, priority=0x40, level=True),
         ConfigIrq(0, _SPI_B, priority=0x40, group=0),
         ConfigIrq(0, 27, priority=0x40, level=True),  # the vtimer's PPI, level as KVM has it (TimerFire)
+        ConfigIrq(0, SGIS[1], priority=0x40),  # vcpu0's SGI 1 (InjectSgi: a GICv2 SGI from two sources)
     ]
     if c.vcpus > 1:
         ops.append(ConfigIrq(0, _SPI_A, priority=0x48, target=1))
@@ -823,6 +824,24 @@ class TimerFire(Op):
     def c_statement(self) -> str:
         return (f"/* the vtimer of vcpu{self.vcpu} expires: its guest's timer_set_next_cval_ms(VIRTUAL, 0) "
                 f"and timer_set_ctl(VIRTUAL, CTL_ENABLE), as arch_timer.c does */")
+
+
+# --- SGIs with a source (issue 15: GICv2) -------------------------------------------------------
+@OPS.op(31, components=("vgic",), requires=ANYWHERE, side="host",
+        alphabet={"vgic": lambda c: [InjectSgi(0, SGIS[1], s) for s in range(min(c.vcpus, 2))]})
+@attrs.frozen
+class InjectSgi(Op):
+    """Vcpu ``source``'s guest requests SGI ``intid`` for vcpu ``vcpu`` (the write's trap and its
+    emulation, at some instant): GICv2's GICD_SGIR, whose target keeps one pending state per
+    source and reports the source in GICV_IAR's CPUID; GICv3's ICC_SGI1R_EL1 (no source)."""
+
+    intid: int = field(Choice(SGIS), SGIS[1])
+    source: int = field(Index("vcpus", limit=8), 0)
+    name: ClassVar[str] = "InjectSgi"
+
+    def c_statement(self) -> str:
+        return (f"/* vcpu{self.source}'s guest sends SGI {self.intid} to vcpu{self.vcpu}: "
+                f"GICD_SGIR = (1 << (16 + {self.vcpu})) | {self.intid} (GICv2), or ICC_SGI1R_EL1 (GICv3) */")
 
 
 # --- derived tables -------------------------------------------------------------------------------
