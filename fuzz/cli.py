@@ -455,7 +455,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run_args(build_parser().parse_args(argv))
+
+
+def run_args(args: argparse.Namespace) -> int:
+    """Run the command ``args`` (parsed by ``build_parser``) with the exit-code contract; a
+    caller running many commands (bench/malformed.py) builds the parser once."""
     try:
         return int(args.func(args))
     except TraceError as e:

@@ -12,10 +12,8 @@ from hvfuzz.fuzz.runner import StepRecord, Verdict
 from hvfuzz.fuzz.trace import (
     SCHEMA_VERSION,
     Trace,
-    TraceError,
-    load_json_file,
+    load_repro_file,
     op_to_json,
-    trace_from_json,
     trace_to_json,
 )
 
@@ -90,13 +88,10 @@ def write_text_atomic(path: str, text: str) -> str:
 
 
 def load_repro(path: str) -> tuple[Trace, dict[str, Any] | None]:
-    """A trace file or a repro file: the trace and the recorded verdict (if any)."""
-    d = load_json_file(path)
-    trace = trace_from_json(d)
-    verdict = d.get("verdict")
-    if verdict is not None and (not isinstance(verdict, dict) or verdict.get("status") not in ("pass", "fail")):
-        raise TraceError(f"{path}: 'verdict' must be an object with status 'pass' or 'fail'")
-    return trace, verdict
+    """A trace file or a repro file: the trace and the recorded verdict (if any), checked by
+    ``trace.load_repro_file`` (the one place the schema is checked)."""
+    r = load_repro_file(path)
+    return r.trace, r.verdict
 
 
 _HEX_FIELDS = frozenset({"value", "esr", "priority", "entry", "context"})

@@ -19,7 +19,7 @@ from hvfuzz.fuzz.profiles import session_settings
 from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.shrink import shrink
 from hvfuzz.fuzz.strategies import OracleViolation, SessionStats, make_machine
-from hvfuzz.fuzz.trace import Trace, TraceError, trace_from_json, trace_to_json
+from hvfuzz.fuzz.trace import Trace, TraceError, repro_from_text, trace_to_json
 
 
 @attrs.frozen
@@ -57,8 +57,8 @@ def _shared_findings(database: ExampleDatabase | None, variant: str) -> list[Tra
     out = []
     for blob in sorted(database.fetch(_db_key(variant))):
         try:
-            t = trace_from_json(json.loads(blob))
-        except (ValueError, TraceError):
+            t = repro_from_text(blob).trace
+        except TraceError:
             continue
         out.append(attrs.evolve(t, config=attrs.evolve(t.config, variant=variant)))
     return out
