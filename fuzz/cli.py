@@ -25,6 +25,30 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+class _Elsewhere(argparse.Action):
+    """A flag of the sibling command (``fuzz`` / ``atheris``) that has no meaning here: refused
+    with the reason and what to use instead (exit 2), so one vocabulary serves both commands."""
+
+    def __init__(self, option_strings: list[str], dest: str, why: str = "", **kw: Any) -> None:
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kw)
+        self.why = why
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        parser.error(f"{option_string}: {self.why}")
+
+
+#: libFuzzer's -seed is an unsigned 32-bit value and 0 means "pick one"
+_LIBFUZZER_SEEDS = 2**32 - 1
+
+
+def libfuzzer_seed(seed: int) -> int:
+    """libFuzzer's ``-seed`` for ``--seed`` (as ``hvfuzz fuzz`` takes it: any integer): itself in
+    1..2**32-1, else wrapped into that range (0 is 2**32-1, -1 is 2**32-2, ...: libFuzzer's 0 is
+    a random seed)."""
+    return (seed - 1) % _LIBFUZZER_SEEDS + 1
+
+
 def _out(msg: str = "") -> None:
     print(msg, flush=True)
 
@@ -285,8 +309,14 @@ def cmd_atheris(args: argparse.Namespace) -> int:
         raise TraceError(f"unknown variant {variant!r} (see 'hvfuzz variants')")
     corpus_dirs = args.corpus if args.corpus is not None else (["corpus"] if os.path.isdir("corpus") else [])
     seeds = load_corpus([d for d in corpus_dirs if d])
+    # the flags hvfuzz fuzz shares, as libFuzzer's; flags after -- come later and win
+    shared = [f"-seed={libfuzzer_seed(args.seed)}"] if args.seed is not None else []
+    if args.max_examples is not None:
+        if args.max_examples < 1:
+            raise TraceError("--max-examples must be at least 1")
+        shared.append(f"-runs={args.max_examples}")
     res = run_target(args.target, variant, args.seconds, args.jobs, args.findings, seeds,
-                     [a for a in args.libfuzzer_flags if a != "--"], _out)
+                     shared + [a for a in args.libfuzzer_flags if a != "--"], _out)
     status = EXIT_OK
     for crash in res.crashes:
         status = max(status, _write_imported(args, crash, variant, "system" if args.target == "hypothesis"
@@ -386,6 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--findings", default="findings", help="directory for repro files (default findings/)")
     f.add_argument("--db", metavar="URL", help="Hypothesis example database shared by workers: redis://HOST:PORT/N "
                    "(the redis extra) or a directory; failures found by one worker are replayed first by the others")
+    f.add_argument("--target", action=_Elsewhere, why="hvfuzz fuzz runs every op of the variant's design; "
+                   "--target picks a libFuzzer target of hvfuzz atheris")
+    f.add_argument("--jobs", action=_Elsewhere, why="hvfuzz fuzz is one process: run several with a shared --db "
+                   "(hvfuzz atheris --jobs N forks libFuzzer workers)")
     f.set_defaults(func=cmd_fuzz)
     e = sub.add_parser("exhaustive", help="check every trace up to --depth ops over a small alphabet "
                        "(breadth-first, with state hashing): a minimal counterexample, or none")
@@ -417,6 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--corpus", action="append", metavar="DIR",
                    help="traces to seed the working corpus with (default: corpus/ when it exists here)")
     a.add_argument("--findings", default="findings", help="crash artifacts, working corpus and repros")
+    a.add_argument("--seed", type=int, help="libFuzzer's -seed (as hvfuzz fuzz takes it; 0 and negative seeds are "
+                   "mapped into 1..2^32-1, as libFuzzer reads 0 as random)")
+    a.add_argument("--max-examples", type=int, help="libFuzzer's -runs: inputs to run (--seconds still caps the time)")
+    a.add_argument("--nr-lrs", action=_Elsewhere, why="each libFuzzer input chooses its list-register count (byte 1 "
+                   "of the input format, fuzz/decode.py); hvfuzz fuzz --nr-lrs fixes it")
+    a.add_argument("--db", action=_Elsewhere, why="libFuzzer workers share the working corpus under --findings "
+                   "(and --jobs N); --db is hvfuzz fuzz's Hypothesis example database")
     a.add_argument("libfuzzer_flags", nargs="*", metavar="-- FLAGS", help="passed to libFuzzer after --")
     a.set_defaults(func=cmd_atheris)
     ic = sub.add_parser("import-crash", help="turn a libFuzzer crash file into a shrunk JSON repro")
