@@ -25,6 +25,30 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+class _Elsewhere(argparse.Action):
+    """A flag of the sibling command (``fuzz`` / ``atheris``) that has no meaning here: refused
+    with the reason and what to use instead (exit 2), so one vocabulary serves both commands."""
+
+    def __init__(self, option_strings: list[str], dest: str, why: str = "", **kw: Any) -> None:
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kw)
+        self.why = why
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        parser.error(f"{option_string}: {self.why}")
+
+
+#: libFuzzer's -seed is an unsigned 32-bit value and 0 means "pick one"
+_LIBFUZZER_SEEDS = 2**32 - 1
+
+
+def libfuzzer_seed(seed: int) -> int:
+    """libFuzzer's ``-seed`` for ``--seed`` (as ``hvfuzz fuzz`` takes it: any integer): itself in
+    1..2**32-1, else wrapped into that range (0 is 2**32-1, -1 is 2**32-2, ...: libFuzzer's 0 is
+    a random seed)."""
+    return (seed - 1) % _LIBFUZZER_SEEDS + 1
+
+
 def _out(msg: str = "") -> None:
     print(msg, flush=True)
 
@@ -267,8 +291,14 @@ def cmd_atheris(args: argparse.Namespace) -> int:
         if d and not os.path.isdir(d):
             raise TraceError(f"--corpus {d}: not a directory")
     seeds = load_corpus(corpus_dirs(args.corpus), VARIANTS)
+    # the flags hvfuzz fuzz shares, as libFuzzer's; flags after -- come later and win
+    shared = [f"-seed={libfuzzer_seed(args.seed)}"] if args.seed is not None else []
+    if args.max_examples is not None:
+        if args.max_examples < 1:
+            raise TraceError("--max-examples must be at least 1")
+        shared.append(f"-runs={args.max_examples}")
     res = run_target(args.target, variant, args.seconds, args.jobs, args.findings, seeds,
-                     [a for a in args.libfuzzer_flags if a != "--"], _out, designs=designs_env(VARIANTS))
+                     shared + [a for a in args.libfuzzer_flags if a != "--"], _out, designs=designs_env(VARIANTS))
     status = EXIT_OK
     for crash in res.crashes:
         status = max(status, _write_imported(args, crash, variant, "system" if args.target == "hypothesis"
@@ -372,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "findings through --db (default with N > 1: a directory under --findings)")
     f.add_argument("--keep-going", action="store_true", help="go on after a finding until the budget is spent "
                    "(one repro per signature), then print the table of distinct findings")
+    f.add_argument("--target", action=_Elsewhere, why="hvfuzz fuzz runs every op of the variant's design; "
+                   "--target picks a libFuzzer target of hvfuzz atheris")
     f.set_defaults(func=cmd_fuzz)
     e = sub.add_parser("exhaustive", help="check every trace up to --depth ops over a small alphabet "
                        "(breadth-first, with state hashing): a minimal counterexample, or none")
@@ -404,6 +436,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="traces to seed the working corpus with, besides the shipped corpus (--corpus '' "
                         "leaves it out)")
     a.add_argument("--findings", default="findings", help="crash artifacts, working corpus and repros")
+    a.add_argument("--seed", type=int, help="libFuzzer's -seed (as hvfuzz fuzz takes it; 0 and negative seeds are "
+                   "mapped into 1..2^32-1, as libFuzzer reads 0 as random)")
+    a.add_argument("--max-examples", type=int, help="libFuzzer's -runs: inputs to run (--seconds still caps the time)")
+    a.add_argument("--nr-lrs", action=_Elsewhere, why="each libFuzzer input chooses its list-register count (byte 1 "
+                   "of the input format, fuzz/decode.py); hvfuzz fuzz --nr-lrs fixes it")
+    a.add_argument("--keep-going", action=_Elsewhere, nargs=0, why="libFuzzer stops at its first crash; to go on, pass "
+                   "libFuzzer's own flags: -- -fork=N -ignore_crashes=1")
+    a.add_argument("--db", action=_Elsewhere, why="libFuzzer workers share the working corpus under --findings "
+                   "(and --jobs N); --db is hvfuzz fuzz's Hypothesis example database")
     a.add_argument("libfuzzer_flags", nargs="*", metavar="-- FLAGS", help="passed to libFuzzer after --")
     a.set_defaults(func=cmd_atheris)
     ic = sub.add_parser("import-crash", help="turn a libFuzzer crash file into a shrunk JSON repro")
@@ -446,7 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run_args(build_parser().parse_args(argv))
+
+
+def run_args(args: argparse.Namespace) -> int:
+    """Run the command ``args`` (parsed by ``build_parser``) with the exit-code contract; a
+    caller running many commands (bench/malformed.py) builds the parser once."""
     try:
         from hvfuzz.fuzz.plugins import registry_for
 

@@ -12,13 +12,11 @@ from hvfuzz.fuzz.runner import StepRecord, Verdict
 from hvfuzz.fuzz.trace import (
     SCHEMA_VERSION,
     Trace,
-    TraceError,
-    load_json_file,
-    op_to_json,
-    trace_from_json,
+    load_repro_file,
     trace_to_json,
 )
 from hvfuzz.model.variants import BUILTIN, Registry
+from hvfuzz.model.vocab.ops import Op
 
 
 def repro_to_json(trace: Trace, verdict: Verdict, meta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -94,28 +92,15 @@ def write_text_atomic(path: str, text: str) -> str:
 
 
 def load_repro(path: str, registry: Registry = BUILTIN) -> tuple[Trace, dict[str, Any] | None]:
-    """A trace file or a repro file: the trace and the recorded verdict (if any).  Its variant is
-    looked up in ``registry``, plus the design the repro recorded if ``registry`` lacks it."""
-    from hvfuzz.fuzz.plugins import with_recorded_design
-
-    d = load_json_file(path)
-    trace = trace_from_json(d, with_recorded_design(d, registry))
-    verdict = d.get("verdict")
-    if verdict is not None and (not isinstance(verdict, dict) or verdict.get("status") not in ("pass", "fail")):
-        raise TraceError(f"{path}: 'verdict' must be an object with status 'pass' or 'fail'")
-    return trace, verdict
-
-
-_HEX_FIELDS = frozenset({"value", "esr", "priority", "entry", "context"})
+    """A trace file or a repro file: the trace and the recorded verdict (if any), checked by
+    ``trace.load_repro_file`` (the one place the schema is checked).  Its variant is looked up in
+    ``registry``, plus the design the repro recorded if ``registry`` lacks it."""
+    r = load_repro_file(path, registry)
+    return r.trace, r.verdict
 
 
 def _op_text(rec: StepRecord) -> str:
-    op = rec.op
-    shown = op.shown_fields()  # e.g. only the arguments a PSCI function takes
-    fields = {k: v for k, v in op_to_json(op).items() if k not in ("op", "vcpu") and k in shown}
-    args = ", ".join(f"{k}={hex(v) if k in _HEX_FIELDS and isinstance(v, int) and v > 9 else v}"
-                     for k, v in fields.items())
-    return f"{op.name}({args})" if args else op.name
+    return rec.op.text(vcpu=False)  # only the fields the op's kind uses (``Op.shown_fields``)
 
 
 def _vcpu_cell(d: dict[str, Any]) -> str:
@@ -171,13 +156,18 @@ def timeline_text(trace: Trace, verdict: Verdict, rows: list[StepRecord]) -> str
     return "\n".join(out)
 
 
+def _brief_json(op: Op) -> dict[str, Any]:
+    return {"op": op.name, "vcpu": op.vcpu, **{k: getattr(op, k) for k in op.shown_fields()}}
+
+
 def pytest_text(trace: Trace, recorded: dict[str, Any] | None, name: str) -> str:
     """A standalone pytest file replaying ``trace`` with the runner and asserting its recorded
     verdict; when the bug is fixed, one edit (``EXPECT_FIXED = True``) makes it assert a pass."""
     status = (recorded or {}).get("status", "pass")
     oracle = (recorded or {}).get("oracle")
     step = (recorded or {}).get("step")
-    ops = ",\n".join(f"    {op_to_json(op)!r}" for op in trace.ops)
+    # only the fields each op's kind uses: the loader gives the others their defaults, and the op runs the same
+    ops = ",\n".join(f"    {_brief_json(op)!r}" for op in trace.ops)
     where = f" ({oracle} at step {step})" if oracle else ""
     origin = trace.config.registry.origin(trace.config.variant)
     load, design = "trace_from_json(TRACE)", ""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import json
 import os
 from typing import Any
 
@@ -16,15 +15,15 @@ import attrs
 
 from hvfuzz.fuzz.export import load_repro, write_repro_at
 from hvfuzz.fuzz.runner import Verdict, run
-from hvfuzz.fuzz.trace import Trace, TraceError
+from hvfuzz.fuzz.trace import Trace, TraceError, load_repro_file
 from hvfuzz.model.variants import BUILTIN, Registry
 
 
 def _load_with_meta(path: str, registry: Registry = BUILTIN) -> tuple[Trace, dict[str, Any] | None, dict[str, Any]]:
-    """A repro file's trace, recorded verdict and ``meta`` (its variant looked up in ``registry``)."""
-    trace, recorded = load_repro(path, registry)
-    with open(path, encoding="utf-8") as f:
-        return trace, recorded, json.load(f).get("meta") or {}
+    """A repro file's trace, recorded verdict and ``meta`` (checked: ``trace.load_repro_file``;
+    its variant looked up in ``registry``)."""
+    r = load_repro_file(path, registry)
+    return r.trace, r.verdict, r.meta
 
 
 def bug_signature(variant: str, oracle: str | None) -> str:
@@ -53,10 +52,10 @@ def record(directory: str, trace: Trace, verdict: Verdict, meta: dict[str, Any] 
     if os.path.exists(path):
         try:
             old, _, old_meta = _load_with_meta(path, trace.config.registry)
-            count = int(old_meta.get("count", 1)) + 1
+            count = old_meta.get("count", 1) + 1
             if len(old.ops) <= len(trace.ops):  # keep the shorter repro (and its provenance)
                 trace, meta = old, old_meta
-        except (TraceError, ValueError, OSError):
+        except TraceError:
             pass  # a corrupt file is replaced by the new finding
     meta["count"] = count
     meta["signature"] = sig
@@ -83,10 +82,7 @@ def list_findings(directory: str, registry: Registry = BUILTIN) -> list[dict[str
     """Every finding in ``directory``: signature, oracle, variant, count, length, path."""
     rows = []
     for path in sorted(glob.glob(os.path.join(directory, "*.json"))):
-        try:
-            t, recorded, meta = _load_with_meta(path, registry)
-        except (TraceError, ValueError, OSError) as e:
-            raise TraceError(f"{path}: {e}") from None
+        t, recorded, meta = _load_with_meta(path, registry)
         rows.append({"signature": meta.get("signature", "-"), "oracle": (recorded or {}).get("oracle", "-"),
                      "variant": t.config.variant, "count": meta.get("count", 1), "length": len(t.ops),
                      "path": path})

@@ -52,8 +52,11 @@ def import_crash(path: str, variant: str, target: str = "system",
     the shrunk trace).  The verdict is a pass if the input does not reproduce."""
     if not os.path.isfile(path):
         raise TraceError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise TraceError(f"cannot read {path}: {e.strerror or type(e).__name__}") from None
     if not data:
         raise TraceError(f"{path}: empty file (not a crash input)")
     if target == "hypothesis":

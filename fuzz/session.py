@@ -22,7 +22,7 @@ from hvfuzz.fuzz.profiles import session_settings
 from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.shrink import shrink
 from hvfuzz.fuzz.strategies import OracleViolation, SessionStats, make_machine
-from hvfuzz.fuzz.trace import Trace, TraceError, trace_from_json, trace_to_json
+from hvfuzz.fuzz.trace import Trace, TraceError, repro_from_text, trace_to_json
 from hvfuzz.model.variants import BUILTIN, Registry
 
 
@@ -63,8 +63,8 @@ def _shared_findings(database: ExampleDatabase | None, variant: str, registry: R
     out = []
     for blob in sorted(database.fetch(_db_key(variant))):
         try:
-            t = trace_from_json(json.loads(blob), registry)
-        except (ValueError, TraceError):
+            t = repro_from_text(blob, registry, recorded_design=False).trace  # no code from a shared store
+        except TraceError:
             continue
         out.append(attrs.evolve(t, config=attrs.evolve(t.config, variant=variant)))
     return out

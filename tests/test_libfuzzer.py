@@ -154,7 +154,9 @@ def test_hvfuzz_atheris_finds_a_bug_variant_and_leaves_a_repro(tmp_path):
 
 
 def test_hvfuzz_atheris_on_the_correct_model_exits_0(tmp_path):
-    r = _hvfuzz("atheris", "--seconds", "60", "--findings", str(tmp_path), "--", "-runs=3000", "-seed=2", cwd=ROOT)
+    # the flags hvfuzz fuzz takes: --seed and --max-examples are libFuzzer's -seed and -runs
+    r = _hvfuzz("atheris", "--seconds", "60", "--findings", str(tmp_path), "--seed", "2", "--max-examples", "3000",
+                cwd=ROOT)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "no property violated" in r.stdout
     assert os.listdir(tmp_path / "atheris" / "system-lazy" / "corpus")  # seeded from corpus/

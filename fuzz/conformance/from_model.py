@@ -31,7 +31,7 @@ from hvfuzz.fuzz.conformance.cases import MAXACC, Access, Case, Shape, vmcr_valu
 from hvfuzz.fuzz.conformance.model_side import lr_reg
 from hvfuzz.fuzz.gen import RandomChooser, generate
 from hvfuzz.fuzz.runner import build_system
-from hvfuzz.fuzz.trace import Trace, load_json_file, trace_from_json
+from hvfuzz.fuzz.trace import Trace, load_repro_file
 from hvfuzz.model.vgic.irq import ICH_HCR_TC, ICH_HCR_TDIR
 from hvfuzz.model.vgic.v3_hw import IchCpuIf
 from hvfuzz.model.vocab import ops as O
@@ -176,7 +176,7 @@ def capture(trace: Trace, shape: Shape) -> list[Captured]:
 
 
 def seed_traces() -> list[Trace]:
-    return [trace_from_json(load_json_file(str(f))) for f in sorted(SEEDS_DIR.glob("vgic-*.json"))]
+    return [load_repro_file(str(f)).trace for f in sorted(SEEDS_DIR.glob("vgic-*.json"))]
 
 
 def model_cases(rng: random.Random, shape: Shape, max_ops: int = 80) -> Iterator[Case]:

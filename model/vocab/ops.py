@@ -145,6 +145,8 @@ class Where(enum.Enum):
 
 
 ANYWHERE: frozenset[Where] = frozenset(Where)
+#: fields printers show in hex (register values, ESRs, priorities, addresses)
+HEX_FIELDS: frozenset[str] = frozenset({"value", "esr", "priority", "entry", "context"})
 _W = Where
 #: an alphabet entry: the op with its defaults, once per vcpu
 EACH_VCPU = "each vcpu"
@@ -234,8 +236,30 @@ class Op:
         return f"/* {self.name} */"
 
     def shown_fields(self) -> tuple[str, ...]:
-        """The fields this op's kind uses (timelines print these)."""
-        return tuple(f.name for f in attrs.fields(type(self)))
+        """The fields (besides ``vcpu``) this op's kind uses: what every printer shows (the
+        timeline, the HTML page, the exports, ``str(op)``).  A field left out is one this kind does
+        not read, or a flag at the default that means "nothing" (``GuestExit.serror_pending``), so
+        the op rebuilt from its shown fields (``essential``) runs the same (tests/test_trace.py).
+        All of them unless an op class narrows it (``GuestExit``: by exit kind; ``GuestPsci``: the
+        arguments its function takes).  Repro JSON keeps every field."""
+        return tuple(f.name for f in attrs.fields(type(self)) if f.name != "vcpu")
+
+    def essential(self) -> Op:
+        """This op with every field it does not show at its default (it runs the same)."""
+        return type(self)(self.vcpu, **{k: getattr(self, k) for k in self.shown_fields()})
+
+    def text(self, vcpu: bool = True) -> str:
+        """The op as printers show it: ``GuestExit(vcpu=0, kind=irq)`` (``vcpu=False``: without
+        the vcpu, for the lane of a timeline), values in hex where a field holds a register value,
+        an ESR, a priority or an address."""
+        args = [f"vcpu={self.vcpu}"] if vcpu else []
+        for k in self.shown_fields():
+            v = getattr(self, k)
+            args.append(f"{k}={hex(v) if k in HEX_FIELDS and type(v) is int and v > 9 else v}")
+        return f"{self.name}({', '.join(args)})" if args else self.name
+
+    def __str__(self) -> str:
+        return self.text()
 
 
 def _per_vcpu(make: Callable[[VmShape, int], Sequence[Op]]) -> Callable[[VmShape], Sequence[Op]]:
@@ -279,6 +303,15 @@ class GuestEnter(Op):
 
 
 EXIT_KIND = Choice(EXIT_KINDS, shrink_to=("irq", "trap_mmio_read"))
+#: the fields each exit kind reads besides ``kind`` (the model's ``handle_exit`` and ArchVcpu read
+#: no others): the transfer register of a trapped access, the trapped sysreg, the MMIO read data.
+#: ``serror_pending`` (ARM_EXIT_WITH_SERROR_BIT) goes with every kind and is shown when set.
+EXIT_KIND_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "irq": (), "el1_serror": (), "il": (),
+    "trap_mmio_read": ("rt", "value"), "trap_mmio_write": ("rt",),
+    "trap_sysreg_read": ("rt", "reg"), "trap_sysreg_write": ("rt", "reg"),
+    "trap_mmio_user": ("rt", "value"),
+}
 TRAPPED_SYSREG = Choice(TRAPPED_SYSREGS, shrink_to=("ACTLR_EL1",), pool=POOL_NONE)
 _EXIT_TEXT = {
     "irq": "an IRQ exit: a host interrupt (timer, IPI) must land here; not forceable",
@@ -311,6 +344,9 @@ class GuestExit(Op):
     reg: str = field(TRAPPED_SYSREG, "ACTLR_EL1")
     value: int = field(REG_VALUE, 0)
     name: ClassVar[str] = "GuestExit"
+
+    def shown_fields(self) -> tuple[str, ...]:
+        return ("kind",) + (("serror_pending",) if self.serror_pending else ()) + EXIT_KIND_FIELDS[self.kind]
 
     def c_statement(self) -> str:
         pending = " with an SError pending at the exit (not forceable)" if self.serror_pending else ""
@@ -851,3 +887,4 @@ OPS_BY_NAME: dict[str, type[Op]] = {cls.name: cls for cls in OP_CLASSES}
 COMPONENTS: tuple[str, ...] = ("pkvm", "vgic", "psci")
 
 assert all(r in REG_INDEX for r in ONE_REGS)
+assert set(EXIT_KIND_FIELDS) == set(EXIT_KINDS)
