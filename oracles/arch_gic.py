@@ -35,10 +35,25 @@ class ArchIrq:
     line: bool = False
     active: bool = False
     target: int = 0
+    #: A17: a level interrupt whose latch a GICD/GICR_ISPENDR write set.  When such a latch is
+    #: cleared (at the acknowledge, or only when the interrupt leaves the active state) is not
+    #: settled (gic-architecture.md A17), so from then until an ICPENDR write whether it is
+    #: pending is not judged strictly: it may be acknowledged (S1's window), it is never a stable
+    #: candidate (O1) and its vcpu's first IAR after an entry is not strict (O2)
+    soft: bool = False
+    #: S10: the vcpu an SPI targeted before an IROUTER write moved it (None: not moving).  The
+    #: new routing takes effect "within the window": until the old target has next left the guest
+    #: (and so given up any copy of the interrupt it held), the new target is not judged strictly
+    transit: int | None = None
 
     @property
     def pending(self) -> bool:
         return self.latch or (self.level and self.line)
+
+    @property
+    def uncertain(self) -> bool:
+        """Pending or routing in one of the windows above (A17, S10)."""
+        return self.soft or self.transit is not None
 
 
 @attrs.define(slots=True)
@@ -151,7 +166,8 @@ class ArchGic:
         out = {i.intid for i in self.private[vcpu] if i.enabled and not i.active
                and (i.latch or (i.level and i.line)) and i.prio < 0xFF}
         out |= {i.intid for i in self.spis if i.enabled and i.target == vcpu and not i.active
-                and (i.latch or (i.level and i.line)) and i.prio < 0xFF}
+                and (i.latch or (i.level and i.line) or i.soft) and i.prio < 0xFF}
+        out |= {i.intid for i in self.private[vcpu] if i.soft and i.enabled and not i.active and i.prio < 0xFF}
         if self.lpis:
             out |= {i.intid for i in self.lpis.values() if i.target == vcpu and not i.active and i.latch
                     and i.prio < 0xFF}
@@ -209,6 +225,66 @@ class ArchGic:
         i.line = True
         return True
 
+    # --- §2.8: distributor/redistributor writes, APR writes -----------------------------------------
+    def set_active(self, vcpu: int, intid: int, active: bool) -> None:
+        """GICD/GICR_ISACTIVER / ICACTIVER: the active state set or cleared; no APR changes (§2.8)."""
+        i = self.lookup(vcpu, intid)
+        if i is not None:
+            i.active = active
+
+    def set_pending(self, vcpu: int, intid: int, pending: bool, target_running: bool = False) -> None:
+        """GICD/GICR_ISPENDR sets the pending latch (a level interrupt's too: it stays pending with
+        its line low, A17 for how long); ICPENDR clears the latch, never the line (§2.8).  An
+        ISPENDR, like an edge, has no defined instant relative to a running target (A1)."""
+        i = self.lookup(vcpu, intid)
+        if i is None:
+            return
+        if pending:
+            if i.pending and not i.active and target_running:
+                self.late_edges.add((i.target, intid))
+            i.latch = True
+            i.soft = i.soft or i.level
+        else:
+            i.latch = i.soft = False
+            self.late_edges.discard((i.target, intid))
+
+    def route(self, intid: int, target: int) -> None:
+        """GICD_IROUTER<n>: the SPI's target (S10: the change takes effect within the window)."""
+        if not NR_PRIVATE <= intid < NR_PRIVATE + NR_SPIS:
+            return
+        i = self.spis[intid - NR_PRIVATE]
+        if target != i.target and i.transit is None:
+            i.transit = i.target
+        i.target = target
+        if i.transit == target:
+            i.transit = None
+
+    def left_guest(self, vcpu: int) -> None:
+        """``vcpu`` left the guest: the SPIs routed away from it are settled on their new target."""
+        for i in self.spis:
+            if i.transit == vcpu:
+                i.transit = None
+
+    def set_apr(self, vcpu: int, n: int, value: int) -> None:
+        """ICV_AP1R<n>_EL1 written (A7, KVM's APR restore: ``guest_restore_active``): the active
+        priorities are what the guest wrote (A8: the standard layout, bit k of APR<n> = group
+        priority 32n+k).  The EOIs that drop them nest from the highest priority: each restored
+        priority becomes an entry of the acknowledge stack that an EOI of an interrupt of that
+        group priority ends (G1)."""
+        c = self.cpus[vcpu]
+        if n >= len(c.apr[1]):
+            return
+        c.apr[1][n] = value & 0xFFFF_FFFF
+        real = {self._prio_index(vcpu, e): e for e in c.ack_stack if e[0] >= 0}
+        bits = sorted({32 * m + k for grp in c.apr for m, a in enumerate(grp) for k in range(32) if a >> k & 1},
+                      reverse=True)
+        c.ack_stack = [real.get(b, (-1 - b, 1)) for b in bits]
+
+    def _prio_index(self, vcpu: int, entry: tuple[int, int]) -> int:
+        c = self.cpus[vcpu]
+        i = self.lookup(vcpu, entry[0])
+        return -1 if i is None else (i.prio & c.gmask(entry[1])) >> (8 - c.pre)
+
     def sync(self, vcpu: int) -> None:
         self.late_edges = {e for e in self.late_edges if e[0] != vcpu}
 
@@ -243,9 +319,11 @@ class ArchGic:
         c = self.cpus[vcpu]
         if 1020 <= intid <= 1023:
             return
-        if not c.ack_stack or c.ack_stack[-1] != (intid, g):
+        top = c.ack_stack[-1] if c.ack_stack else None
+        restored = top is not None and top[0] < 0 and top[1] == g and self._prio_index(vcpu, (intid, g)) == -1 - top[0]
+        if top != (intid, g) and not restored:
             c.tainted = c.tainted or f"EOI of {intid} (group {g}) is not the last acknowledge (G1)"
-        elif c.ack_stack:
+        else:
             c.ack_stack.pop()
         dropped = c.drop()
         if dropped is None:
