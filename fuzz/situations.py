@@ -28,7 +28,7 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
     if isinstance(op, O.GuestDir) and v.phase is Phase.P1:  # a trapped DIR EL2 sent to the host
         dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY)) if sut.pkvm else "-"
         yield f"exit:{v.arch.fault.kind}:dirty={dirty}"
-    if isinstance(op, (O.GuestExit, O.GuestPsci, O.GuestAccess)) and v.phase is Phase.P1:
+    if isinstance(op, (O.GuestExit, O.GuestPsci, O.GuestAccess, O.GuestGicWrite)) and v.phase is Phase.P1:
         f = v.arch.fault
         dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY)) if sut.pkvm else "-"
         yield f"exit:{f.kind}{':serror' if f.serror_pending else ''}:dirty={dirty}"
@@ -79,8 +79,17 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
             yield "vgic:lpi ack"
     elif isinstance(op, O.InjectMsi):
         yield "vgic:msi"
+    elif isinstance(op, O.GuestSetApr):
+        yield "vgic:apr written"
+    elif isinstance(op, (O.GuestGicWrite, O.UserGicWrite)):
+        yield f"vgic:{'guest' if isinstance(op, O.GuestGicWrite) else 'user'} {op.reg}"
+        irq = g.lookup(op.vcpu, op.intid)
+        if isinstance(op, O.GuestGicWrite) and irq is not None and (irq.is_pending() or irq.active):
+            yield f"vgic:guest {op.reg} of a live interrupt"
     elif isinstance(op, O.TimerFire):
         yield "vgic:timer fires"
+    if g.migrated:
+        yield "vgic:prune migrates"  # vgic_prune_ap_list moved an interrupt to its new target
     for o in obs:
         if o[0] == "psci-call":
             fn, ret = o[3]
@@ -156,6 +165,9 @@ def catalog(pmu_emulation: bool = False, component: str | None = None) -> tuple[
               "vgic:group disabled with interrupts active", "vgic:ack",
               "vgic:ack spurious"]
     names += ["vgic:msi", "vgic:lpi ack", "vgic:timer fires", "vgic:hw lr deactivated"]
+    names += [f"vgic:{who} {reg}" for who in ("guest", "user") for reg in O.GIC_REGS]
+    names += [f"vgic:guest {reg} of a live interrupt" for reg in O.GIC_REGS]
+    names += ["vgic:apr written", "vgic:prune migrates"]
     names += [f"psci:{fn}->{ret}" for fn, rets in _PSCI_RETURNS.items() for ret in rets]
     names += ["psci:system event with interrupts pending", "psci:CPU_ON wakes a vcpu", "psci:KVM_RUN blocks (off)",
               "stage2:hit", "stage2:stage-2 fault"]

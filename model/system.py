@@ -154,6 +154,7 @@ class System:
     # --- executing ops ---------------------------------------------------------------------------
     def apply(self, op: O.Op) -> list[Observation]:
         self._obs = []
+        self.vgic.migrated = []
         applied = op.vcpu < len(self.vcpus) and self._dispatch[type(op)](op)
         self._obs.insert(0, ("applicability", op.vcpu, "op applied", bool(applied)))
         return self._obs

@@ -10,6 +10,8 @@ architecture, independently of the vgic model it judges.
 
 from __future__ import annotations
 
+from itertools import chain
+
 import attrs
 
 SPURIOUS = 1023
@@ -45,6 +47,11 @@ class ArchIrq:
     #: new routing takes effect "within the window": until the old target has next left the guest
     #: (and so given up any copy of the interrupt it held), the new target is not judged strictly
     transit: int | None = None
+    #: made active by ISACTIVER (§2.8: no APR change) and its group priority not yet restored in
+    #: the APRs by the guest (G7, below)
+    restored: bool = False
+    #: the vcpu whose CPU interface an ISACTIVER write made it active for (its target then)
+    holder: int | None = None
 
     @property
     def pending(self) -> bool:
@@ -230,6 +237,12 @@ class ArchGic:
         """GICD/GICR_ISACTIVER / ICACTIVER: the active state set or cleared; no APR changes (§2.8)."""
         i = self.lookup(vcpu, intid)
         if i is not None:
+            if active and not i.active:
+                # while an IROUTER change is still taking effect (S10) which CPU interface it is
+                # active for is not settled: no EOI ends it without breaking G1
+                i.restored, i.holder = True, (i.target if i.transit is None else -1)
+            elif not active:
+                i.restored, i.holder = False, None
             i.active = active
 
     def set_pending(self, vcpu: int, intid: int, pending: bool, target_running: bool = False) -> None:
@@ -269,8 +282,8 @@ class ArchGic:
         """ICV_AP1R<n>_EL1 written (A7, KVM's APR restore: ``guest_restore_active``): the active
         priorities are what the guest wrote (A8: the standard layout, bit k of APR<n> = group
         priority 32n+k).  The EOIs that drop them nest from the highest priority: each restored
-        priority becomes an entry of the acknowledge stack that an EOI of an interrupt of that
-        group priority ends (G1)."""
+        priority becomes an entry of the acknowledge stack that an EOI of an active interrupt of
+        that group priority ends (G1)."""
         c = self.cpus[vcpu]
         if n >= len(c.apr[1]):
             return
@@ -279,6 +292,13 @@ class ArchGic:
         bits = sorted({32 * m + k for grp in c.apr for m, a in enumerate(grp) for k in range(32) if a >> k & 1},
                       reverse=True)
         c.ack_stack = [real.get(b, (-1 - b, 1)) for b in bits]
+        for i in self._held_by(vcpu):
+            if i.restored and self._prio_index(vcpu, (i.intid, i.group)) in bits:
+                i.restored = False
+
+    def _held_by(self, vcpu: int) -> list[ArchIrq]:
+        """The interrupts an ISACTIVER write made active for ``vcpu``'s CPU interface."""
+        return [i for i in chain(self.private[vcpu], self.spis) if i.holder == vcpu]
 
     def _prio_index(self, vcpu: int, entry: tuple[int, int]) -> int:
         c = self.cpus[vcpu]
@@ -308,6 +328,7 @@ class ArchGic:
         i = self.lookup(vcpu, intid)
         if i is None:
             return
+        i.holder, i.restored = None, False
         i.latch = (i.target, intid) in self.late_edges
         self.late_edges.discard((i.target, intid))
         i.active = True
@@ -319,8 +340,17 @@ class ArchGic:
         c = self.cpus[vcpu]
         if 1020 <= intid <= 1023:
             return
+        if any(x.restored and x.active for x in self._held_by(vcpu)):
+            # G7: the guest EOIs while an interrupt made active by ISACTIVER has no active priority
+            # (vgic_irq.c's test_restore_active restores each one's in ICC_AP1R<n>_EL1 first).  A
+            # priority drop with an active interrupt that no APR accounts for: which interrupt a
+            # hypervisor's EOIcount then deactivates is not the architecture's to say (KVM's
+            # vgic_v3_fold_lr_state takes the first active one after the LRs, in priority order)
+            c.tainted = c.tainted or "EOI with an ISACTIVER-restored interrupt whose priority is not in the APRs (G7)"
         top = c.ack_stack[-1] if c.ack_stack else None
-        restored = top is not None and top[0] < 0 and top[1] == g and self._prio_index(vcpu, (intid, g)) == -1 - top[0]
+        i = self.lookup(vcpu, intid)
+        restored = (top is not None and top[0] < 0 and top[1] == g and i is not None and i.active
+                    and i.holder == vcpu and self._prio_index(vcpu, (intid, g)) == -1 - top[0])
         if top != (intid, g) and not restored:
             c.tainted = c.tainted or f"EOI of {intid} (group {g}) is not the last acknowledge (G1)"
         else:

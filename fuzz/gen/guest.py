@@ -138,6 +138,18 @@ class GuestModel:
             self._configure(op)
         elif isinstance(op, O.TimerFire):
             self.private[v][O.VTIMER_PPI].line = True  # the timer stays expired: its level line is high
+        elif isinstance(op, (O.GuestGicWrite, O.UserGicWrite)):
+            i = self.irq(v, op.intid)
+            if i is None:
+                return
+            if op.reg in ("ISACTIVER", "ICACTIVER"):
+                i.active = op.reg == "ISACTIVER"
+            elif op.reg == "ISPENDR":
+                i.edge = True  # a latch, for a level interrupt too
+            elif op.reg == "ICPENDR":
+                i.edge = False  # the latch, never the line
+            elif op.intid >= NR_PRIVATE:
+                i.target = op.target
         elif isinstance(op, O.InjectMsi):
             i = self.lpis.get(op.intid)
             if i is None:

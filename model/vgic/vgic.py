@@ -73,6 +73,10 @@ class Vgic:
         #: acknowledged it and left the deactivation to the guest's HW LR; pending: it fired while active)
         self.phys_active = [False] * vcpus
         self.phys_pending = [False] * vcpus
+        #: the INTIDs ``vgic_prune_ap_list``'s migrate branch moved during the current op (no kernel
+        #: counterpart: ``System.apply`` empties it before each op, for the semantic coverage).  Left
+        #: out of the exhaustive search's state key
+        self.migrated: list[int] = []
 
     def pmask(self) -> int:
         return (0xFF << (8 - self.pri_bits)) & 0xFF
@@ -294,6 +298,7 @@ class Vgic:
                 self.ap_list[t].append(irq)
                 irq.vcpu = t
                 kicks.append(t)
+                self.migrated.append(irq.intid)
             else:  # deviating: dropped from the old vcpu's list and queued nowhere
                 irq.vcpu = None
         self.ap_list[vcpu] = keep
