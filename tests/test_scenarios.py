@@ -116,6 +116,22 @@ EXPECTED = {
     "vgic-hw-timer-refires-after-deactivation": {
         "vgic-hw-no-phys-deactivate": "gic-O2-strict-at-sync", "vgic-no-group-mi": "gic-I5-mi-config",
         "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
+    # active and pending state written from outside the CPU interface, routing (issue 15 item 6)
+    "vgic-restore-active-with-aprs": {
+        "vgic-sactive-not-queued": "gic-L2-deactivation-lost", "vgic-no-group-mi": "gic-I5-mi-config",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host"},
+    "vgic-reroute-queued-spi-migrates": {
+        "vgic-prune-no-migrate": "gic-O2-strict-at-sync", "vgic-no-group-mi": "gic-I5-mi-config",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
+    "vgic-icactiver-by-other-vcpu-halts": {
+        "vgic-mmio-active-no-halt": "gic-L2-deactivation-lost", "vgic-no-group-mi": "gic-I5-mi-config",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
+    "vgic-icpendr-by-other-vcpu": {
+        "vgic-icpendr-no-halt": "gic-S1-validity", "vgic-no-group-mi": "gic-I5-mi-config",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
+    "vgic-icpendr-level-line-stays": {
+        "vgic-icpendr-clears-line": "gic-O2-strict-at-sync", "vgic-no-group-mi": "gic-I5-mi-config",
+        "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     # PSCI and power state, and where they cross the vcpu sync and the vgic
     "psci-calls-and-errors": {"psci-cpu-on-already-on-accepted": "psci-P3-return", "lazy-hvc-no-sync": "trap-read"},
     "psci-cpu-off-then-on": {
