@@ -392,17 +392,18 @@ def guest_gic_write(w: View, ch: Chooser, reg: str) -> None:
             _kick(w, ch, u)
 
 
-def reroute_spi(w: View, ch: Chooser, prio: int) -> None:
-    """An SPI pending for one running vcpu is rerouted to another (Linux's ``irq_set_affinity``
-    writing GICD_IROUTER): the old target's next exit prunes its ap_list and moves the SPI
-    (``vgic_prune_ap_list``'s migrate branch), then the new target takes it."""
+def spi_from_elsewhere(w: View, ch: Chooser, prio: int, reg: str) -> None:
+    """A device's SPI is live on one running vcpu (pending in its LRs, or acknowledged there) when
+    another vcpu's driver writes its distributor state: IROUTER (Linux's ``irq_set_affinity``),
+    ICPENDR (a driver withdrawing it), ISPENDR, ICACTIVER (kvm-unit-tests' ``ipi_clear_active_handler``).
+    Then the vcpu that held it exits and re-enters (its fold and ``vgic_prune_ap_list``: the
+    migrate branch for a rerouted one), and so does the new target."""
     u, t = w.guest[0], w.guest[1]
     if ch.boolean(label="swap"):
         u, t = t, u
-    spis = [x for x in dict.fromkeys(ch.choice(w.pool, label="intid") for _ in range(2)) if x >= 32]
-    if not spis:
-        return
-    intid = spis[0]
+    intid = ch.choice(w.pool, label="intid")
+    if intid < 32:
+        intid = O.SPIS[0]
     gi = w.gm.irq(0, intid)
     assert gi is not None
     if gi.active or (gi.pending and gi.target != u):
@@ -411,9 +412,17 @@ def reroute_spi(w: View, ch: Chooser, prio: int) -> None:
         w.do(O.ConfigIrq(0, intid, True, prio, 1, gi.level, u))
     if not gi.pending:
         w.do(O.InjectIrq(0, intid, True))
-    v = one(ch, w.guest)
-    w.do(O.GuestGicWrite(v, "IROUTER", intid, t))
-    w.do(O.HandleExit(v))
+    for step in (O.GuestExit(u, "irq"), O.HandleExit(u), O.GuestEnter(u)):  # into u's LRs
+        if step.vcpu not in (w.guest if isinstance(step, O.GuestExit) else w.p1 if isinstance(step, O.HandleExit)
+                             else w.p0):
+            return
+        w.do(step)
+    if reg == "ICACTIVER":
+        w.do(O.GuestAck(u, 1))
+    v = one(ch, [x for x in w.guest if x != u] or w.guest)
+    w.do(O.GuestGicWrite(v, reg, intid, t))
+    if v in w.p1:
+        w.do(O.HandleExit(v))
     if v in w.p0:
         w.do(O.GuestEnter(v))
     for x, take in ((u, False), (t, True)):
@@ -422,7 +431,7 @@ def reroute_spi(w: View, ch: Chooser, prio: int) -> None:
             w.do(O.HandleExit(x))
             if x in w.p0:
                 w.do(O.GuestEnter(x))
-                if take:
+                if take or ch.boolean(label="takes"):
                     guest_takes_irq(w, ch, x)
 
 
@@ -592,7 +601,8 @@ HAND_MOVES: tuple[Move, ...] = (
     Move("guest_set_pmr", _gic_guest, guest_set_pmr, (("value", D.PMRS),)),
     Move("guest_gic_write", _gic_guest, guest_gic_write, (("reg", D.GUEST_GIC_REGS),)),
     Move("user_gic_write", lambda w: w.gates.gic_on, user_gic_write, (("reg", D.USER_GIC_REGS),)),
-    Move("reroute_spi", lambda w: w.gates.gic_on and len(w.guest) > 1, reroute_spi, (("prio", D.PRIORITIES),)),
+    Move("spi_from_elsewhere", lambda w: w.gates.gic_on and len(w.guest) > 1, spi_from_elsewhere,
+         (("prio", D.PRIORITIES), ("reg", D.ELSEWHERE_REGS))),
     Move("guest_set_bpr", _gic_guest, guest_set_bpr, (("group", D.GROUPS), ("value", D.BPRS))),
     Move("guest_set_grpen", _gic_guest, guest_set_grpen, (("group", D.GROUPS), ("enable", D.GRPEN))),
     Move("guest_set_eoimode", _gic_guest, guest_set_eoimode, (("mode", D.FLAG),)),

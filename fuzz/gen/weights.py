@@ -53,6 +53,8 @@ FLAG = booleans()
 #: the distributor/redistributor registers a guest writes (issue 15 item 6), the common ones twice
 GUEST_GIC_REGS = sampled(["ICACTIVER", "ISPENDR", "ICPENDR", "IROUTER", "ISACTIVER", "ICACTIVER", "ICPENDR",
                           "IROUTER"])
+#: what another vcpu writes of an SPI live on a running vcpu
+ELSEWHERE_REGS = sampled(["IROUTER", "ICPENDR", "ICACTIVER", "ISPENDR"])
 #: what userspace writes with every vcpu stopped: a migration's restore of active state first
 USER_GIC_REGS = sampled(["ISACTIVER", "ISACTIVER", "ISPENDR", "ICPENDR", "IROUTER", "ICACTIVER"])
 BURST = ints(2, 3)
