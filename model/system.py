@@ -408,7 +408,7 @@ class System:
         hw = self._guest_cpu_if(op.vcpu)
         if hw is None or op.n >= len(hw.apr[1]):
             return False
-        hw.apr[1][op.n] = op.value  # ICV_AP1R<n>_EL1 is ICH_AP1R<n>_EL2 (not trapped)
+        hw.apr[1][op.n] = op.value & 0xFFFF_FFFF  # ICV_AP1R<n>_EL1 is ICH_AP1R<n>_EL2 (not trapped)
         self._observe_rpr(op.vcpu, hw)
         return True
 

@@ -28,10 +28,15 @@ PUBLISHED = (
 )
 
 
+#: opcodes taken by ops declared on another branch not merged here (issue 15's GICv2 ops: 31-32);
+#: empty once both are in one tree
+RESERVED = frozenset(c for c in (31, 32) if c not in {spec.code for spec in O.OPS})
+
+
 def test_opcodes_are_stable_and_appended() -> None:
     codes = {spec.cls.name: spec.code for spec in O.OPS}
     assert {n: codes[n] for n in PUBLISHED} == {n: i for i, n in enumerate(PUBLISHED)}
-    assert sorted(codes.values()) == list(range(len(codes)))
+    assert sorted(codes.values()) == [c for c in range(len(codes) + len(RESERVED)) if c not in RESERVED]
     assert [c.spec.code for c in O.OP_CLASSES] == sorted(codes.values())
 
 

@@ -917,8 +917,8 @@ class GuestSetApr(Op):
     an active state.  ``n`` beyond the implemented APRs (ICH_VTR_EL2.PREbits) does not apply."""
 
     n: int = field(IntRange(4, shrink_to=(0,)), 0)
-    value: int = field(IntRange(1 << 32, width=4, neighbours=(0, 1, 0x100, 0x200, 0x8000_0000),
-                                shrink_to=(0, 1), pool=POOL_NONE), 0)
+    #: the register value (its upper 32 bits are RES0: ignored)
+    value: int = field(U64(neighbours=(0, 1, 0x100, 0x200, 0x300, 0x8000_0000), shrink_to=(0, 1), pool=POOL_NONE), 0)
     name: ClassVar[str] = "GuestSetApr"
 
     def c_statement(self) -> str:
