@@ -50,7 +50,8 @@ class ArchIrq:
     #: made active by ISACTIVER (§2.8: no APR change) and its group priority not yet restored in
     #: the APRs by the guest (G7, below)
     restored: bool = False
-    #: the vcpu whose CPU interface an ISACTIVER write made it active for (its target then)
+    #: the vcpu whose CPU interface an ISACTIVER write made it active for (its target then), until
+    #: the EOI that ends that restored handler (a DIR or ICACTIVER may deactivate it first)
     holder: int | None = None
 
     @property
@@ -242,7 +243,7 @@ class ArchGic:
                 # active for is not settled: no EOI ends it without breaking G1
                 i.restored, i.holder = True, (i.target if i.transit is None else -1)
             elif not active:
-                i.restored, i.holder = False, None
+                i.restored = False  # its restored handler (``holder``) still ends with an EOI
             i.active = active
 
     def set_pending(self, vcpu: int, intid: int, pending: bool, target_running: bool = False) -> None:
@@ -282,8 +283,8 @@ class ArchGic:
         """ICV_AP1R<n>_EL1 written (A7, KVM's APR restore: ``guest_restore_active``): the active
         priorities are what the guest wrote (A8: the standard layout, bit k of APR<n> = group
         priority 32n+k).  The EOIs that drop them nest from the highest priority: each restored
-        priority becomes an entry of the acknowledge stack that an EOI of an active interrupt of
-        that group priority ends (G1)."""
+        priority becomes an entry of the acknowledge stack that an EOI of an interrupt restored for
+        this vcpu with that group priority ends (G1)."""
         c = self.cpus[vcpu]
         if n >= len(c.apr[1]):
             return
@@ -349,12 +350,14 @@ class ArchGic:
             c.tainted = c.tainted or "EOI with an ISACTIVER-restored interrupt whose priority is not in the APRs (G7)"
         top = c.ack_stack[-1] if c.ack_stack else None
         i = self.lookup(vcpu, intid)
-        restored = (top is not None and top[0] < 0 and top[1] == g and i is not None and i.active
+        restored = (top is not None and top[0] < 0 and top[1] == g and i is not None
                     and i.holder == vcpu and self._prio_index(vcpu, (intid, g)) == -1 - top[0])
         if top != (intid, g) and not restored:
             c.tainted = c.tainted or f"EOI of {intid} (group {g}) is not the last acknowledge (G1)"
         else:
             c.ack_stack.pop()
+            if restored and i is not None:
+                i.holder = None
         dropped = c.drop()
         if dropped is None:
             return

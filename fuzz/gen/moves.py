@@ -466,7 +466,8 @@ def user_gic_write(w: View, ch: Chooser, reg: str) -> None:
     intid, who = _gic_write_target(w, ch, v, reg)
     gi = w.gm.irq(who, intid)
     assert gi is not None
-    restore = reg == "ISACTIVER" and not gi.active and gi.group == 1 and gi.enabled
+    restore = (reg == "ISACTIVER" and not gi.active and gi.group == 1 and gi.enabled
+               and not (intid == O.VTIMER_PPI and who in w.gm.timer_fired))  # KVM ignores that one
     w.do(O.UserGicWrite(who, reg, intid, one(ch, w.all_vcpus)))
     if not restore or not w.free_pcpus:
         return
@@ -485,8 +486,8 @@ def user_gic_write(w: View, ch: Chooser, reg: str) -> None:
     if any((p >> shift) >= b for _, _, p in c.acks):
         return  # the restored handler would not be the innermost: the guest leaves the APRs alone
     value = sum(1 << (x % 32) for x in bits | {b} if x // 32 == b // 32)
+    c.restoring = (intid, 1, gprio)  # the interrupted handler, outermost: ended by an EOI
     w.do(O.GuestSetApr(t, b // 32, value))
-    c.acks.insert(0, (intid, 1, gprio))  # the interrupted handler, outermost: ended by an EOI
 
 
 def guest_set_pmr(w: View, ch: Chooser, value: int) -> None:
