@@ -103,7 +103,7 @@ def intids_of(ops: tuple[O.Op, ...]) -> tuple[int, ...]:
 # --- the state key ---------------------------------------------------------------------------------
 _SYSTEM_SKIP = frozenset(("_dispatch", "_obs", "vgic", "policy", "psci_policy", "pkvm", "protected", "hooks",
                           "pmu_emulation"))
-_IRQ_ARRAYS = frozenset(("private", "spis", "policy", "named"))
+_IRQ_ARRAYS = frozenset(("private", "spis", "policy", "named", "migrated"))
 
 
 def _irqs(holder: Any, vcpus: int, intids: tuple[int, ...]) -> list[Any]:

@@ -18,6 +18,10 @@ from hvfuzz.model.pkvm.state import PKVM_HOST_STATE_DIRTY, Phase
 from hvfuzz.model.vgic.irq import ICH_HCR_EOICOUNT_MASK
 from hvfuzz.model.vocab import ops as O
 
+#: what a distributor/redistributor write does (issue 15 item 6), for the situation names
+_GIC_WRITES = {"ISACTIVER": "writes active state", "ICACTIVER": "writes active state",
+               "ISPENDR": "writes pending state", "ICPENDR": "writes pending state", "IROUTER": "reroutes an SPI"}
+
 
 def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
     """The situations step ``op`` (just executed on ``sut``) put the system in."""
@@ -29,7 +33,7 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
     if isinstance(op, O.GuestDir) and v.phase is Phase.P1 and sut.pkvm:  # a trapped DIR EL2 sent to the host
         dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY))
         yield f"exit:{v.arch.fault.kind}:dirty={dirty}"
-    if isinstance(op, (O.GuestExit, O.GuestPsci, O.GuestAccess)) and v.phase is Phase.P1 and sut.pkvm:
+    if isinstance(op, (O.GuestExit, O.GuestPsci, O.GuestAccess, O.GuestGicWrite)) and v.phase is Phase.P1 and sut.pkvm:
         f = v.arch.fault
         dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY))
         yield f"exit:{f.kind}{':serror' if f.serror_pending else ''}:dirty={dirty}"
@@ -70,7 +74,9 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
         if irq is not None and op.intid >= 32 and irq.vcpu is not None and irq.vcpu != op.vcpu:
             yield "vgic:deactivation on another vcpu"
     elif isinstance(op, O.HandleExit) and any(o[0] == "exit-pc" and o[1] != op.vcpu for o in obs):
-        yield "vgic:trapped dir halts the guest"  # vgic_mmio_write_cactive kicked the others out
+        # vgic_mmio_write_cactive (a trapped DIR's, or the guest's own GICD write's) kicked the others out
+        yield ("vgic:mmio write halts the guest" if v.arch.fault.kind == "trap_mmio_vgic"
+               else "vgic:trapped dir halts the guest")
     elif isinstance(op, O.GuestSetGrpEn) and not op.enable and any(i.active for i in g.ap_list[op.vcpu]):
         yield "vgic:group disabled with interrupts active"
     elif isinstance(op, O.GuestAck):
@@ -80,12 +86,22 @@ def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
             yield "vgic:lpi ack"
     elif isinstance(op, O.InjectMsi):
         yield "vgic:msi"
+    elif isinstance(op, O.GuestSetApr):
+        yield "vgic:apr written"
+    elif isinstance(op, (O.GuestGicWrite, O.UserGicWrite)):
+        who = "guest" if isinstance(op, O.GuestGicWrite) else "userspace"
+        yield f"vgic:{who} {_GIC_WRITES[op.reg]}"
+        irq = g.lookup(op.vcpu, op.intid)
+        if op.reg != "IROUTER" and irq is not None and irq.vcpu is not None:
+            yield f"vgic:{who} writes the state of a queued interrupt"
     elif isinstance(op, O.TimerFire):
         yield "vgic:timer fires"
     elif isinstance(op, O.InjectSgi):
         irq = g.lookup(op.vcpu, op.intid)
         if irq is not None and bin(irq.source).count("1") > 1:  # GICv2: one pending state per source
             yield "vgic:sgi pending from two sources"
+    if g.migrated:
+        yield "vgic:prune migrates"  # vgic_prune_ap_list moved an interrupt to its new target
     for o in obs:
         if o[0] == "psci-call":
             fn, ret = o[3]
@@ -162,6 +178,10 @@ def catalog(pmu_emulation: bool = False, component: str | None = None) -> tuple[
               "vgic:ack spurious"]
     names += ["vgic:msi", "vgic:lpi ack", "vgic:timer fires", "vgic:hw lr deactivated",
               "vgic:sgi pending from two sources"]
+    names += [f"vgic:{who} {what}" for who in ("guest", "userspace") for what in dict.fromkeys(_GIC_WRITES.values())
+              if not (who == "userspace" and what == "reroutes an SPI")]
+    names += [f"vgic:{who} writes the state of a queued interrupt" for who in ("guest", "userspace")]
+    names += ["vgic:mmio write halts the guest", "vgic:apr written", "vgic:prune migrates"]
     names += [f"psci:{fn}->{ret}" for fn, rets in _PSCI_RETURNS.items() for ret in rets]
     names += ["psci:system event with interrupts pending", "psci:CPU_ON wakes a vcpu", "psci:KVM_RUN blocks (off)",
               "stage2:hit", "stage2:stage-2 fault"]

@@ -161,6 +161,7 @@ class System:
     # --- executing ops ---------------------------------------------------------------------------
     def apply(self, op: O.Op) -> list[Observation]:
         self._obs = []
+        self.vgic.migrated = []
         applied = op.vcpu < len(self.vcpus) and self._dispatch[type(op)](op)
         self._obs.insert(0, ("applicability", op.vcpu, "op applied", bool(applied)))
         return self._obs
@@ -414,6 +415,33 @@ class System:
             return False
         hw.set_eoimode(op.eoimode)
         self._observe_rpr(op.vcpu, hw)
+        return True
+
+    @handles(O.GuestSetApr)
+    def _guest_set_apr(self, op: O.GuestSetApr) -> bool:
+        hw = self._guest_cpu_if(op.vcpu)
+        if hw is None or op.n >= len(hw.apr[1]):
+            return False
+        hw.apr[1][op.n] = op.value & 0xFFFF_FFFF  # ICV_AP1R<n>_EL1 is ICH_AP1R<n>_EL2 (not trapped)
+        self._observe_rpr(op.vcpu, hw)
+        return True
+
+    # --- distributor/redistributor writes: the guest's (an MMIO exit) and userspace's -------------
+    @handles(O.GuestGicWrite)
+    def _guest_gic_write(self, op: O.GuestGicWrite) -> bool:
+        """The guest's access aborts to the host: the write is emulated at its ``HandleExit``."""
+        v = self.vcpus[op.vcpu]
+        if v.phase is not Phase.GUEST or op.target >= len(self.vcpus):
+            return False
+        H.guest_exit(self, v, Fault("trap_mmio_vgic", reg=op.reg, value=op.intid | op.target << 16))
+        return True
+
+    @handles(O.UserGicWrite)
+    def _user_gic_write(self, op: O.UserGicWrite) -> bool:
+        """KVM_SET_DEVICE_ATTR on the vgic: -EBUSY unless every vcpu is outside KVM_RUN."""
+        if op.target >= len(self.vcpus) or any(w.phase is not Phase.OUT for w in self.vcpus):
+            return False
+        H.vgic_mmio_write(self, op.vcpu, op.reg, op.intid, op.target, uaccess=True)
         return True
 
     # --- PSCI, power state, stage-2 --------------------------------------------------------------

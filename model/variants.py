@@ -248,6 +248,35 @@ _VGIC = (
           "vgic_v3_fold_lr_state's \"if (lr & ICH_LR_HW) vgic_v3_deactivate_phys(...)\" in \"KVM: arm64: GICv3: "
           "Handle LR overflow when EOImode==0\" 3cfd59f81e0f (found by hvfuzz's 2-minute soak of a model "
           "that lacked it)", eoicount_deactivates_phys=False),
+    _vgic("vgic-sactive-not-queued", "bug", "an ISACTIVER write (the guest's, or userspace's restore of a "
+          "migrated active state) sets the active state but queues the interrupt on no ap_list: no LR ever holds "
+          "it, so the guest's EOI of it (after restoring its priority in ICC_AP1R0_EL1) finds no LR, only bumps "
+          "EOIcount, and the interrupt stays active for good",
+          "plausible omission against vgic_mmio_change_active's \"if (irq->active) vgic_queue_irq_unlock(...)\" "
+          "(vgic-mmio.c), the path vgic_irq.c's test_restore_active exercises", sactive_queues=False),
+    _vgic("vgic-mmio-active-no-halt", "bug", "the guest's ICACTIVER/ISACTIVER write changes the active state "
+          "without halting the vcpus: a vcpu running with the interrupt active in its LR writes the LR's state "
+          "back at its next fold, and the deactivation is lost",
+          "before \"KVM: arm/arm64: vgic-new: Synchronize changes to active state\" (Christoffer Dall, 2016), "
+          "which added vgic_change_active_prepare/finish (today vgic_access_active_prepare: kvm_arm_halt_guest "
+          "for GICv3) to vgic_mmio_write_cactive/sactive", mmio_active_halt=False),
+    _vgic("vgic-icpendr-clears-line", "bug", "an ICPENDR write clears a level interrupt's line level as well "
+          "as its latch: the device still drives the line, but the interrupt is no longer pending until the line "
+          "is raised again", "plausible mistake against vgic_mmio_write_cpending (\"irq->pending_latch = false\" "
+          "only; the line is resampled from the device, never cleared by the register)",
+          cpending_latch_only=False),
+    _vgic("vgic-icpendr-no-halt", "bug", "ICPENDR as merged: the latch is cleared with the vcpus running, so a "
+          "vcpu holding the (edge) interrupt pending in an LR folds it back into the latch at its next exit and "
+          "the guest is delivered an interrupt it cleared. A candidate kernel defect found by hvfuzz; the correct "
+          "design halts the guest first, as the active-state writes do",
+          "vgic_mmio_write_cpending (vgic-mmio.c: no vgic_access_active_prepare) and vgic_v3_fold_lr (\"Edge is "
+          "the only case where we preserve the pending bit\": pending_latch = true from a pending LR)",
+          cpending_halt=False),
+    _vgic("vgic-prune-no-migrate", "bug", "vgic_prune_ap_list drops an interrupt whose target changed (an "
+          "IROUTER write retargeted a queued SPI) instead of moving it to the new vcpu's ap_list: the new "
+          "target never sees it", "plausible mistake against vgic_prune_ap_list's migrate branch (\"the target "
+          "VCPU has changed\": lock both ap_lists, list_move_tail to the new target, kick it)",
+          prune_migrates=False),
     _vgic("vgic-no-group-mi", "bug", "no group enable/disable MIs: a guest enabling a group is not noticed "
           "until some other exit", "plausible mistake (before a69e2d6f8934)", request_group_mis=False),
 )

@@ -19,6 +19,8 @@ that is active is not signalled again (from any source) until it is deactivated.
 
 from __future__ import annotations
 
+from itertools import chain
+
 import attrs
 
 SPURIOUS = 1023
@@ -51,10 +53,31 @@ class ArchIrq:
     srcs: int = 0
     #: GICv2 SGIs: the CPU whose request the active SGI is
     active_src: int = 0
+    #: A17: a level interrupt whose latch a GICD/GICR_ISPENDR write set.  When such a latch is
+    #: cleared (at the acknowledge, or only when the interrupt leaves the active state) is not
+    #: settled (gic-architecture.md A17), so from then until an ICPENDR write whether it is
+    #: pending is not judged strictly: it may be acknowledged (S1's window), it is never a stable
+    #: candidate (O1) and its vcpu's first IAR after an entry is not strict (O2)
+    soft: bool = False
+    #: S10: the vcpu an SPI targeted before an IROUTER write moved it (None: not moving).  The
+    #: new routing takes effect "within the window": until the old target has next left the guest
+    #: (and so given up any copy of the interrupt it held), the new target is not judged strictly
+    transit: int | None = None
+    #: made active by ISACTIVER (§2.8: no APR change) and its group priority not yet restored in
+    #: the APRs by the guest (G7, below)
+    restored: bool = False
+    #: the vcpu whose CPU interface an ISACTIVER write made it active for (its target then), until
+    #: the EOI that ends that restored handler (a DIR or ICACTIVER may deactivate it first)
+    holder: int | None = None
 
     @property
     def pending(self) -> bool:
         return self.latch or (self.level and self.line)
+
+    @property
+    def uncertain(self) -> bool:
+        """Pending or routing in one of the windows above (A17, S10)."""
+        return self.soft or self.transit is not None
 
 
 @attrs.define(slots=True)
@@ -171,7 +194,8 @@ class ArchGic:
         out = {i.intid for i in self.private[vcpu] if i.enabled and not i.active
                and (i.latch or (i.level and i.line)) and i.prio < 0xFF}
         out |= {i.intid for i in self.spis if i.enabled and i.target == vcpu and not i.active
-                and (i.latch or (i.level and i.line)) and i.prio < 0xFF}
+                and (i.latch or (i.level and i.line) or i.soft) and i.prio < 0xFF}
+        out |= {i.intid for i in self.private[vcpu] if i.soft and i.enabled and not i.active and i.prio < 0xFF}
         if self.lpis:
             out |= {i.intid for i in self.lpis.values() if i.target == vcpu and not i.active and i.latch
                     and i.prio < 0xFF}
@@ -267,6 +291,79 @@ class ArchGic:
         i.line = True
         return True
 
+    # --- §2.8: distributor/redistributor writes, APR writes -----------------------------------------
+    def set_active(self, vcpu: int, intid: int, active: bool) -> None:
+        """GICD/GICR_ISACTIVER / ICACTIVER: the active state set or cleared; no APR changes (§2.8)."""
+        i = self.lookup(vcpu, intid)
+        if i is not None:
+            if active and not i.active:
+                # while an IROUTER change is still taking effect (S10) which CPU interface it is
+                # active for is not settled: no EOI ends it without breaking G1
+                i.restored, i.holder = True, (i.target if i.transit is None else -1)
+            elif not active:
+                i.restored = False  # its restored handler (``holder``) still ends with an EOI
+            i.active = active
+
+    def set_pending(self, vcpu: int, intid: int, pending: bool, target_running: bool = False) -> None:
+        """GICD/GICR_ISPENDR sets the pending latch (a level interrupt's too: it stays pending with
+        its line low, A17 for how long); ICPENDR clears the latch, never the line (§2.8).  An
+        ISPENDR, like an edge, has no defined instant relative to a running target (A1)."""
+        i = self.lookup(vcpu, intid)
+        if i is None:
+            return
+        if pending:
+            if i.pending and not i.active and target_running:
+                self.late_edges.add((i.target, intid))
+            i.latch = True
+            i.soft = i.soft or i.level
+        else:
+            i.latch = i.soft = False
+            self.late_edges.discard((i.target, intid))
+
+    def route(self, intid: int, target: int) -> None:
+        """GICD_IROUTER<n>: the SPI's target (S10: the change takes effect within the window)."""
+        if not NR_PRIVATE <= intid < NR_PRIVATE + NR_SPIS:
+            return
+        i = self.spis[intid - NR_PRIVATE]
+        if target != i.target and i.transit is None:
+            i.transit = i.target
+        i.target = target
+        if i.transit == target:
+            i.transit = None
+
+    def left_guest(self, vcpu: int) -> None:
+        """``vcpu`` left the guest: the SPIs routed away from it are settled on their new target."""
+        for i in self.spis:
+            if i.transit == vcpu:
+                i.transit = None
+
+    def set_apr(self, vcpu: int, n: int, value: int) -> None:
+        """ICV_AP1R<n>_EL1 written (A7, KVM's APR restore: ``guest_restore_active``): the active
+        priorities are what the guest wrote (A8: the standard layout, bit k of APR<n> = group
+        priority 32n+k).  The EOIs that drop them nest from the highest priority: each restored
+        priority becomes an entry of the acknowledge stack that an EOI of an interrupt restored for
+        this vcpu with that group priority ends (G1)."""
+        c = self.cpus[vcpu]
+        if n >= len(c.apr[1]):
+            return
+        c.apr[1][n] = value & 0xFFFF_FFFF
+        real = {self._prio_index(vcpu, e): e for e in c.ack_stack if e[0] >= 0}
+        bits = sorted({32 * m + k for grp in c.apr for m, a in enumerate(grp) for k in range(32) if a >> k & 1},
+                      reverse=True)
+        c.ack_stack = [real.get(b, (-1 - b, 1)) for b in bits]
+        for i in self._held_by(vcpu):
+            if i.restored and self._prio_index(vcpu, (i.intid, i.group)) in bits:
+                i.restored = False
+
+    def _held_by(self, vcpu: int) -> list[ArchIrq]:
+        """The interrupts an ISACTIVER write made active for ``vcpu``'s CPU interface."""
+        return [i for i in chain(self.private[vcpu], self.spis) if i.holder == vcpu]
+
+    def _prio_index(self, vcpu: int, entry: tuple[int, int]) -> int:
+        c = self.cpus[vcpu]
+        i = self.lookup(vcpu, entry[0])
+        return -1 if i is None else (i.prio & c.gmask(entry[1])) >> (8 - c.pre)
+
     def sync(self, vcpu: int) -> None:
         self.late_edges = {e for e in self.late_edges if e[0] != vcpu}
 
@@ -292,6 +389,7 @@ class ArchGic:
         i = self.lookup(vcpu, intid)
         if i is None:
             return
+        i.holder, i.restored = None, False
         late = (i.target, value) in self.late_edges
         self.late_edges.discard((i.target, value))
         if cpuid is not None:  # a GICv2 SGI: that source's request is taken
@@ -316,10 +414,23 @@ class ArchGic:
             return
         if 1020 <= intid <= 1023:
             return
-        if not c.ack_stack or c.ack_stack[-1] != (value, g):
+        if any(x.restored and x.active for x in self._held_by(vcpu)):
+            # G7: the guest EOIs while an interrupt made active by ISACTIVER has no active priority
+            # (vgic_irq.c's test_restore_active restores each one's in ICC_AP1R<n>_EL1 first).  A
+            # priority drop with an active interrupt that no APR accounts for: which interrupt a
+            # hypervisor's EOIcount then deactivates is not the architecture's to say (KVM's
+            # vgic_v3_fold_lr_state takes the first active one after the LRs, in priority order)
+            c.tainted = c.tainted or "EOI with an ISACTIVER-restored interrupt whose priority is not in the APRs (G7)"
+        top = c.ack_stack[-1] if c.ack_stack else None
+        i = self.lookup(vcpu, intid)
+        restored = (top is not None and top[0] < 0 and top[1] == g and i is not None
+                    and i.holder == vcpu and self._prio_index(vcpu, (intid, g)) == -1 - top[0])
+        if top != (value, g) and not restored:
             c.tainted = c.tainted or f"EOI of {intid} (group {g}) is not the last acknowledge (G1)"
-        elif c.ack_stack:
+        else:
             c.ack_stack.pop()
+            if restored and i is not None:
+                i.holder = None
         dropped = c.drop()
         if dropped is None:
             return

@@ -308,6 +308,13 @@ class ArchVcpu:
             c.exit = ("trap_sysreg_dir", 0, "", 0, False, c.ctx[IDX_PSTATE])
         return None
 
+    def _guest_gic_write(self, step: Step, c: _Vcpu) -> Failure | None:
+        """A guest store to the GIC distributor/redistributor frame is a data abort the
+        hypervisor emulates (an MMIO exit): the store completes when the vcpu resumes (PC + 4)."""
+        if step.applied and _last(step.sut_obs, K.EXIT_PC, step.op.vcpu) is not None:
+            c.exit = ("trap_mmio_vgic", 0, "", 0, False, c.ctx[IDX_PSTATE])
+        return None
+
     def _kvm_run(self, step: Step, c: _Vcpu) -> Failure | None:
         if not step.applied:
             return None
@@ -403,7 +410,7 @@ class ArchVcpu:
             else:
                 self._set(c, rt, _bswap64(value) if ee else value, V3)
             self._step_pc(c)
-        elif kind in ("trap_mmio_write", "trap_sysreg_dir"):
+        elif kind in ("trap_mmio_write", "trap_sysreg_dir", "trap_mmio_vgic"):
             self._step_pc(c)
         elif kind == "trap_sysreg_read":
             src = sysreg_index(reg)
@@ -705,7 +712,7 @@ def _h(x: Any) -> Any:
 
 
 _HANDLERS = {
-    O.GuestDir: ArchVcpu._guest_dir,
+    O.GuestDir: ArchVcpu._guest_dir, O.GuestGicWrite: ArchVcpu._guest_gic_write,
     O.KvmRun: ArchVcpu._kvm_run, O.GuestEnter: ArchVcpu._guest_enter, O.GuestExit: ArchVcpu._guest_exit,
     O.HandleExit: ArchVcpu._handle_exit, O.ExitToUser: ArchVcpu._exit_to_user,
     O.GuestWriteReg: ArchVcpu._guest_write_reg, O.UserGetReg: ArchVcpu._user_get_reg,

@@ -213,10 +213,54 @@ def test_psci_alphabet_calls_each_of_its_functions() -> None:
 def test_cli_prints_the_coverage_and_warns_of_unreached_situations(tmp_path, capsys) -> None:
     assert main(["exhaustive", "--depth", "2", "--alphabet", "vgic", "--findings", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "from the vgic prologue (18 ops" in out
+    assert "from the vgic prologue (19 ops" in out
     assert "  semantic coverage: " in out and "vgic:eoicount" in out
     warn = next(line for line in out.splitlines() if "WARNING:" in line)
     # two ops after the prologue acknowledge and EOI, but cannot bump EOIcount (that takes 5)
     assert "vgic:eoicount" in warn and "vgic:ack," not in warn and "exit:" not in warn
     assert "no violation up to depth 2" in out
     assert not any(" <- never" in line for line in out.splitlines() if "vgic:ack " in line)
+
+
+# --- issue 15 item 6: the new ops' situations lie within the default depth -------------------------
+#: a word over the vgic alphabet (2 vcpus, 1 LR) from its prologue, and the situation its last op
+#: reaches: so a search of the default depth (6) reaches each (equivalent prefixes are explored once,
+#: their continuations too)
+_WORDS = {
+    "vgic:hw lr deactivated": (O.TimerFire(0), O.GuestExit(0, "irq"), O.HandleExit(0), O.GuestEnter(0),
+                               O.GuestAck(0, 1), O.GuestEoi(0, 1, 27)),
+    "vgic:prune migrates": (O.GuestGicWrite(0, "IROUTER", 32, 1), O.HandleExit(0), O.GuestEnter(0),
+                            O.GuestExit(0, "irq")),
+    "vgic:mmio write halts the guest": (O.KvmRun(1, 1), O.GuestEnter(1), O.GuestGicWrite(0, "ICACTIVER", 32),
+                                        O.HandleExit(0)),
+    "vgic:userspace writes active state": (O.GuestExit(0, "irq"), O.HandleExit(0), O.ExitToUser(0),
+                                           O.UserGicWrite(0, "ISACTIVER", 32)),
+    "vgic:userspace writes pending state": (O.GuestExit(0, "irq"), O.HandleExit(0), O.ExitToUser(0),
+                                            O.UserGicWrite(0, "ICPENDR", 32)),
+    "vgic:guest writes pending state": (O.GuestGicWrite(0, "ICPENDR", 32),),
+    "vgic:guest reroutes an SPI": (O.GuestGicWrite(0, "IROUTER", 32, 1),),
+    "vgic:apr written": (O.GuestSetApr(0, 0, 0x200),),
+}
+
+
+@pytest.mark.parametrize("situation", sorted(_WORDS))
+def test_item6_situations_are_within_the_default_depth(situation: str) -> None:
+    from collections import Counter
+
+    from hvfuzz.fuzz.runner import Execution
+    from hvfuzz.fuzz.situations import catalog
+
+    alpha = ALPHABETS["vgic"]
+    config = alpha.config("vgic-lr-overflow")
+    word = _WORDS[situation]
+    assert situation in catalog() and len(word) <= 6
+    assert all(op in alpha.ops_of(config) for op in word), [op for op in word if op not in alpha.ops_of(config)]
+    ex = Execution(config)
+    for op in alpha.prologue_of(config):
+        assert ex.step(op) is None
+    ex.coverage = Counter()
+    for op in word[:-1]:
+        assert ex.step(op) is None
+    ex.coverage = Counter()
+    assert ex.step(word[-1]) is None
+    assert ex.coverage[situation] == 1, ex.coverage

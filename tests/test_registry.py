@@ -28,10 +28,15 @@ PUBLISHED = (
 )
 
 
+#: opcodes never assigned: 32 was set aside for GICv2 (issue 15), which needed only 31.  An opcode
+#: is part of the byte format (fuzz/decode.py), so a gap stays a gap
+RESERVED = frozenset({32})
+
+
 def test_opcodes_are_stable_and_appended() -> None:
     codes = {spec.cls.name: spec.code for spec in O.OPS}
     assert {n: codes[n] for n in PUBLISHED} == {n: i for i, n in enumerate(PUBLISHED)}
-    assert sorted(codes.values()) == list(range(len(codes)))
+    assert sorted(codes.values()) == [c for c in range(len(codes) + len(RESERVED)) if c not in RESERVED]
     assert [c.spec.code for c in O.OP_CLASSES] == sorted(codes.values())
 
 

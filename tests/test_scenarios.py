@@ -144,6 +144,22 @@ EXPECTED = {
         "vgic-v2-sgi-sources-dropped": "gic-O1-priority-inversion",
         # a GICv2 VM on a GICv3 host: the DIR of 1025 (CPUID 1) is out of range without 295b69216558
         "vgic-v3-gicv2-sgi-dir-lost": "gic-L2-deactivation-lost"},
+    # active and pending state written from outside the CPU interface, routing (issue 15 item 6)
+    "vgic-restore-active-with-aprs": {
+        "vgic-sactive-not-queued": "gic-L2-deactivation-lost", "vgic-no-group-mi": "gic-I5-mi-config",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host"},
+    "vgic-reroute-queued-spi-migrates": {
+        "vgic-prune-no-migrate": "gic-O2-strict-at-sync", "vgic-no-group-mi": "gic-I5-mi-config",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
+    "vgic-icactiver-by-other-vcpu-halts": {
+        "vgic-mmio-active-no-halt": "gic-L2-deactivation-lost", "vgic-no-group-mi": "gic-I5-mi-config",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
+    "vgic-icpendr-by-other-vcpu": {
+        "vgic-icpendr-no-halt": "gic-S1-validity", "vgic-no-group-mi": "gic-I5-mi-config",
+        "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
+    "vgic-icpendr-level-line-stays": {
+        "vgic-icpendr-clears-line": "gic-O2-strict-at-sync", "vgic-no-group-mi": "gic-I5-mi-config",
+        "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
     # PSCI and power state, and where they cross the vcpu sync and the vgic
     "psci-calls-and-errors": {"psci-cpu-on-already-on-accepted": "psci-P3-return", "lazy-hvc-no-sync": "trap-read"},
     "psci-cpu-off-then-on": {

@@ -64,6 +64,10 @@ class CpuKnowledge:
     bpr1: int = 0
     #: (INTID, group, group priority at the acknowledge), innermost last (EOIs nest LIFO)
     acks: list[tuple[int, int, int]] = attrs.Factory(list)
+    #: the acks entries that are restored handlers (made active by ISACTIVER, their priority
+    #: written to ICC_AP1R<n>), by INTID; and the one the next APR write restores
+    restored: set[int] = attrs.Factory(set)
+    restoring: tuple[int, int, int] | None = None
 
     def __attrs_post_init__(self) -> None:
         self.bpr0, self.bpr1 = 7 - self.pre, 8 - self.pre
@@ -97,6 +101,10 @@ class GuestModel:
         self.out_of_order = False
         #: the LPIs the fuzzer's MSIs named (mapped at the first: target, priority, group 1, enabled)
         self.lpis: dict[int, IrqKnowledge] = {}
+        #: per vcpu: a distributor write its guest made, done when the host has handled the exit
+        self.mmio: list[O.GuestGicWrite | None] = [None] * vcpus
+        #: vcpus whose timer fired (its PPI is HW-mapped: userspace cannot write its active state)
+        self.timer_fired: set[int] = set()
 
     def irq(self, vcpu: int, intid: int) -> IrqKnowledge | None:
         if intid < NR_PRIVATE:
@@ -150,7 +158,23 @@ class GuestModel:
         elif isinstance(op, O.ConfigIrq):
             self._configure(op)
         elif isinstance(op, O.TimerFire):
+            if self.private[v][O.VTIMER_PPI].level:
+                self.timer_fired.add(v)
             self.private[v][O.VTIMER_PPI].line = True  # the timer stays expired: its level line is high
+        elif isinstance(op, O.GuestGicWrite):
+            self.mmio[v] = op  # the store completes when the host has emulated it
+        elif isinstance(op, O.HandleExit) and self.mmio[v] is not None:
+            gw, self.mmio[v] = self.mmio[v], None
+            if not any(o[0] == "run-loop-pstate" and isinstance(o[3], int) and o[3] & 0x10 for o in obs):
+                self._gic_write(gw, in_guest, uaccess=False)
+        elif isinstance(op, O.UserGicWrite):
+            self._gic_write(op, in_guest, uaccess=True)
+        elif isinstance(op, O.GuestSetApr):
+            c = self.cpus[v]
+            if c.restoring is not None:
+                c.acks.insert(0, c.restoring)
+                c.restored.add(c.restoring[0])
+                c.restoring = None
         elif isinstance(op, O.InjectMsi):
             i = self.lpis.get(op.intid)
             if i is None:
@@ -159,6 +183,25 @@ class GuestModel:
             if i.pending and not i.active and i.target in in_guest:
                 self.late_edges.add((i.target, op.intid))
             i.edge = True
+
+    def _gic_write(self, op: O.GuestGicWrite | O.UserGicWrite, in_guest: list[int], uaccess: bool) -> None:
+        """A distributor/redistributor bit written: active set/cleared, the pending latch set (an
+        edge, for a level interrupt too) or cleared (never the line), an SPI rerouted."""
+        i = self.irq(op.vcpu, op.intid)
+        if i is None:
+            return
+        if op.reg in ("ISACTIVER", "ICACTIVER"):
+            if not (uaccess and op.intid == O.VTIMER_PPI and op.vcpu in self.timer_fired):
+                i.active = op.reg == "ISACTIVER"
+        elif op.reg == "ISPENDR":
+            if i.pending and not i.active and i.target in in_guest:
+                self.late_edges.add((i.target, op.intid))
+            i.edge = True
+        elif op.reg == "ICPENDR":
+            i.edge = False
+            self.late_edges.discard((i.target, op.intid))
+        elif op.intid >= NR_PRIVATE:
+            i.target = op.target
 
     def _ack(self, v: int, g: int, value: int) -> None:
         intid = intid_of(value)
@@ -184,6 +227,7 @@ class GuestModel:
             self.out_of_order = True  # the generator never does this (tests/test_generate.py)
             return
         c.acks.pop()
+        c.restored.discard(intid_of(intid))
         i = self.irq(v, intid_of(intid))
         if i is not None and i.active and (not c.eoimode or intid >= 8192) and i.group == g \
                 and (i.prio & c.gmask(g)) == gprio:

@@ -368,6 +368,145 @@ def handoff_deactivation(w: View, ch: Chooser) -> None:
             w.do(O.GuestEnter(owner))
 
 
+# --- active and pending state from outside the CPU interface (issue 15 item 6) ------------------
+def _gic_write_target(w: View, ch: Chooser, v: int, reg: str) -> tuple[int, int]:
+    """The INTID a distributor write names and the vcpu its op names (the writer's own
+    redistributor for SGIs/PPIs): an active SPI for ICACTIVER when there is one (the
+    deactivation by ICACTIVER of kvm-unit-tests' ``ipi_clear_active_handler``), an SPI for IROUTER,
+    else one of the pool."""
+    spis = [i.intid for i in w.gm.active_spis()]
+    if reg == "ICACTIVER" and spis and ch.boolean(label="active_spi"):
+        return one(ch, spis), v
+    pending = [i.intid for i in w.gm.spis if i.pending and not i.active and i.enabled]
+    if reg == "IROUTER" and pending and ch.boolean(label="pending_spi"):
+        return one(ch, pending), v  # a queued SPI: vgic_prune_ap_list's migrate branch
+    intid = ch.choice(w.pool, label="intid")
+    if reg == "IROUTER" and intid < 32:
+        intid = O.SPIS[0]
+    return intid, v
+
+
+def guest_gic_write(w: View, ch: Chooser, reg: str) -> None:
+    """A guest writes one bit of GICD/GICR ISACTIVER, ICACTIVER, ISPENDR, ICPENDR or an SPI's
+    IROUTER (vgic_irq.c's KVM_WRITE_ISPENDR / KVM_WRITE_ISACTIVER commands, Linux's
+    ``irq_set_affinity``); the MMIO exit is usually handled at once and the vcpu re-enters."""
+    v = one(ch, w.guest)
+    intid, who = _gic_write_target(w, ch, v, reg)
+    gi = w.gm.irq(who, intid)
+    holder = gi.target if gi is not None and intid >= 32 else who  # where it is queued (the old target)
+    others = [u for u in w.all_vcpus if u != holder]
+    target = one(ch, others) if reg == "IROUTER" and others else one(ch, w.all_vcpus)
+    w.do(O.GuestGicWrite(who, reg, intid, target))
+    if v in w.p1 and ch.choice(D.TAKES, label="handled"):
+        w.do(O.HandleExit(v))
+        if v in w.p0:
+            w.do(O.GuestEnter(v))
+            guest_takes_irq(w, ch, v)
+    # the vcpu that held the interrupt takes a host IRQ (its exit folds and prunes its LRs), then
+    # the new target of a rerouted one
+    for u in dict.fromkeys((holder, target if reg == "IROUTER" else holder)):
+        if u in w.guest and ch.choice(D.KICK, label="kick"):
+            _kick(w, ch, u)
+
+
+def spi_from_elsewhere(w: View, ch: Chooser, prio: int, reg: str) -> None:
+    """A device's SPI is live on one running vcpu (pending in its LRs, or acknowledged there) when
+    another vcpu's driver writes its distributor state: IROUTER (Linux's ``irq_set_affinity``),
+    ICPENDR (a driver withdrawing it), ISPENDR, ICACTIVER (kvm-unit-tests' ``ipi_clear_active_handler``).
+    Then the vcpu that held it exits and re-enters (its fold and ``vgic_prune_ap_list``: the
+    migrate branch for a rerouted one), and so does the new target."""
+    u, t = w.guest[0], w.guest[1]
+    if ch.boolean(label="swap"):
+        u, t = t, u
+    intid = ch.choice(w.pool, label="intid")
+    if intid < 32:
+        intid = O.SPIS[0]
+    gi = w.gm.irq(0, intid)
+    assert gi is not None
+    if gi.active or (gi.pending and gi.target != u):
+        return
+    if not gi.enabled or gi.target != u:
+        w.do(O.ConfigIrq(0, intid, True, prio, 1, gi.level, u))
+    if not gi.pending:
+        w.do(O.InjectIrq(0, intid, True))
+    for step in (O.GuestExit(u, "irq"), O.HandleExit(u), O.GuestEnter(u)):  # into u's LRs
+        if step.vcpu not in (w.guest if isinstance(step, O.GuestExit) else w.p1 if isinstance(step, O.HandleExit)
+                             else w.p0):
+            return
+        w.do(step)
+    if reg == "ICACTIVER":
+        w.do(O.GuestAck(u, 1))
+    v = one(ch, [x for x in w.guest if x != u] or w.guest)
+    w.do(O.GuestGicWrite(v, reg, intid, t))
+    if v in w.p1:
+        w.do(O.HandleExit(v))
+    if v in w.p0:
+        w.do(O.GuestEnter(v))
+    for x, take in ((u, False), (t, True)):
+        if x in w.guest:
+            w.do(O.GuestExit(x, "irq"))
+            w.do(O.HandleExit(x))
+            if x in w.p0:
+                w.do(O.GuestEnter(x))
+                if take or ch.boolean(label="takes"):
+                    guest_takes_irq(w, ch, x)
+
+
+def _stop_all(w: View) -> bool:
+    """Every vcpu thread returns to userspace (the VMM pauses the VM, as for a migration): the
+    ones in the guest are kicked out, exits are handled, KVM_RUN returns.  False if one cannot."""
+    for v in w.all_vcpus:
+        for _ in range(4):
+            if v in w.out:
+                break
+            if v in w.guest:
+                w.do(O.GuestExit(v, "irq"))
+            elif v in w.p1:
+                w.do(O.HandleExit(v))
+            elif v in w.p0 or v in w.blocked:
+                w.do(O.ExitToUser(v))
+            else:
+                return False
+        if v not in w.out:
+            return False
+    return True
+
+
+def user_gic_write(w: View, ch: Chooser, reg: str) -> None:
+    """The VMM stops every vcpu and writes a distributor/redistributor bit through the vgic
+    device (KVM_DEV_ARM_VGIC_GRP_DIST_REGS / REDIST_REGS).  For ISACTIVER it is
+    ``test_restore_active``: the interrupt's vcpu then runs and its guest adds the interrupt's
+    group priority to ICC_AP1R<n>_EL1, so that it ends the restored handler with an EOI later."""
+    if not _stop_all(w):
+        return
+    v = one(ch, w.all_vcpus)
+    intid, who = _gic_write_target(w, ch, v, reg)
+    gi = w.gm.irq(who, intid)
+    assert gi is not None
+    restore = (reg == "ISACTIVER" and not gi.active and gi.group == 1 and gi.enabled
+               and not (intid == O.VTIMER_PPI and who in w.gm.timer_fired))  # KVM ignores that one
+    w.do(O.UserGicWrite(who, reg, intid, one(ch, w.all_vcpus)))
+    if not restore or not w.free_pcpus:
+        return
+    t = gi.target if intid >= 32 else who
+    w.do(O.KvmRun(t, one(ch, w.free_pcpus)))
+    w.do(O.GuestEnter(t))
+    if t not in w.guest:
+        return
+    if t not in w.booted:
+        gic_boot(w, t)
+    c = w.gm.cpus[t]
+    shift = 8 - c.pre
+    gprio = gi.prio & c.gmask(1)
+    bits = {p >> shift for _, g, p in c.acks if g == 1}
+    b = gprio >> shift
+    if any((p >> shift) >= b for _, _, p in c.acks):
+        return  # the restored handler would not be the innermost: the guest leaves the APRs alone
+    value = sum(1 << (x % 32) for x in bits | {b} if x // 32 == b // 32)
+    c.restoring = (intid, 1, gprio)  # the interrupted handler, outermost: ended by an EOI
+    w.do(O.GuestSetApr(t, b // 32, value))
+
+
 def guest_set_pmr(w: View, ch: Chooser, value: int) -> None:
     w.do(O.GuestSetPmr(one(ch, w.guest), value))
 
@@ -478,6 +617,10 @@ HAND_MOVES: tuple[Move, ...] = (
     Move("guest_dir", _gic_guest, guest_dir),
     Move("handoff_deactivation", lambda w: w.gates.gic_on and len(w.guest) > 1, handoff_deactivation),
     Move("guest_set_pmr", _gic_guest, guest_set_pmr, (("value", D.PMRS),)),
+    Move("guest_gic_write", _gic_guest, guest_gic_write, (("reg", D.GUEST_GIC_REGS),)),
+    Move("user_gic_write", lambda w: w.gates.gic_on, user_gic_write, (("reg", D.USER_GIC_REGS),)),
+    Move("spi_from_elsewhere", lambda w: w.gates.gic_on and len(w.guest) > 1, spi_from_elsewhere,
+         (("prio", D.PRIORITIES), ("reg", D.ELSEWHERE_REGS))),
     Move("guest_set_bpr", _gic_guest, guest_set_bpr, (("group", D.GROUPS), ("value", D.BPRS))),
     Move("guest_set_grpen", _gic_guest, guest_set_grpen, (("group", D.GROUPS), ("enable", D.GRPEN))),
     Move("guest_set_eoimode", _gic_guest, guest_set_eoimode, (("mode", D.FLAG),)),
@@ -496,7 +639,7 @@ HAND_WRITTEN: frozenset[str] = frozenset({
     "UserGetReg", "UserSetReg", "HostInjectSError", "UserGetVcpuEvents", "UserSetGuestDebug", "HostPmuOverflow",
     "InjectIrq", "ConfigIrq", "GuestAck", "GuestEoi", "GuestDir", "GuestSetPmr", "GuestSetBpr", "GuestSetGrpEn",
     "GuestSetEoiMode", "GuestPsci", "GuestSmc", "GuestAccess", "UserVcpuInit", "UserSetMpState", "UserGetMpState",
-    "InjectMsi", "TimerFire", "InjectSgi",
+    "InjectMsi", "TimerFire", "InjectSgi", "GuestGicWrite", "UserGicWrite", "GuestSetApr",
 })
 
 

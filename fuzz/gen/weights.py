@@ -52,6 +52,13 @@ GRP0 = sampled([False, True])
 PAGES = sampled(O.PAGES)
 USER_POWER = sampled(["init", "init", "init_off", "set_runnable", "set_stopped", "get"])
 FLAG = booleans()
+#: the distributor/redistributor registers a guest writes (issue 15 item 6), the common ones twice
+GUEST_GIC_REGS = sampled(["ICACTIVER", "ISPENDR", "ICPENDR", "IROUTER", "ISACTIVER", "ICACTIVER", "ICPENDR",
+                          "IROUTER"])
+#: what another vcpu writes of an SPI live on a running vcpu
+ELSEWHERE_REGS = sampled(["IROUTER", "ICPENDR", "ICACTIVER", "ISPENDR"])
+#: what userspace writes with every vcpu stopped: a migration's restore of active state first
+USER_GIC_REGS = sampled(["ISACTIVER", "ISACTIVER", "ISPENDR", "ICPENDR", "IROUTER", "ICACTIVER"])
 BURST = ints(2, 3)
 UNWIND = ints(0, 3)
 #: n distinct priorities (a preemption chain), by n

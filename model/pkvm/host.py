@@ -371,6 +371,10 @@ def handle_exit(s: System, v: HostVcpu) -> int:
         access_gic_dir(s, v, f.value)
         a.iflags |= INCREMENT_PC
         return 1
+    if kind == "trap_mmio_vgic":  # io_mem_abort -> the vgic's MMIO device (vgic_mmio_write_*)
+        vgic_mmio_write(s, v.idx, f.reg, f.value & 0xFFFF, f.value >> 16, uaccess=False)
+        a.iflags |= INCREMENT_PC
+        return 1
     if kind == "trap_hvc":  # handle_hvc -> kvm_smccc_call_handler -> kvm_psci_call
         from hvfuzz.model import psci
 
@@ -402,6 +406,22 @@ def access_gic_dir(s: System, v: HostVcpu, val: int) -> None:
     target = s.vgic.deactivate(v.idx, val, lambda: kvm_arm_halt_guest(s))
     if target is not None:
         s.vcpus[target].requests.add(psci.KVM_REQ_VGIC_PROCESS_UPDATE)
+
+
+def vgic_mmio_write(s: System, vcpu: int, reg: str, intid: int, target: int, uaccess: bool) -> None:
+    """One bit written to a distributor/redistributor register: the guest's (``dispatch_mmio_write``
+    from ``io_mem_abort``, on its vcpu thread after the exit's sync) or userspace's
+    (``vgic_v3_attr_regs_access`` -> ``vgic_uaccess``, every vcpu out of KVM_RUN)."""
+    g = s.vgic
+    halt = lambda: kvm_arm_halt_guest(s)  # noqa: E731
+    if reg in ("ISACTIVER", "ICACTIVER"):
+        g.vgic_mmio_write_active(vcpu, intid, reg == "ISACTIVER", uaccess, halt)
+    elif reg in ("ISPENDR", "ICPENDR"):
+        g.vgic_mmio_write_pending(vcpu, intid, reg == "ISPENDR", uaccess, halt)
+    elif reg == "IROUTER":
+        g.vgic_mmio_write_irouter(intid, target)
+    else:
+        raise AssertionError(f"unknown vgic register {reg}")
 
 
 def kvm_arm_halt_guest(s: System) -> None:

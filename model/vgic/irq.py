@@ -173,6 +173,26 @@ class VgicPolicy:
     #: to deactivation primitive"; False: the value with its CPUID is out of range and ignored)
     v3_dir_v2_sgi: bool = True
 
+    #: ``vgic_mmio_change_active``: an interrupt made active is queued (``if (irq->active)
+    #: vgic_queue_irq_unlock``; False: it is left on no ap_list, so no LR ever holds it)
+    sactive_queues: bool = True
+    #: a guest's (not uaccess) ISACTIVER/ICACTIVER write halts every vcpu first
+    #: (``vgic_access_active_prepare`` -> ``kvm_arm_halt_guest``; False: the active state changes
+    #: under a running vcpu whose LR holds the interrupt, and that vcpu's fold writes it back)
+    mmio_active_halt: bool = True
+    #: ICPENDR clears the pending latch only (``vgic_mmio_write_cpending``; False: a level
+    #: interrupt's line level is cleared too, as if the device had dropped it)
+    cpending_latch_only: bool = True
+    #: a guest's ICPENDR write halts every vcpu first, as the active-state writes do (hvfuzz's
+    #: proposed fix; False: as merged, ``vgic_mmio_write_cpending`` clears the latch with the vcpus
+    #: running, and a running vcpu whose LR holds the interrupt pending folds it back into the latch
+    #: at its next exit: ``vgic_v3_fold_lr``'s "Edge is the only case where we preserve the pending
+    #: bit", so the clear is undone and the interrupt is delivered later)
+    cpending_halt: bool = True
+    #: ``vgic_prune_ap_list`` moves an interrupt whose target changed to its new vcpu's ap_list
+    #: (False: it is dropped from the old one and queued nowhere)
+    prune_migrates: bool = True
+
     def guest_version(self) -> int:
         """The GIC architecture the guest sees: 2 on a GICv2 host or for a GICv2 VM on a GICv3 host."""
         return 2 if self.version == 2 or self.guest_v2 else 3

@@ -81,6 +81,10 @@ class Vgic:
         #: acknowledged it and left the deactivation to the guest's HW LR; pending: it fired while active)
         self.phys_active = [False] * vcpus
         self.phys_pending = [False] * vcpus
+        #: the INTIDs ``vgic_prune_ap_list``'s migrate branch moved during the current op (no kernel
+        #: counterpart: ``System.apply`` empties it before each op, for the semantic coverage).  Left
+        #: out of the exhaustive search's state key
+        self.migrated: list[int] = []
 
     def pmask(self) -> int:
         return (0xFF << (8 - self.pri_bits)) & 0xFF
@@ -314,10 +318,13 @@ class Vgic:
                     self.active_spis -= 1  # the SPI is neither pending nor active any more
             elif t == vcpu:
                 keep.append(irq)
-            else:
+            elif self.policy.prune_migrates:  # the migrate branch: "the target VCPU has changed"
                 self.ap_list[t].append(irq)
                 irq.vcpu = t
                 kicks.append(t)
+                self.migrated.append(irq.intid)
+            else:  # deviating: dropped from the old vcpu's list and queued nowhere
+                irq.vcpu = None
         self.ap_list[vcpu] = keep
         return kicks
 
@@ -345,6 +352,86 @@ class Vgic:
         if self.policy.cactive_halt:
             halt_guest()
         irq.active = False  # vgic_mmio_change_active(vcpu, irq, false)
+
+    # --- distributor/redistributor writes (vgic-mmio.c, vgic-mmio-v3.c) ---------------------------
+    def vgic_irq_set_phys_active(self, irq: VgicIrq, active: bool) -> None:
+        """``vgic_irq_set_phys_active``: the mapped physical interrupt's active state at the physical
+        GIC (``irq_set_irqchip_state(host_irq, IRQCHIP_STATE_ACTIVE, active)``).  Deactivating a
+        timer PPI whose condition still holds lets it fire again (``phys_deactivate``)."""
+        owner = irq.owner_vcpu if irq.owner_vcpu is not None else irq.target_vcpu
+        if active:
+            self.phys_active[owner] = True
+        else:
+            self.phys_deactivate(owner, irq.hwintid)
+
+    def vgic_mmio_change_active(self, irq: VgicIrq, active: bool, uaccess: bool) -> None:
+        """``vgic_mmio_change_active``: a HW-mapped (non-SGI) interrupt's active state changes only
+        for a guest access, with its physical one (``vgic_hw_irq_change_active``: "if (is_uaccess)
+        return" — ``requester_vcpu`` is NULL for userspace); any other's changes; an interrupt now
+        active is queued (``vgic_queue_irq_unlock``)."""
+        if irq.hw and irq.intid >= 16:
+            if uaccess:
+                return
+            irq.active = active
+            self.vgic_irq_set_phys_active(irq, active)
+        else:
+            irq.active = active
+        if irq.active and self.policy.sactive_queues:
+            self.vgic_queue_irq_unlock(irq)
+
+    def vgic_mmio_write_active(self, vcpu: int, intid: int, active: bool, uaccess: bool,
+                               halt_guest: Callable[[], None]) -> None:
+        """GICD/GICR ISACTIVER (``active``) or ICACTIVER: ``vgic_mmio_write_sactive`` /
+        ``vgic_mmio_write_cactive`` for the guest (``vgic_access_active_prepare``: GICv3 halts every
+        vcpu, ``kvm_arm_halt_guest``, so none holds the interrupt in an LR; then
+        ``kvm_arm_resume_guest``), ``vgic_mmio_uaccess_write_sactive/cactive`` for userspace (no
+        vcpu runs: the attribute access holds every vcpu's mutex)."""
+        irq = self.lookup(vcpu, intid)
+        if irq is None:
+            return  # RAZ/WI beyond the SPIs the VM has
+        self.named.setdefault(id(irq), irq)
+        if not uaccess and self.policy.mmio_active_halt:
+            halt_guest()
+        self.vgic_mmio_change_active(irq, active, uaccess)
+
+    def vgic_mmio_write_pending(self, vcpu: int, intid: int, pending: bool, uaccess: bool,
+                                halt_guest: Callable[[], None]) -> None:
+        """GICD/GICR ISPENDR (``pending``) or ICPENDR.  Guest: ``vgic_mmio_write_spending`` (the
+        latch set; a HW interrupt's physical one made active so the host does not take it too;
+        queued) and ``vgic_mmio_write_cpending`` (the latch cleared, not the line; a HW interrupt:
+        ``vgic_hw_irq_cpending``, the physical pending state cleared and, if not active, the
+        physical active state).  Userspace: ``vgic_uaccess_write_spending/cpending`` (the latch
+        only).  The merged code does not halt the guest for either (``cpending_halt``)."""
+        irq = self.lookup(vcpu, intid)
+        if irq is None:
+            return
+        self.named.setdefault(id(irq), irq)
+        if pending:
+            irq.pending_latch = True
+            if irq.hw and not uaccess:
+                self.vgic_irq_set_phys_active(irq, True)
+            self.vgic_queue_irq_unlock(irq)
+            return
+        if not uaccess and self.policy.cpending_halt:
+            halt_guest()  # hvfuzz's proposed fix: no running vcpu holds it pending in an LR
+        irq.pending_latch = False
+        if not self.policy.cpending_latch_only:
+            irq.line_level = False  # deviating: the line is the device's, not the register's
+        if irq.hw and not uaccess:  # vgic_hw_irq_cpending
+            owner = irq.owner_vcpu if irq.owner_vcpu is not None else irq.target_vcpu
+            self.phys_pending[owner] = False  # vgic_irq_set_phys_pending(irq, false)
+            if not irq.active:
+                self.vgic_irq_set_phys_active(irq, False)
+
+    def vgic_mmio_write_irouter(self, intid: int, target: int) -> None:
+        """``vgic_mmio_write_irouter`` (vgic-mmio-v3.c): ``irq->target_vcpu`` from the new affinity,
+        nothing else — an interrupt already on an ap_list stays there until that vcpu's
+        ``vgic_prune_ap_list`` migrates it ("the target VCPU has changed")."""
+        if not NR_PRIVATE <= intid < NR_PRIVATE + NR_SPIS:
+            return  # GICD_IROUTER<n> exists for SPIs only
+        irq = self.spis[intid - NR_PRIVATE]
+        self.named.setdefault(id(irq), irq)
+        irq.target_vcpu = target
 
     def guest_dir(self, vcpu: int, hw: VCpuIf, intid: int) -> str:
         """A guest DIR on the pCPU interface ``hw`` (GICv3: ICV_DIR_EL1, in hardware or trapped

@@ -66,7 +66,10 @@ EXIT_KINDS: tuple[str, ...] = (
 )
 #: exits only special ops cause: an HVC (``GuestPsci``), a stage-2 abort (``GuestAccess``), an SMC
 #: (``GuestSmc``), a DIR that EL2 sends to the host (``GuestDir``: ``access_gic_dir``)
-SPECIAL_EXIT_KINDS: tuple[str, ...] = ("trap_hvc", "trap_dabt_s2", "trap_smc", "trap_sysreg_dir")
+SPECIAL_EXIT_KINDS: tuple[str, ...] = ("trap_hvc", "trap_dabt_s2", "trap_smc", "trap_sysreg_dir",
+                                       # a guest write to the vgic's distributor/redistributor frames
+                                       # (``GuestGicWrite``: io_mem_abort -> the in-kernel vgic MMIO device)
+                                       "trap_mmio_vgic")
 #: INTIDs the fuzzer uses: SGIs, PPIs (23: a PMU-like line, 27: the vtimer), SPIs
 SGIS: tuple[int, ...] = (0, 1, 2, 3)
 PPIS: tuple[int, ...] = (23, 27)
@@ -602,8 +605,9 @@ class GuestAck(Op):
 
 
 @OPS.op(17, components=("vgic", "psci"), requires=(_W.GUEST,), side="guest",
-        alphabet={"vgic": _per_vcpu(lambda c, v: [GuestEoi(v, 1, _SPI_A), GuestEoi(v, 1, _SPI_B),
-                                                  GuestEoi(v, 0, _SPI_B)])})
+        alphabet={"vgic": lambda c: [*_per_vcpu(lambda c, v: [GuestEoi(v, 1, _SPI_A), GuestEoi(v, 1, _SPI_B),
+                                                               GuestEoi(v, 0, _SPI_B)])(c),
+                                     GuestEoi(0, 1, VTIMER_PPI)]})  # the timer's HW LR deactivated
 @attrs.frozen
 class GuestEoi(Op):
     """The guest writes ICV_EOIR<group>_EL1: priority drop (and deactivation with EOImode 0)."""
@@ -695,7 +699,10 @@ def _vgic_prologue(c: VmShape) -> list[Op]:
     ``gic_cpu_sys_reg_init``); from reset no trace short enough to search acknowledges anything.
     From here, with one LR, the higher-priority SPI is in the LR and the other waits on the
     ap_list (more in flight than LRs); an acknowledge, an exit and the re-entry put the active one
-    outside the LRs, so its EOI bumps EOIcount in 5 ops; EOImode 1, an acknowledge and a DIR take 3."""
+    outside the LRs, so its EOI bumps EOIcount in 5 ops; EOImode 1, an acknowledge and a DIR take 3.
+    vcpu 0's timer PPI is configured as KVM has it (level, here priority 0x40), not fired: a
+    ``TimerFire``, an exit and a re-entry put it in the LR (equal priority to the SPI there, the
+    ``hw`` tie-break puts it first), so the guest's acknowledge and EOI deactivate a HW LR in 6."""
     ops: list[Op] = []
     for v in reversed(range(c.vcpus)):
         ops += [KvmRun(v, v % c.pcpus), GuestEnter(v), GuestSetPmr(v, 0xFF), GuestSetGrpEn(v, 1, True),
@@ -703,6 +710,7 @@ def _vgic_prologue(c: VmShape) -> list[Op]:
         if v:
             ops.append(ExitToUser(v))
     return ops + [ConfigIrq(0, _SPI_A, priority=0x48), ConfigIrq(0, _SPI_B, priority=0x40),
+                  ConfigIrq(0, VTIMER_PPI, priority=0x40, level=True),
                   InjectIrq(0, _SPI_A), InjectIrq(0, _SPI_B), GuestEnter(0)]
 
 
@@ -878,6 +886,98 @@ class InjectSgi(Op):
     def c_statement(self) -> str:
         return (f"/* vcpu{self.source}'s guest sends SGI {self.intid} to vcpu{self.vcpu}: "
                 f"GICD_SGIR = (1 << (16 + {self.vcpu})) | {self.intid} (GICv2), or ICC_SGI1R_EL1 (GICv3) */")
+
+
+# --- active and pending state from outside the CPU interface (issue 15) ---------------------------
+#: the distributor/redistributor registers ``GuestGicWrite`` / ``UserGicWrite`` write (one bit:
+#: the INTID's); append only.  GICD_* for SPIs, GICR_* (the ``vcpu``'s redistributor) for SGIs/PPIs;
+#: IROUTER (SPIs only) takes ``target``
+GIC_REGS: tuple[str, ...] = ("ISACTIVER", "ICACTIVER", "ISPENDR", "ICPENDR", "IROUTER")
+GIC_REG = Choice(GIC_REGS, shrink_to=("ISPENDR", "ISACTIVER"))
+_TARGET = Index("vcpus", limit=4)
+
+
+def _gic_write_c(op: Op, who: str) -> str:
+    reg = op.reg  # type: ignore[attr-defined]
+    intid = op.intid  # type: ignore[attr-defined]
+    frame = "GICD" if intid >= 32 or reg == "IROUTER" else f"GICR(vcpu{op.vcpu})"
+    what = (f"{frame}_IROUTER{intid} = MPIDR of vcpu{op.target}" if reg == "IROUTER"  # type: ignore[attr-defined]
+            else f"{frame}_{reg}{intid // 32} = BIT({intid % 32})")
+    return f"/* {who}: {what} */"
+
+
+def _gic_writes_small(c: VmShape) -> list[Op]:
+    ops: list[Op] = [GuestGicWrite(0, r, _SPI_A) for r in ("ICACTIVER", "ICPENDR")]
+    if c.vcpus > 1:  # a queued SPI rerouted (prune's migrate branch); another vcpu's ICACTIVER
+        ops += [GuestGicWrite(0, "IROUTER", _SPI_A, target=1), GuestGicWrite(1, "ICACTIVER", _SPI_A)]
+    return ops
+
+
+@OPS.op(33, components=("vgic",), requires=(_W.GUEST,), side="guest", exits=True,
+        alphabet={"vgic": _gic_writes_small})
+@attrs.frozen
+class GuestGicWrite(Op):
+    """The guest writes one bit of a distributor (SPIs) or redistributor (its own SGIs/PPIs)
+    register: GICD/GICR ISACTIVER, ICACTIVER, ISPENDR, ICPENDR, or GICD_IROUTER<intid> (routing an
+    SPI to vcpu ``target``).  A data abort on the vgic's MMIO frame: the vcpu exits
+    (``trap_mmio_vgic``) and the host emulates the write at its ``HandleExit`` (``io_mem_abort`` ->
+    ``vgic_mmio_write_*``; the ``is_uaccess`` false paths: active-state writes halt the guest)."""
+
+    reg: str = field(GIC_REG, "ISPENDR")
+    intid: int = field(INTID, 32)
+    target: int = field(_TARGET, 0)
+    name: ClassVar[str] = "GuestGicWrite"
+
+    def shown_fields(self) -> tuple[str, ...]:
+        return ("reg", "intid") + (("target",) if self.reg == "IROUTER" else ())
+
+    def c_statement(self) -> str:
+        return _gic_write_c(self, "guest MMIO write")
+
+
+def _user_gic_writes_small(c: VmShape) -> list[Op]:
+    return [UserGicWrite(0, "ISACTIVER", _SPI_A), UserGicWrite(0, "ICPENDR", _SPI_A)]
+
+
+@OPS.op(34, components=("vgic",), requires=(_W.USER,), side="host", alphabet={"vgic": _user_gic_writes_small})
+@attrs.frozen
+class UserGicWrite(Op):
+    """Userspace writes the same register bit through the vgic device's KVM_SET_DEVICE_ATTR
+    (KVM_DEV_ARM_VGIC_GRP_DIST_REGS for SPIs, _REDIST_REGS with ``vcpu``'s MPIDR for SGIs/PPIs):
+    the ``uaccess`` accessors.  Applies only when no vcpu is in KVM_RUN (``vgic_v3_attr_regs_access``
+    takes every vcpu's mutex: ``kvm_trylock_all_vcpus``, -EBUSY otherwise)."""
+
+    reg: str = field(GIC_REG, "ISPENDR")
+    intid: int = field(INTID, 32)
+    target: int = field(_TARGET, 0)
+    name: ClassVar[str] = "UserGicWrite"
+
+    def shown_fields(self) -> tuple[str, ...]:
+        return ("reg", "intid") + (("target",) if self.reg == "IROUTER" else ())
+
+    def c_statement(self) -> str:
+        if self.reg in ("ISACTIVER", "ISPENDR") and self.intid >= 32:
+            fn = "kvm_irq_write_isactiver" if self.reg == "ISACTIVER" else "kvm_irq_write_ispendr"
+            return f"{fn}(gic_fd, {self.intid}, vcpus[{self.vcpu}]);  /* KVM_DEV_ARM_VGIC_GRP_DIST_REGS */"
+        return _gic_write_c(self, "userspace KVM_SET_DEVICE_ATTR (uaccess)")
+
+
+@OPS.op(35, components=("vgic",), requires=(_W.GUEST,), side="guest",
+        alphabet={"vgic": lambda c: [GuestSetApr(0, 0, 1 << (0x48 >> 3))]})
+@attrs.frozen
+class GuestSetApr(Op):
+    """The guest writes ICV_AP1R<n>_EL1 (ICC_AP1R<n>_EL1 with HCR_EL2.IMO: the pCPU's
+    ICH_AP1R<n>_EL2; not trapped by KVM).  Bit k of AP1R<n> is group priority 32n+k (the layout KVM
+    and Arm's CPUs use); as ``vgic_irq.c``'s ``guest_restore_active`` does after userspace restored
+    an active state.  ``n`` beyond the implemented APRs (ICH_VTR_EL2.PREbits) does not apply."""
+
+    n: int = field(IntRange(4, shrink_to=(0,)), 0)
+    #: the register value (its upper 32 bits are RES0: ignored)
+    value: int = field(U64(neighbours=(0, 1, 0x100, 0x200, 0x300, 0x8000_0000), shrink_to=(0, 1), pool=POOL_NONE), 0)
+    name: ClassVar[str] = "GuestSetApr"
+
+    def c_statement(self) -> str:
+        return f"write_sysreg_s({self.value:#x}, SYS_ICC_AP1R{self.n}_EL1); isb();"
 
 
 # --- derived tables -------------------------------------------------------------------------------
