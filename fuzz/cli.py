@@ -14,6 +14,7 @@ import random
 import sys
 from typing import Any, NoReturn
 
+from hvfuzz.fuzz.engines import DEFAULT_ENGINE, ENGINES
 from hvfuzz.fuzz.trace import TraceError
 
 EXIT_OK, EXIT_VIOLATION, EXIT_BAD_INPUT = 0, 1, 2
@@ -75,7 +76,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     names = [args.variant] if args.variant else [v.name for v in correct_variants()]
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     budget = f"{args.seconds:g} s" if args.max_examples is None else f"{args.max_examples} examples"
-    _out(f"hvfuzz fuzz: {', '.join(names)} against the reference; seed {seed}; budget {budget}"
+    _out(f"hvfuzz fuzz: {', '.join(names)} against the reference; seed {seed}; budget {budget}; engine {args.engine}"
          + (" per variant" if len(names) > 1 and args.max_examples is not None else ""))
 
     def progress(variant: str, st: SessionStats) -> None:
@@ -103,10 +104,12 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         if args.max_examples is None:
             seconds = args.seconds / len(names)
         res = fuzz_variant(name, seed=seed + i, seconds=seconds, max_examples=args.max_examples,
-                           progress=progress, nr_lrs=args.nr_lrs, corpus=corpus, database=database)
+                           progress=progress, nr_lrs=args.nr_lrs, corpus=corpus, database=database,
+                           engine=args.engine)
         rate = res.ops / max(res.seconds, 1e-9)
         mutated = f" + {res.mutants} corpus mutants" if res.mutants else ""
-        _out(f"  {name}: {res.examples} examples{mutated}, {res.ops} ops in {res.seconds:.1f} s ({rate:.0f} ops/s)")
+        _out(f"  {name}: {res.examples} examples{mutated}, {res.ops} ops in {res.seconds:.1f} s ({rate:.0f} ops/s), "
+             f"engine {res.engine}")
         for k, n in res.coverage.items():
             total[k] = total.get(k, 0) + n
         if res.coverage:
@@ -377,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seconds", type=float, default=60.0, help="time budget (default 60, split over variants)")
     f.add_argument("--max-examples", type=int, help="example budget per variant instead of seconds (deterministic)")
     f.add_argument("--seed", type=int, help="seed (default: random, printed)")
+    f.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
+                   help=f"what makes the inputs (fuzz/engines.py; default {DEFAULT_ENGINE}, the fastest at finding "
+                        "the catalog's bugs by bench/engines.py)")
     f.add_argument("--corpus", action="append", metavar="DIR",
                    help="replay the traces under DIR on the variant before generating, then mutate them "
                         "between Hypothesis batches (repeatable; "

@@ -1,24 +1,21 @@
-"""A fuzz session for one variant: the corpus is replayed, then seeded batches of Hypothesis
-examples alternate with batches of corpus mutants until a budget (seconds or examples) is spent or
-an oracle fails; a failure is shrunk by ``fuzz.shrink``."""
+"""A fuzz session for one variant: the findings shared through the database and the corpus are
+replayed, then an engine (``fuzz/engines.py``: native, hypothesis, stateful) makes inputs until a
+budget (seconds or examples) is spent or an oracle fails; a failure is shrunk by ``fuzz.shrink``.
+``fuzz_variant`` is one worker's session: ``--jobs`` runs several."""
 
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable
 
 import attrs
-from hypothesis import seed as hypothesis_seed
 from hypothesis.database import ExampleDatabase
-from hypothesis.stateful import get_state_machine_test
 
-from hvfuzz.fuzz.mutate import Mutator
-from hvfuzz.fuzz.profiles import session_settings
+from hvfuzz.fuzz.engines import DEFAULT_ENGINE, EngineRun, run_engine
 from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.shrink import shrink
-from hvfuzz.fuzz.strategies import OracleViolation, SessionStats, make_machine
+from hvfuzz.fuzz.strategies import SessionStats
 from hvfuzz.fuzz.trace import Trace, TraceError, trace_from_json, trace_to_json
 
 
@@ -43,6 +40,8 @@ class SessionResult:
     mutants: int = 0
     #: semantic coverage: situation -> how often (fuzz/situations.py)
     coverage: dict[str, int] = attrs.Factory(dict)
+    #: the engine that made the inputs (``fuzz/engines.py``)
+    engine: str = DEFAULT_ENGINE
 
 
 def _db_key(variant: str) -> bytes:
@@ -90,12 +89,14 @@ def fuzz_variant(
     mutants_per_batch: int = 300,
     database: ExampleDatabase | None = None,
     search_budget: int | None = None,
+    engine: str = DEFAULT_ENGINE,
 ) -> SessionResult:
     """Fuzz ``variant`` against the reference until ``seconds`` or ``max_examples`` is spent.
     ``corpus`` traces are replayed first, on this variant (as libFuzzer runs its seed corpus
-    before mutating); then batches of Hypothesis examples alternate with batches of corpus
-    mutants (``fuzz.mutate``).  ``max_examples`` counts Hypothesis examples; with it the session
-    is deterministic for a given seed.  ``database`` (``hvfuzz fuzz --db``) is shared by workers:
+    before mutating); then ``engine`` (``fuzz/engines.py``) makes inputs.  ``max_examples``
+    counts the engine's examples (native: every input it runs; the Hypothesis engines: their
+    examples, corpus mutants besides); with it the session is deterministic for a given seed.
+    ``database`` (``hvfuzz fuzz --db``) is shared by workers:
     the findings other workers stored for this variant are replayed before anything else, and a
     finding of this session is stored there for them (as a trace, so any hvfuzz can replay it).
     ``search_budget``: the shrinker's final breadth-first search (``shrink.shrink``; None: its
@@ -125,43 +126,18 @@ def fuzz_variant(
     deadline = None if seconds is None else stats.started + seconds
 
     def report(st: SessionStats) -> None:
-        now = time.monotonic()
-        if progress is not None and now - st.last_report >= 2.0:
-            st.last_report = now
+        if progress is not None:
             progress(variant, st)
 
-    machine = make_machine(variant, on_failure=lambda t, v: failures.append((t, v)), stats=stats,
-                           progress=report, nr_lrs=nr_lrs)
-    mutator = Mutator(on_variant, random.Random(seed), fixed_nr_lrs=nr_lrs) if on_variant else None
     mutants = 0
-    batch = 0
-    while not failures:
-        if deadline is not None and time.monotonic() >= deadline:
-            break
-        n = batch_examples
-        if max_examples is not None:
-            n = min(n, max_examples - stats.examples)
-            if n <= 0:
-                break
-        test = get_state_machine_test(machine, settings=session_settings(n))
-        hypothesis_seed(seed * 1_000_003 + batch)(test)
-        try:
-            test()
-        except OracleViolation:
-            pass
-        batch += 1
-        if mutator is not None and not failures:
-            for _ in range(mutants_per_batch):
-                t = mutator.mutant()
-                v = run(t, stats.coverage)
-                mutants += 1
-                stats.ops += len(t.ops)
-                if not v.ok:
-                    failures.append((t, v))
-                    found_by = "corpus mutation"
-                    break
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
+    if not failures:
+        er = EngineRun(variant, seed, stats, on_variant, deadline=deadline, max_examples=max_examples, nr_lrs=nr_lrs,
+                       progress=report, batch_examples=batch_examples, mutants_per_batch=mutants_per_batch)
+        run_engine(engine, er)
+        mutants = er.mutants
+        if er.failure is not None:
+            trace, verdict, found_by = er.failure
+            failures.append((trace, verdict))
     elapsed = time.monotonic() - stats.started
     finding = None
     if failures:
@@ -170,4 +146,5 @@ def fuzz_variant(
         finding = Finding(small, run(small), len(trace.ops), found_by)
         if database is not None and found_by != "example database":
             database.save(_db_key(variant), json.dumps(trace_to_json(small)).encode())
-    return SessionResult(variant, seed, stats.examples, stats.ops, elapsed, finding, mutants, dict(stats.coverage))
+    return SessionResult(variant, seed, stats.examples, stats.ops, elapsed, finding, mutants, dict(stats.coverage),
+                         engine)
