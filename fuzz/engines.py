@@ -66,6 +66,8 @@ class EngineRun:
     #: the Hypothesis engines: examples per seeded batch, corpus mutants after each
     batch_examples: int = 100
     mutants_per_batch: int = 300
+    #: what ``deadline`` is measured on
+    clock: Callable[[], float] = time.monotonic
 
     def fail(self, trace: Trace, verdict: Verdict, found_by: str) -> None:
         if self.failure is None:
@@ -75,7 +77,7 @@ class EngineRun:
     def spent(self) -> bool:
         if self.max_examples is not None and self.stats.examples >= self.max_examples:
             return True
-        return self.deadline is not None and time.monotonic() >= self.deadline
+        return self.deadline is not None and self.clock() >= self.deadline
 
     def tick(self) -> None:
         now = time.monotonic()
@@ -284,7 +286,6 @@ def hypothesis_bytes(er: EngineRun) -> None:
                        shape, st.one_of(st.just(0), st.integers(0, (1 << len(SWARM)) - 1)))
     steps = st.lists(st.binary(min_size=STEP, max_size=STEP), max_size=48)
 
-    @given(header, steps)
     def example(h: bytes, s: list[bytes]) -> None:
         trail = Trail()
         t, v = execute(h + b"".join(s), er.variant, coverage=trail)
@@ -305,7 +306,8 @@ def hypothesis_bytes(er: EngineRun) -> None:
     while er.failure is None and not er.spent():
         n = er.batch_examples if er.max_examples is None else min(er.batch_examples, er.max_examples - stats.examples)
         base = session_settings(n)
-        test = settings(base, phases=[Phase.generate, Phase.target])(example)
+        test = settings(base, phases=[Phase.generate, Phase.target])(given(header, steps)(
+            lambda h, s: example(h, s)))
         hypothesis_seed(er.seed * 1_000_003 + batch)(test)
         batch += 1
         try:
@@ -326,7 +328,7 @@ def _mutants(er: EngineRun, mutator: Mutator, n: int) -> None:
         er.stats.ops += len(t.ops)
         if not v.ok:
             er.fail(t, v, "corpus mutation")
-        if er.deadline is not None and time.monotonic() >= er.deadline:
+        if er.deadline is not None and er.clock() >= er.deadline:
             return
 
 

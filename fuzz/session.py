@@ -90,6 +90,7 @@ def fuzz_variant(
     database: ExampleDatabase | None = None,
     search_budget: int | None = None,
     engine: str = DEFAULT_ENGINE,
+    clock: Callable[[], float] = time.monotonic,
 ) -> SessionResult:
     """Fuzz ``variant`` against the reference until ``seconds`` or ``max_examples`` is spent.
     ``corpus`` traces are replayed first, on this variant (as libFuzzer runs its seed corpus
@@ -100,10 +101,12 @@ def fuzz_variant(
     the findings other workers stored for this variant are replayed before anything else, and a
     finding of this session is stored there for them (as a trace, so any hvfuzz can replay it).
     ``search_budget``: the shrinker's final breadth-first search (``shrink.shrink``; None: its
-    default, 0: none)."""
+    default, 0: none).  ``clock``: what ``seconds`` and ``SessionResult.seconds`` measure (wall
+    time; bench/engines.py gives ``time.process_time``)."""
     if seconds is None and max_examples is None:
         raise ValueError("give a budget: seconds or max_examples")
     stats = SessionStats()
+    stats.started = clock()
     failures: list[tuple[Trace, Verdict]] = []
     found_by = "hypothesis"
     on_variant = [attrs.evolve(t, config=attrs.evolve(t.config, variant=variant)) for t in corpus or ()]
@@ -132,13 +135,14 @@ def fuzz_variant(
     mutants = 0
     if not failures:
         er = EngineRun(variant, seed, stats, on_variant, deadline=deadline, max_examples=max_examples, nr_lrs=nr_lrs,
-                       progress=report, batch_examples=batch_examples, mutants_per_batch=mutants_per_batch)
+                       progress=report, batch_examples=batch_examples, mutants_per_batch=mutants_per_batch,
+                       clock=clock)
         run_engine(engine, er)
         mutants = er.mutants
         if er.failure is not None:
             trace, verdict, found_by = er.failure
             failures.append((trace, verdict))
-    elapsed = time.monotonic() - stats.started
+    elapsed = clock() - stats.started
     finding = None
     if failures:
         trace, verdict = failures[0]
