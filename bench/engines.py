@@ -6,8 +6,8 @@ fastest from scratch, and how close each runs to the model's speed.
    no database), over SEEDS seeds, capped at CAP seconds; the engines take turns per (variant,
    seed), so machine load hits them alike.  Seconds are CPU seconds of the process
    (``time.process_time``: on a shared machine wall time says more about the neighbours), cap
-   included; the shrinker is not timed (``SessionResult.seconds`` ends at the finding).  ``--naive``: also bench/naive.py on the hardest third (by the median of
-   the first engine), with its own cap (``--naive-cap``).
+   included; the shrinker is not timed (``SessionResult.seconds`` ends at the finding).
+   ``--naive``: bench/naive.py on the variants given (the hardest third), with ``--naive-cap``.
 2. ``--throughput``: per correct variant, each engine's session ops/s against the runner's replay
    ops/s of the traces the native engine decoded in the same run (same op mix), and of the corpus
    seeds plus bench/throughput.py's synthetic trace.
