@@ -36,7 +36,7 @@ the trace).  Decoding stops before a step once the trace has ``MAX_OPS`` ops.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import attrs
@@ -229,10 +229,12 @@ def _literal(r: _Reader, allowed: tuple[type[O.Op], ...], config: Config) -> O.O
 
 
 def execute(data: bytes, variant: str = "lazy", component: str = "system", *, coverage: Counter[str] | None = None,
-            stop: bool = True, max_ops: int = MAX_OPS) -> tuple[Trace, Verdict]:
+            stop: bool = True, max_ops: int = MAX_OPS,
+            observe: Callable[[Execution, O.Op], None] | None = None) -> tuple[Trace, Verdict]:
     """Decode ``data`` while running it on ``variant`` (and the reference, judged after every
     op): the trace and the first violation (``PASS``: none).  ``stop``: end at the failing op
-    (the fuzzing engines); else decode to the end (``decode``)."""
+    (the fuzzing engines); else decode to the end (``decode``).  ``observe(execution, op)`` is
+    called after each op (an engine's state feedback)."""
     h = Header.parse(data)
     config = Config(variant=variant, vcpus=h.vcpus, pcpus=h.pcpus, protected=h.protected, nr_lrs=h.nr_lrs)
     first: list[Verdict] = []
@@ -243,8 +245,10 @@ def execute(data: bytes, variant: str = "lazy", component: str = "system", *, co
         if stop:
             raise Stop(v)
 
-    drv = Driver(Execution(config, coverage), gates_for(variant, component), h.split_eoi,
-                 sampled(tuple(D.POOLS.values[h.pool])), on_violation=on_violation)  # type: ignore[arg-type]
+    ex = Execution(config, coverage)
+    drv = Driver(ex, gates_for(variant, component), h.split_eoi, sampled(tuple(D.POOLS.values[h.pool])),
+                 on_violation=on_violation,  # type: ignore[arg-type]
+                 after_op=None if observe is None else lambda: observe(ex, drv.ops[-1]))
     w = drv.view
     allowed = _ALPHABET[component]
     moves = h.moves()

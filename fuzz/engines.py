@@ -24,6 +24,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import attrs
 
@@ -31,9 +32,12 @@ from hvfuzz.fuzz.decode import HEADER, LITERAL, MAX_OPS, STEP, SWARM, Header, en
 from hvfuzz.fuzz.gen import RandomChooser, config_args
 from hvfuzz.fuzz.gen import weights as D
 from hvfuzz.fuzz.mutate import Mutator
-from hvfuzz.fuzz.runner import Verdict, run
+from hvfuzz.fuzz.runner import Execution, Verdict, run
+from hvfuzz.fuzz.situations import TOPIC_COMPONENT, topic
 from hvfuzz.fuzz.strategies import SessionStats
 from hvfuzz.fuzz.trace import Trace
+from hvfuzz.model.vgic.irq import ICH_HCR_TDIR
+from hvfuzz.model.vocab import ops as O
 
 ENGINES = ("native", "hypothesis", "stateful")
 #: the engine ``hvfuzz fuzz`` uses unless told: the fastest at finding the catalog's bugs from
@@ -105,6 +109,7 @@ class Trail(Counter[str]):
     def __init__(self) -> None:
         super().__init__()
         self.edges: set[tuple[str, str]] = set()
+        self.states: set[tuple[object, ...]] = set()
         self.last = ""
 
     def update(self, it: Iterable[str] | None = None, /, **kw: int) -> None:  # type: ignore[override]
@@ -116,10 +121,30 @@ class Trail(Counter[str]):
             self.edges.add((self.last, s))
             self.last = s
 
-    def features(self) -> set[object]:
-        out: set[object] = {(s, _bucket(n)) for s, n in self.items()}
-        out.update(self.edges)
+    def observe(self, ex: Execution, op: O.Op) -> None:
+        """State feedback after each GIC or run-loop op: the op, and the list registers and
+        ICH_HCR_EL2.TDIR of the CPU interface its vcpu is on (what interrupt state it met)."""
+        if ex.sut.vgic is None or type(op) not in _GIC_STATE_OPS:
+            return
+        hw = ex.sut.vgic_cpu_of(op.vcpu)
+        if hw is None:
+            return
+        lrs = tuple(sorted(lr.state() for lr in hw.lrs[:hw.used_lrs] if lr is not None))
+        self.states.add((op.name, lrs, bool(hw.hcr & ICH_HCR_TDIR)))
+
+    def features(self, topics: frozenset[str] | None = None) -> set[object]:
+        """The features; with ``topics``, only situations of those topics (``situations.topic``)."""
+        if topics is None:
+            out: set[object] = {(s, _bucket(n)) for s, n in self.items()}
+            out.update(self.edges)
+        else:
+            out = {(s, _bucket(n)) for s, n in self.items() if topic(s) in topics}
+            out.update(e for e in self.edges if topic(e[1]) in topics)
+        out.update(self.states)
         return out
+
+
+_GIC_STATE_OPS = frozenset({O.GuestEnter, O.GuestExit, O.GuestAck, O.GuestEoi, O.GuestDir, O.InjectIrq})
 
 
 def _bucket(n: int) -> int:
@@ -146,8 +171,18 @@ class NativeFuzzer:
     nr_lrs: int | None = None
     queue: list[bytes] = attrs.Factory(list)
     seen: set[object] = attrs.Factory(set)
+    #: the situation topics whose features count: a bug variant's component's (the others' ops
+    #: still run, their situations are noise for it); None: all (correct designs)
+    topics: frozenset[str] | None = attrs.field(init=False)
     _pools: dict[tuple[int, ...], int] = attrs.Factory(
         lambda: {tuple(p): i for i, p in reversed(list(enumerate(D.POOLS.values)))})
+
+    def __attrs_post_init__(self) -> None:
+        from hvfuzz.model.variants import VARIANTS
+
+        var = VARIANTS[self.variant]
+        self.topics = None if var.kind in ("correct", "reference") else frozenset(
+            t for t, c in TOPIC_COMPONENT.items() if c == var.component)
 
     def header(self) -> bytes:
         ch = RandomChooser(self.rng)
@@ -168,7 +203,7 @@ class NativeFuzzer:
 
     def admit(self, data: bytes, trail: Trail) -> bool:
         """Queue ``data`` if it reached a feature no earlier input did."""
-        new = trail.features() - self.seen
+        new = trail.features(self.topics) - self.seen
         if not new:
             return False
         self.seen |= new
@@ -177,7 +212,9 @@ class NativeFuzzer:
 
     def mutant(self) -> bytes:
         rng = self.rng
-        data = bytearray(rng.choice(self.queue))
+        # half the time one of the latest quarter of the queue (the newest coverage), else any
+        q = self.queue
+        data = bytearray(q[rng.randrange(len(q) * 3 // 4, len(q))] if rng.random() < 0.5 else rng.choice(q))
         for _ in range(rng.choice((1, 1, 1, 2, 2, 3, 4, 6))):
             self._mutate(data)
         if self.nr_lrs is not None:
@@ -251,7 +288,7 @@ def native(er: EngineRun) -> None:
             found_by, data = "corpus mutation", None
         else:
             data = nf.fresh() if not nf.queue or r < 0.45 else nf.mutant()
-            t, v = execute(data, er.variant, coverage=trail)
+            t, v = execute(data, er.variant, coverage=trail, observe=trail.observe)
             found_by = "native"
         stats.examples += 1
         stats.ops += len(t.ops)
@@ -269,26 +306,34 @@ def native(er: EngineRun) -> None:
 
 
 # --- Hypothesis drawing the bytes ------------------------------------------------------------------------
-def hypothesis_bytes(er: EngineRun) -> None:
-    from hypothesis import Phase, given, settings, target
-    from hypothesis import seed as hypothesis_seed
+def byte_inputs(variant: str, nr_lrs: int | None = None) -> Any:
+    """The Hypothesis strategy of the byte format's inputs for ``variant``: the header from the
+    drawn VM shape (``gen.config_args``, so that it shrinks towards small VMs) with a swarm mask,
+    then up to 48 steps of 8 bytes."""
     from hypothesis import strategies as st
 
-    from hvfuzz.fuzz.profiles import session_settings
-    from hvfuzz.fuzz.strategies import VIOLATIONS
-
-    nf = NativeFuzzer(er.variant, random.Random(er.seed), er.nr_lrs)
-    pools = nf._pools  # noqa: SLF001
-    stats = er.stats
-    shape = st.fixed_dictionaries({name: dom.strategy for name, dom in config_args(er.variant, nr_lrs=er.nr_lrs)})
+    pools = NativeFuzzer(variant, random.Random(0), nr_lrs)._pools  # noqa: SLF001
+    shape = st.fixed_dictionaries({name: dom.strategy for name, dom in config_args(variant, nr_lrs=nr_lrs)})
     header = st.builds(lambda a, mask: Header(a["vcpus"], a["pcpus"], a["protected"], a["lrs"], pools[tuple(a["pool"])],
                                               a["split_eoi"], mask).to_bytes(),
                        shape, st.one_of(st.just(0), st.integers(0, (1 << len(SWARM)) - 1)))
     steps = st.lists(st.binary(min_size=STEP, max_size=STEP), max_size=48)
+    return st.builds(lambda h, s: h + b"".join(s), header, steps)
 
-    def example(h: bytes, s: list[bytes]) -> None:
+
+def hypothesis_bytes(er: EngineRun) -> None:
+    from hypothesis import Phase, given, settings, target
+    from hypothesis import seed as hypothesis_seed
+
+    from hvfuzz.fuzz.profiles import session_settings
+    from hvfuzz.fuzz.strategies import VIOLATIONS
+
+    stats = er.stats
+    inputs = byte_inputs(er.variant, er.nr_lrs)
+
+    def example(data: bytes) -> None:
         trail = Trail()
-        t, v = execute(h + b"".join(s), er.variant, coverage=trail)
+        t, v = execute(data, er.variant, coverage=trail, observe=trail.observe)
         stats.examples += 1
         stats.ops += len(t.ops)
         stats.coverage.update(trail)
@@ -306,8 +351,7 @@ def hypothesis_bytes(er: EngineRun) -> None:
     while er.failure is None and not er.spent():
         n = er.batch_examples if er.max_examples is None else min(er.batch_examples, er.max_examples - stats.examples)
         base = session_settings(n)
-        test = settings(base, phases=[Phase.generate, Phase.target])(given(header, steps)(
-            lambda h, s: example(h, s)))
+        test = settings(base, phases=[Phase.generate, Phase.target])(given(inputs)(lambda d: example(d)))
         hypothesis_seed(er.seed * 1_000_003 + batch)(test)
         batch += 1
         try:

@@ -1,4 +1,5 @@
-"""What every atheris target script does: pick the variant, decode the input, run it, and raise
+"""What every atheris target script does: pick the variant, decode the input while running it
+(``fuzz/decode.py``'s ``execute``: each step a move enabled in the current state), and raise
 ``OracleViolation`` (naming the oracle) on a violation, so libFuzzer writes a crash artifact.
 
 The scripts import this module inside ``atheris.instrument_imports()`` so that coverage of
@@ -11,8 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from hvfuzz.fuzz.decode import decode
-from hvfuzz.fuzz.runner import run
+from hvfuzz.fuzz.decode import execute
 from hvfuzz.fuzz.targets import DEFAULT_VARIANT
 from hvfuzz.model.variants import VARIANTS
 
@@ -40,7 +40,7 @@ def select_variant(target: str, argv: list[str]) -> tuple[str, list[str]]:
 
 def one_input(variant: str, component: str) -> Callable[[bytes], None]:
     def test_one_input(data: bytes) -> None:
-        v = run(decode(data, variant, component))
+        _, v = execute(data, variant, component)
         if not v.ok:
             raise OracleViolation(f"hvfuzz: oracle {v.oracle} violated at step {v.step} on {variant}: {v.reason}")
 
