@@ -53,10 +53,12 @@ def _emit(row: dict) -> None:
     print(json.dumps(row), flush=True)
 
 
-def detect(variants: list[str], engines: list[str], seeds: int, cap: float, run_id: str) -> None:
+def detect(variants: list[str], engines: list[str], seeds: int, cap: float, run_id: str,
+           caps: dict[str, float] | None = None) -> None:
     for name in variants:
         for seed in range(seeds):
             for engine in engines:
+                cap = (caps or {}).get(engine, cap)
                 res = fuzz_variant(name, seed=seed, seconds=cap, corpus=[], engine=engine, search_budget=0,
                                    clock=time.process_time)
                 _emit({"run": run_id, "kind": "detect", "variant": name, "engine": engine, "seed": seed, "cap": cap,
@@ -157,6 +159,8 @@ def main() -> int:
     ap.add_argument("--engines", default=",".join(ENGINES))
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--cap", type=float, default=20.0)
+    ap.add_argument("--engine-cap", action="append", default=[], metavar="ENGINE=SECONDS",
+                    help="a cap for one engine (else --cap)")
     ap.add_argument("--naive", action="store_true")
     ap.add_argument("--naive-cap", type=float, default=120.0)
     ap.add_argument("--throughput", type=float, default=0.0, metavar="SECONDS")
@@ -171,7 +175,8 @@ def main() -> int:
     elif a.naive:
         naive(names, a.seeds, a.naive_cap, run_id)
     elif not a.report:
-        detect(names, [e for e in engines if e != "naive"], a.seeds, a.cap, run_id)
+        caps = {k: float(v) for k, v in (c.split("=") for c in a.engine_cap)}
+        detect(names, [e for e in engines if e != "naive"], a.seeds, a.cap, run_id, caps)
     if a.report:
         report()
     return 0

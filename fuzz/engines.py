@@ -33,7 +33,6 @@ from hvfuzz.fuzz.gen import RandomChooser, config_args
 from hvfuzz.fuzz.gen import weights as D
 from hvfuzz.fuzz.mutate import Mutator
 from hvfuzz.fuzz.runner import Execution, Verdict, run
-from hvfuzz.fuzz.situations import TOPIC_COMPONENT, topic
 from hvfuzz.fuzz.strategies import SessionStats
 from hvfuzz.fuzz.trace import Trace
 from hvfuzz.model.vgic.irq import ICH_HCR_TDIR
@@ -132,14 +131,9 @@ class Trail(Counter[str]):
         lrs = tuple(sorted(lr.state() for lr in hw.lrs[:hw.used_lrs] if lr is not None))
         self.states.add((op.name, lrs, bool(hw.hcr & ICH_HCR_TDIR)))
 
-    def features(self, topics: frozenset[str] | None = None) -> set[object]:
-        """The features; with ``topics``, only situations of those topics (``situations.topic``)."""
-        if topics is None:
-            out: set[object] = {(s, _bucket(n)) for s, n in self.items()}
-            out.update(self.edges)
-        else:
-            out = {(s, _bucket(n)) for s, n in self.items() if topic(s) in topics}
-            out.update(e for e in self.edges if topic(e[1]) in topics)
+    def features(self) -> set[object]:
+        out: set[object] = {(s, _bucket(n)) for s, n in self.items()}
+        out.update(self.edges)
         out.update(self.states)
         return out
 
@@ -171,18 +165,8 @@ class NativeFuzzer:
     nr_lrs: int | None = None
     queue: list[bytes] = attrs.Factory(list)
     seen: set[object] = attrs.Factory(set)
-    #: the situation topics whose features count: a bug variant's component's (the others' ops
-    #: still run, their situations are noise for it); None: all (correct designs)
-    topics: frozenset[str] | None = attrs.field(init=False)
     _pools: dict[tuple[int, ...], int] = attrs.Factory(
         lambda: {tuple(p): i for i, p in reversed(list(enumerate(D.POOLS.values)))})
-
-    def __attrs_post_init__(self) -> None:
-        from hvfuzz.model.variants import VARIANTS
-
-        var = VARIANTS[self.variant]
-        self.topics = None if var.kind in ("correct", "reference") else frozenset(
-            t for t, c in TOPIC_COMPONENT.items() if c == var.component)
 
     def header(self) -> bytes:
         ch = RandomChooser(self.rng)
@@ -203,7 +187,7 @@ class NativeFuzzer:
 
     def admit(self, data: bytes, trail: Trail) -> bool:
         """Queue ``data`` if it reached a feature no earlier input did."""
-        new = trail.features(self.topics) - self.seen
+        new = trail.features() - self.seen
         if not new:
             return False
         self.seen |= new
@@ -212,9 +196,7 @@ class NativeFuzzer:
 
     def mutant(self) -> bytes:
         rng = self.rng
-        # half the time one of the latest quarter of the queue (the newest coverage), else any
-        q = self.queue
-        data = bytearray(q[rng.randrange(len(q) * 3 // 4, len(q))] if rng.random() < 0.5 else rng.choice(q))
+        data = bytearray(rng.choice(self.queue))
         for _ in range(rng.choice((1, 1, 1, 2, 2, 3, 4, 6))):
             self._mutate(data)
         if self.nr_lrs is not None:
