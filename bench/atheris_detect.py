@@ -22,7 +22,7 @@ import time
 
 import attrs
 
-from hvfuzz.fuzz.libfuzzer import write_seed_inputs
+from hvfuzz.fuzz.libfuzzer import DEFAULT_FLAGS, write_seed_inputs
 from hvfuzz.fuzz.runner import run
 from hvfuzz.fuzz.session import load_corpus
 from hvfuzz.fuzz.targets import target_path
@@ -41,7 +41,7 @@ def one_run(target: str, variant: str, seconds: int, seed: int, seeds: list) -> 
         if seeds:
             write_seed_inputs(seeds, corpus, "system")
         cmd = [sys.executable, target_path(target), f"-max_total_time={seconds}", f"-seed={seed + 1}",
-               f"-artifact_prefix={work}/", "-print_final_stats=1", corpus]
+               f"-artifact_prefix={work}/", "-print_final_stats=1", *DEFAULT_FLAGS, corpus]
         env = dict(os.environ, HVFUZZ_VARIANT=variant, HVFUZZ_FINDINGS=work)
         t0 = time.monotonic()
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
