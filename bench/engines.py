@@ -8,7 +8,7 @@ fastest from scratch, and how close each runs to the model's speed.
    (``time.process_time``: on a shared machine wall time says more about the neighbours), cap
    included; the shrinker is not timed (``SessionResult.seconds`` ends at the finding).
    ``--naive``: bench/naive.py on the variants given (the hardest third), with ``--naive-cap``.
-2. ``--throughput``: per correct variant, each engine's session ops/s against the runner's replay
+2. ``--throughput``: per correct variant, each engine's session ops/s (CPU seconds too) against the runner's replay
    ops/s of the traces the native engine decoded in the same run (same op mix), and of the corpus
    seeds plus bench/throughput.py's synthetic trace.
 
@@ -81,28 +81,28 @@ def throughput(engines: list[str], seconds: float, run_id: str) -> None:
     for var in [c.name for c in correct_variants()]:
         row: dict = {"run": run_id, "kind": "throughput", "variant": var}
         for engine in engines:
-            res = fuzz_variant(var, seed=0, seconds=seconds, corpus=[], engine=engine)
+            res = fuzz_variant(var, seed=0, seconds=seconds, corpus=[], engine=engine, clock=time.process_time)
             row[f"session_{engine}"] = round(res.ops / res.seconds)
         # the native engine's own inputs, decoded (with coverage, as the engine runs them), then replayed
         nf = NativeFuzzer(var, random.Random(1))
         traces = []
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         n = 0
-        while time.perf_counter() - t0 < seconds:
+        while time.process_time() - t0 < seconds:
             t, _ = execute(nf.fresh(), var)
             traces.append(t)
             n += len(t.ops)
-        row["decode_fresh"] = round(n / (time.perf_counter() - t0))
-        t0 = time.perf_counter()
+        row["decode_fresh"] = round(n / (time.process_time() - t0))
+        t0 = time.process_time()
         for t in traces:
             run(t)
-        row["replay_same_traces"] = round(n / (time.perf_counter() - t0))
+        row["replay_same_traces"] = round(n / (time.process_time() - t0))
         others = [evolve(t, config=evolve(t.config, variant=var)) for t in seeds] + [synthetic(var, 500)]
         m = sum(len(t.ops) for t in others)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for t in others:
             run(t)
-        row["replay_seeds_synthetic"] = round(m / (time.perf_counter() - t0))
+        row["replay_seeds_synthetic"] = round(m / (time.process_time() - t0))
         for engine in engines:
             row[f"ratio_{engine}"] = round(row[f"session_{engine}"] / row["replay_same_traces"], 3)
         _emit(row)
