@@ -22,7 +22,7 @@ import time
 
 import attrs
 
-from hvfuzz.fuzz.libfuzzer import write_seed_inputs
+from hvfuzz.fuzz.libfuzzer import DEFAULT_FLAGS, write_seed_inputs
 from hvfuzz.fuzz.runner import run
 from hvfuzz.fuzz.session import load_corpus
 from hvfuzz.fuzz.targets import target_path
@@ -41,7 +41,7 @@ def one_run(target: str, variant: str, seconds: int, seed: int, seeds: list) -> 
         if seeds:
             write_seed_inputs(seeds, corpus, "system")
         cmd = [sys.executable, target_path(target), f"-max_total_time={seconds}", f"-seed={seed + 1}",
-               f"-artifact_prefix={work}/", "-print_final_stats=1", corpus]
+               f"-artifact_prefix={work}/", "-print_final_stats=1", *DEFAULT_FLAGS, corpus]
         env = dict(os.environ, HVFUZZ_VARIANT=variant, HVFUZZ_FINDINGS=work)
         t0 = time.monotonic()
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -57,6 +57,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--targets", default="system,hypothesis", help="comma-separated (default both)")
+    ap.add_argument("--empty-only", action="store_true", help="only from an empty corpus")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "atheris.md"))
     ap.add_argument("variants", nargs="*")
     a = ap.parse_args()
     names = a.variants or [n for n, v in VARIANTS.items() if v.kind in ("bug", "seed")]
@@ -65,8 +68,8 @@ def main() -> None:
     for name in names:
         on = [attrs.evolve(t, config=attrs.evolve(t.config, variant=name)) for t in corpus]
         held_out = [t for t in on if run(t).ok]
-        for target in ("system", "hypothesis"):
-            for label, seeds in (("empty", []), ("held-out seeds", held_out)):
+        for target in a.targets.split(","):
+            for label, seeds in (("empty", []), ("held-out seeds", held_out))[:1 if a.empty_only else 2]:
                 if target == "hypothesis" and seeds:
                     continue  # its inputs are choice sequences: the byte-format seeds do not apply
                 res = [one_run(target, name, a.seconds, s, seeds) for s in range(a.seeds)]
@@ -76,7 +79,7 @@ def main() -> None:
                 row = f"| {name} | {target} | {label} | {len(found)}/{len(res)} | {med} | {eps:.0f} |"
                 print(row, flush=True)
                 rows.append(row)
-    out = os.path.join(HERE, "results", "atheris.md")
+    out = a.out
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         f.write(f"# atheris time to detect ({a.seconds} s budget, {a.seeds} seeds)\n\n" + "\n".join(rows) + "\n")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 
 import attrs
 
@@ -36,15 +37,17 @@ def random_trace(variant: str, r: random.Random) -> Trace:
     return Trace(c, tuple(random_op(r, c) for _ in range(TRACE_OPS)))
 
 
-def time_to_detect(variant: str, seed: int, cap: float) -> tuple[float | None, Trace | None, Verdict | None, int]:
-    """(seconds to the first failing trace or None, that trace, its verdict, traces run)."""
+def time_to_detect(variant: str, seed: int, cap: float, clock: Callable[[], float] = time.monotonic
+                   ) -> tuple[float | None, Trace | None, Verdict | None, int]:
+    """(seconds to the first failing trace or None, that trace, its verdict, traces run);
+    seconds on ``clock``."""
     r = random.Random(seed)
-    start = time.monotonic()
+    start = clock()
     n = 0
-    while time.monotonic() - start < cap:
+    while clock() - start < cap:
         t = random_trace(variant, r)
         n += 1
         v = run(t)
         if not v.ok:
-            return time.monotonic() - start, t, v, n
+            return clock() - start, t, v, n
     return None, None, None, n

@@ -3,7 +3,8 @@
 
 1. runner replay ops/s: the corpus seed traces and a long synthetic trace replayed through
    ``runner.run`` (the variant and the reference side by side, oracles after every op);
-2. Hypothesis session ops/s: ``fuzz_variant`` on every correct variant for a fixed example budget.
+2. session ops/s: ``fuzz_variant`` (the default engine) on every correct variant for a fixed example budget
+   (bench/engines.py --throughput compares the engines).
 
 Usage: python bench/throughput.py [--examples N] [--repeat N]; writes bench/results/throughput.md
 """
@@ -67,7 +68,7 @@ def main() -> int:
         rows.append(f"| runner replay, synthetic 18k-op trace | {v} | {len(long.ops)} | {med:,.0f} | {sd:,.0f} |")
     for v in [c.name for c in correct_variants()]:
         res = fuzz_variant(v, seed=1, max_examples=args.examples)
-        rows.append(f"| Hypothesis session, {res.examples} examples | {v} | {res.ops} | "
+        rows.append(f"| {res.engine} session, {res.examples} examples | {v} | {res.ops} | "
                     f"{res.ops / res.seconds:,.0f} | - |")
     text = "\n".join(rows) + "\n"
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)

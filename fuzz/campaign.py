@@ -43,6 +43,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from hvfuzz.fuzz.engines import DEFAULT_ENGINE
 from hvfuzz.fuzz.findings import Recorded, bug_signature, record
 from hvfuzz.fuzz.session import Finding, fuzz_variant
 
@@ -498,7 +499,9 @@ class _Book:
         seconds = self.clock() - self.variant_started
         rate = self.ops / max(seconds, 1e-9)
         mutated = f" + {self.mutants} corpus mutants" if self.mutants else ""
-        self.out(f"  {name}: {self.examples} examples{mutated}, {self.ops} ops in {seconds:.1f} s ({rate:.0f} ops/s)")
+        engine = self.plan.options.get("engine", DEFAULT_ENGINE)
+        self.out(f"  {name}: {self.examples} examples{mutated}, {self.ops} ops in {seconds:.1f} s ({rate:.0f} ops/s), "
+                 f"engine {engine}")
         self.total_coverage.update(self.coverage)
         if self.coverage:
             ranked = sorted(self.coverage.items(), key=lambda kv: kv[1])

@@ -14,6 +14,7 @@ import random
 import sys
 from typing import Any, NoReturn
 
+from hvfuzz.fuzz.engines import DEFAULT_ENGINE, ENGINES
 from hvfuzz.fuzz.trace import TraceError
 
 EXIT_OK, EXIT_VIOLATION, EXIT_BAD_INPUT = 0, 1, 2
@@ -103,7 +104,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     names = [args.variant] if args.variant else [v.name for v in VARIANTS.correct()]
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     budget = f"{args.seconds:g} s" if args.max_examples is None else f"{args.max_examples} examples"
-    _out(f"hvfuzz fuzz: {', '.join(names)} against the reference; seed {seed}; budget {budget}"
+    _out(f"hvfuzz fuzz: {', '.join(names)} against the reference; seed {seed}; budget {budget}; engine {args.engine}"
          + (" per variant" if len(names) > 1 and args.max_examples is not None else ""))
 
     corpus = load_corpus(args.corpus, VARIANTS) if args.corpus else []
@@ -122,9 +123,9 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     if jobs > 1:
         _out(f"  {jobs} worker processes (--jobs {jobs}); worker seeds derived from seed {seed}")
     plan = Plan(names, seed, jobs, None if args.max_examples is not None else args.seconds, args.max_examples,
-                keep_going=args.keep_going, options=dict(nr_lrs=args.nr_lrs, corpus=corpus, registry=VARIANTS),
-                db_url=db_url,
-                findings=args.findings, regressions=_regression_dirs(args.corpus))
+                keep_going=args.keep_going,
+                options=dict(nr_lrs=args.nr_lrs, corpus=corpus, registry=VARIANTS, engine=args.engine),
+                db_url=db_url, findings=args.findings, regressions=_regression_dirs(args.corpus))
     failed, total = run_campaign(plan, _out, _known_text, database=database)
     status = EXIT_VIOLATION if failed else EXIT_OK
     _out(coverage_table(total, pmu_emulation=any(VARIANTS[n].pmu_emulation for n in names)))
@@ -389,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seconds", type=float, default=60.0, help="time budget (default 60, split over variants)")
     f.add_argument("--max-examples", type=int, help="example budget per variant instead of seconds (deterministic)")
     f.add_argument("--seed", type=int, help="seed (default: random, printed)")
+    f.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
+                   help=f"what makes the inputs (fuzz/engines.py; default {DEFAULT_ENGINE}, the fastest at finding "
+                        "the catalog's bugs by bench/engines.py)")
     f.add_argument("--corpus", action="append", metavar="DIR",
                    help="also replay the traces under DIR on the variant before generating, and mutate them "
                         "between Hypothesis batches, besides the corpus shipped with hvfuzz (repeatable; "
@@ -441,6 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-examples", type=int, help="libFuzzer's -runs: inputs to run (--seconds still caps the time)")
     a.add_argument("--nr-lrs", action=_Elsewhere, why="each libFuzzer input chooses its list-register count (byte 1 "
                    "of the input format, fuzz/decode.py); hvfuzz fuzz --nr-lrs fixes it")
+    a.add_argument("--engine", action=_Elsewhere, why="hvfuzz atheris is the libFuzzer engine; --engine picks "
+                   "the engine of hvfuzz fuzz (native, hypothesis, stateful)")
     a.add_argument("--keep-going", action=_Elsewhere, nargs=0, why="libFuzzer stops at its first crash; to go on, pass "
                    "libFuzzer's own flags: -- -fork=N -ignore_crashes=1")
     a.add_argument("--db", action=_Elsewhere, why="libFuzzer workers share the working corpus under --findings "

@@ -24,6 +24,11 @@ from hvfuzz.fuzz.targets import DEFAULT_VARIANT, TARGETS, target_path
 from hvfuzz.fuzz.trace import Trace, TraceError
 from hvfuzz.model.variants import BUILTIN, Registry
 
+#: libFuzzer flags ``hvfuzz atheris`` adds unless given (as ``fuzz/targets/hvfuzz.options`` does for
+#: OSS-Fuzz): inputs of many steps from the start (libFuzzer's length control grows inputs from a
+#: few bytes, and an input shorter than the 8-byte header and a step or two has no ops)
+DEFAULT_FLAGS = ("-max_len=512", "-len_control=0")
+
 #: which vocabulary a target decodes with
 COMPONENT = {"system": "system", "pkvm": "pkvm", "vgic": "vgic", "psci": "psci", "hypothesis": "system"}
 
@@ -99,6 +104,8 @@ def run_target(target: str, variant: str | None, seconds: float, jobs: int, find
     if jobs > 1:
         cmd.append(f"-fork={jobs}")
         cmd.append("-ignore_crashes=0")
+    given = {f.split("=", 1)[0] for f in extra}
+    cmd += [f for f in DEFAULT_FLAGS if f.split("=", 1)[0] not in given]
     cmd += extra + [corpus]
     out(f"hvfuzz atheris: {target} target on {variant}; {n} seed input(s); {' '.join(cmd[1:])}")
     env = dict(os.environ, HVFUZZ_VARIANT=variant)

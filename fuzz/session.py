@@ -1,27 +1,22 @@
-"""A fuzz session for one variant: the corpus is replayed, then seeded batches of Hypothesis
-examples alternate with batches of corpus mutants until a budget (seconds or examples) is spent or
-an oracle fails; a failure is shrunk by ``fuzz.shrink``."""
+"""A fuzz session for one variant: the findings shared through the database and the corpus are
+replayed, then an engine (``fuzz/engines.py``: native, hypothesis, stateful) makes inputs until a
+budget (seconds or examples) is spent or an oracle fails; a failure is shrunk by ``fuzz.shrink``.
+``fuzz_variant`` is one worker's session: ``--jobs`` runs several."""
 
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 
 import attrs
-from hypothesis import reject
-from hypothesis import seed as hypothesis_seed
 from hypothesis.database import ExampleDatabase
-from hypothesis.errors import Unsatisfiable
-from hypothesis.stateful import get_state_machine_test
 
-from hvfuzz.fuzz.mutate import Mutator
-from hvfuzz.fuzz.profiles import session_settings
+from hvfuzz.fuzz.engines import DEFAULT_ENGINE, EngineRun, run_engine
 from hvfuzz.fuzz.runner import Verdict, run
 from hvfuzz.fuzz.shrink import shrink
-from hvfuzz.fuzz.strategies import OracleViolation, SessionStats, make_machine
+from hvfuzz.fuzz.strategies import SessionStats
 from hvfuzz.fuzz.trace import Trace, TraceError, repro_from_text, trace_to_json
 from hvfuzz.model.variants import BUILTIN, Registry
 
@@ -49,6 +44,8 @@ class SessionResult:
     coverage: dict[str, int] = attrs.Factory(dict)
     #: failing examples of an oracle in ``known`` (not stopped at): oracle -> how many
     repeats: dict[str, int] = attrs.Factory(dict)
+    #: the engine that made the inputs (``fuzz/engines.py``)
+    engine: str = DEFAULT_ENGINE
 
 
 def _db_key(variant: str) -> bytes:
@@ -117,12 +114,15 @@ def fuzz_variant(
     search_budget: int | None = None,
     registry: Registry = BUILTIN,
     known: AbstractSet[str] = frozenset(),
+    engine: str = DEFAULT_ENGINE,
+    clock: Callable[[], float] = time.monotonic,
 ) -> SessionResult:
     """Fuzz ``variant`` against the reference until ``seconds`` or ``max_examples`` is spent.
     ``corpus`` traces are replayed first, on this variant (as libFuzzer runs its seed corpus
-    before mutating); then batches of Hypothesis examples alternate with batches of corpus
-    mutants (``fuzz.mutate``).  ``max_examples`` counts Hypothesis examples; with it the session
-    is deterministic for a given seed.  ``database`` (``hvfuzz fuzz --db``) is shared by workers:
+    before mutating); then ``engine`` (``fuzz/engines.py``) makes inputs.  ``max_examples``
+    counts the engine's examples (native: every input it runs; the Hypothesis engines: their
+    examples, corpus mutants besides); with it the session is deterministic for a given seed.
+    ``database`` (``hvfuzz fuzz --db``) is shared by workers:
     the findings other workers stored for this variant are replayed before anything else, and a
     finding of this session is stored there for them (as a trace, so any hvfuzz can replay it).
     ``search_budget``: the shrinker's final breadth-first search (``shrink.shrink``; None: its
@@ -130,10 +130,13 @@ def fuzz_variant(
     ``fuzz/plugins.py``).  ``known``: oracles already found on this variant (``hvfuzz fuzz
     --keep-going``): a generated example failing one of them is counted in ``repeats`` and the
     session goes on; stored and corpus traces failing them are skipped.  The caller may add to it
-    while the session runs (what other workers found)."""
+    while the session runs (what other workers found).
+    ``clock``: what ``seconds`` and ``SessionResult.seconds`` measure (wall
+    time; bench/engines.py gives ``time.process_time``)."""
     if seconds is None and max_examples is None:
         raise ValueError("give a budget: seconds or max_examples")
     stats = SessionStats()
+    stats.started = clock()
     failures: list[tuple[Trace, Verdict]] = []
     repeats: dict[str, int] = {}
     found_by = "hypothesis"
@@ -146,54 +149,20 @@ def fuzz_variant(
     deadline = None if seconds is None else stats.started + seconds
 
     def report(st: SessionStats) -> None:
-        now = time.monotonic()
-        if progress is not None and now - st.last_report >= 2.0:
-            st.last_report = now
+        if progress is not None:
             progress(variant, st)
 
-    def failed(t: Trace, v: Verdict) -> None:
-        if v.oracle in known:  # counted; the example is dropped and generation goes on
-            repeats[v.oracle or ""] = repeats.get(v.oracle or "", 0) + 1
-            reject()
-        failures.append((t, v))
-
-    machine = make_machine(variant, on_failure=failed, stats=stats,
-                           progress=report, nr_lrs=nr_lrs, registry=registry)
-    mutator = Mutator(on_variant, random.Random(seed), fixed_nr_lrs=nr_lrs) if on_variant else None
     mutants = 0
-    batch = 0
-    while not failures:
-        if deadline is not None and time.monotonic() >= deadline:
-            break
-        n = batch_examples
-        if max_examples is not None:
-            n = min(n, max_examples - stats.examples)
-            if n <= 0:
-                break
-        test = get_state_machine_test(machine, settings=session_settings(n))
-        hypothesis_seed(seed * 1_000_003 + batch)(test)
-        try:
-            test()
-        except OracleViolation:
-            pass
-        except Unsatisfiable:  # every example of the batch failed a known oracle (dropped)
-            pass
-        batch += 1
-        if mutator is not None and not failures:
-            for _ in range(mutants_per_batch):
-                t = mutator.mutant()
-                v = run(t, stats.coverage)
-                mutants += 1
-                stats.ops += len(t.ops)
-                if not v.ok and v.oracle in known:
-                    repeats[v.oracle or ""] = repeats.get(v.oracle or "", 0) + 1
-                elif not v.ok:
-                    failures.append((t, v))
-                    found_by = "corpus mutation"
-                    break
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-    elapsed = time.monotonic() - stats.started
+    if not failures:
+        er = EngineRun(variant, seed, stats, on_variant, deadline=deadline, max_examples=max_examples, nr_lrs=nr_lrs,
+                       progress=report, batch_examples=batch_examples, mutants_per_batch=mutants_per_batch,
+                       clock=clock, registry=registry, known=known, repeats=repeats)
+        run_engine(engine, er)
+        mutants = er.mutants
+        if er.failure is not None:
+            trace, verdict, found_by = er.failure
+            failures.append((trace, verdict))
+    elapsed = clock() - stats.started
     finding = None
     if failures:
         trace, verdict = failures[0]
@@ -202,4 +171,4 @@ def fuzz_variant(
         if database is not None and found_by != "example database":
             database.save(_db_key(variant), json.dumps(trace_to_json(small)).encode())
     return SessionResult(variant, seed, stats.examples, stats.ops, elapsed, finding, mutants, dict(stats.coverage),
-                         repeats)
+                         repeats, engine)

@@ -38,7 +38,7 @@ from hvfuzz.model.vocab import ops as O
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUMMARY = re.compile(r"^  (?P<v>[\w-]+): (?P<ex>\d+) examples(?: \+ \d+ corpus mutants)?, (?P<ops>\d+) ops in "
-                     r"(?P<s>[\d.]+) s \((?P<rate>\d+) ops/s\)$", re.M)
+                     r"(?P<s>[\d.]+) s \((?P<rate>\d+) ops/s\), engine (?P<engine>\w+)$", re.M)
 
 
 def hvfuzz(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess:
@@ -195,7 +195,8 @@ def test_known_oracles_are_counted_not_stopped_at(two_bugs):
 
 def test_a_batch_of_known_failures_only_is_not_an_error(monkeypatch):
     """Hypothesis raises Unsatisfiable when every example of a batch was dropped (all failed known
-    oracles): the session goes on to its next batch."""
+    oracles): the stateful engine goes on to its next batch."""
+    import hypothesis.stateful
     from hypothesis.errors import Unsatisfiable
 
     import hvfuzz.fuzz.session as S
@@ -208,8 +209,9 @@ def test_a_batch_of_known_failures_only_is_not_an_error(monkeypatch):
             raise Unsatisfiable("every example rejected")
         return test
 
-    monkeypatch.setattr(S, "get_state_machine_test", all_dropped)
-    res = S.fuzz_variant("lazy", seed=1, seconds=0.3, corpus=[], known=frozenset({"run-loop-pstate"}))
+    monkeypatch.setattr(hypothesis.stateful, "get_state_machine_test", all_dropped)
+    res = S.fuzz_variant("lazy", seed=1, seconds=0.3, corpus=[], known=frozenset({"run-loop-pstate"}),
+                         engine="stateful")
     assert res.finding is None and len(batches) > 1
 
 

@@ -14,10 +14,12 @@ from hvfuzz.fuzz.cli import build_parser, libfuzzer_seed, main
 #: checked on both commands)
 VALUES = {"--variant": "lazy", "--seconds": "1", "--max-examples": "5", "--seed": "3", "--corpus": "",
           "--nr-lrs": "2", "--findings": "f", "--db": "d", "--target": "psci", "--jobs": "2", "--keep-going": None,
+          "--engine": "native",
           "--design": "d.py", "--help": None}
 #: flags one command refuses, with a word of the reason each message must give
 REFUSED = {("fuzz", "--target"): "atheris", ("atheris", "--nr-lrs"): "fuzz --nr-lrs",
-           ("atheris", "--db"): "fuzz", ("atheris", "--keep-going"): "-ignore_crashes=1"}
+           ("atheris", "--db"): "fuzz", ("atheris", "--keep-going"): "-ignore_crashes=1",
+           ("atheris", "--engine"): "libFuzzer"}
 
 
 def _sub(name):

@@ -78,8 +78,9 @@ def test_mutation_finds_eoicount_ignored_from_scenarios_that_pass(seed):
 
 def test_session_reports_mutation_findings():
     held_out = [t for t in _on("vgic-eoicount-ignored", SEEDS) if run(t).ok]
+    # the stateful engine: one Hypothesis example, then a batch of 5000 corpus mutants
     res = fuzz_variant("vgic-eoicount-ignored", seed=0, max_examples=1, corpus=held_out,
-                       mutants_per_batch=5000)
+                       mutants_per_batch=5000, engine="stateful")
     assert res.finding is not None and res.finding.found_by == "corpus mutation" and res.mutants > 0
     again = run(res.finding.trace)
     assert not again.ok and again.oracle == res.finding.verdict.oracle

@@ -65,16 +65,16 @@ def test_every_field_has_a_domain_whose_codec_round_trips() -> None:
 
 @pytest.mark.parametrize("component", ["system", *O.COMPONENTS])
 def test_each_dictionary_entry_decodes_to_the_op_it_names(component: str) -> None:
-    """The generated libFuzzer dictionary of every target: one entry per op of the target, whose
-    bytes (after a config prefix) decode to that op on vcpu 0."""
-    from hvfuzz.fuzz.decode import OPS_BY_COMPONENT, decode
+    """The generated libFuzzer dictionary of every target: one entry per op of the target, a
+    literal step whose bytes (after a header) decode to that op on vcpu 0."""
+    from hvfuzz.fuzz.decode import HEADER, OPS_BY_COMPONENT, decode
 
     entries = dict(line.split("=", 1) for line in libfuzzer_dict(component).splitlines() if "=" in line)
     assert entries.pop("raw_u64") == '"\\xff"'
     assert set(entries) == {cls.name.lower() for cls in OPS_BY_COMPONENT[component]}
     for name, text in entries.items():
         data = bytes(int(h, 16) for h in text.strip('"').split("\\x")[1:])
-        ops = decode(bytes([0, 0]) + data + bytes(16), "lazy", component).ops
+        ops = decode(bytes(HEADER) + data + bytes(16), "lazy", component).ops
         assert ops[0].name.lower() == name and ops[0].vcpu == 0, (name, ops[0])
 
 

@@ -54,7 +54,7 @@ def _worker(db, seed, findings):
 
 def test_second_worker_replays_the_first_workers_finding(redis_url, tmp_path):
     a = _worker(redis_url, 1, tmp_path / "a")
-    assert a.returncode == 1 and "found by hypothesis" in a.stdout, a.stdout + a.stderr
+    assert a.returncode == 1 and "found by native" in a.stdout, a.stdout + a.stderr  # the default engine
     b = _worker(redis_url, 2, tmp_path / "b")
     assert b.returncode == 1 and "found by example database" in b.stdout, b.stdout + b.stderr
     assert "0 examples" in b.stdout  # before generating anything

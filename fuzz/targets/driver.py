@@ -1,4 +1,5 @@
-"""What every atheris target script does: pick the variant, decode the input, run it, and raise
+"""What every atheris target script does: pick the variant, decode the input while running it
+(``fuzz/decode.py``'s ``execute``: each step a move enabled in the current state), and raise
 ``OracleViolation`` (naming the oracle) on a violation, so libFuzzer writes a crash artifact.
 
 The scripts import this module inside ``atheris.instrument_imports()`` so that coverage of
@@ -11,9 +12,8 @@ import os
 import sys
 from collections.abc import Callable
 
-from hvfuzz.fuzz.decode import decode
+from hvfuzz.fuzz.decode import execute
 from hvfuzz.fuzz.plugins import PluginError, registry_for
-from hvfuzz.fuzz.runner import run
 from hvfuzz.fuzz.targets import DEFAULT_VARIANT
 from hvfuzz.model.variants import Registry
 
@@ -53,7 +53,7 @@ def one_input(variant: str, component: str, registry: Registry | None = None) ->
     reg = registry if registry is not None else designs()
 
     def test_one_input(data: bytes) -> None:
-        v = run(decode(data, variant, component, reg))
+        _, v = execute(data, variant, component, registry=reg)
         if not v.ok:
             raise OracleViolation(f"hvfuzz: oracle {v.oracle} violated at step {v.step} on {variant}: {v.reason}")
 
