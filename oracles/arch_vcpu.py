@@ -342,6 +342,8 @@ class ArchVcpu:
         if view is None:  # the thread slept (or failed the entry): no check_vcpu_requests reset either
             return None
         self._service_reset(c)
+        if c.vse is None and c.unk.get(IDX_PSTATE, 0) & P_A:
+            c.vse = bool(view[IDX_ISR_A])  # taken or pending unknown (``_inject``): the entry says which
         if c.vse is None and not c.ctx[IDX_PSTATE] & P_A:
             # unknown whether a virtual SError is pending (VSE_ACROSS_REINIT): try both
             taken = _copy(c)
@@ -602,7 +604,15 @@ class ArchVcpu:
 
     def _inject(self, c: _Vcpu, iss: int, impdef: bool, from_user: bool = False) -> None:
         """A virtual SError for the guest: taken now if PSTATE.A is clear (KVM emulates the entry),
-        else pending until the guest unmasks (HCR_EL2.VSE, VSESR_EL2 = ISS)."""
+        else pending until the guest unmasks (HCR_EL2.VSE, VSESR_EL2 = ISS).  With PSTATE.A unknown
+        (an exception taken from a mode this oracle does not judge: UNJUDGED_SOURCE_MODES) whether it
+        is taken now or left pending is unknown too: the exception-entry registers become unknown,
+        and the next entry's ISR_EL1.A says whether it is pending."""
+        if c.unk.get(IDX_PSTATE, 0) & P_A:
+            for i in (IDX_PC, IDX_PSTATE, IDX_ELR, IDX_SPSR_EL1, IDX_ESR):
+                c.unk[i], c.why[i] = ALL, V5
+            c.vse, c.vsesr = None, iss
+            return
         if c.ctx[IDX_PSTATE] & P_A:
             c.vse, c.vsesr = True, iss
             return
@@ -611,7 +621,7 @@ class ArchVcpu:
             c.mmio = None  # commit_pending_events: the exception entry cancels an MMIO completion
 
     def _take_pending(self, c: _Vcpu, v: int) -> None:
-        if c.vse and not c.ctx[IDX_PSTATE] & P_A:
+        if c.vse and not c.ctx[IDX_PSTATE] & P_A and not c.unk.get(IDX_PSTATE, 0) & P_A:
             _take(c, EC_SERROR | ESR_IL | c.vsesr, 0)
             c.vse = False
 

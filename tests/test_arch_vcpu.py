@@ -430,3 +430,29 @@ def test_v8_kvm_run_returns_to_userspace_only_with_a_reason(monkeypatch):
     monkeypatch.setattr(H, "handle_exit", lambda s, v: 0 if v.arch.fault.kind == "irq" else real(s, v))
     f = judge([*RUN, O.GuestExit(0, "irq"), O.HandleExit(0), O.UserGetReg(0, reg="pc")])
     assert f is not None and f.oracle == A.V8
+
+
+
+#: found by the atheris system target with the phase-aware decoder (issue 16)
+OPS_V6 = [
+    {"op": "HostInjectSError", "vcpu": 0, "esr": 0}, {"op": "KvmRun", "vcpu": 0, "pcpu": 0},
+    {"op": "GuestEnter", "vcpu": 0}, {"op": "GuestWriteReg", "vcpu": 0, "reg": "pstate", "value": 1},
+    {"op": "GuestExit", "vcpu": 0, "kind": "irq", "serror_pending": True},
+    {"op": "HandleExit", "vcpu": 0}, {"op": "GuestEnter", "vcpu": 0},
+]
+
+
+@pytest.mark.parametrize("pstate", [1, 5])
+@pytest.mark.parametrize("variant", ["lazy", "eager", "reference"])
+def test_serror_injected_while_pstate_a_is_unknown_is_not_judged_taken(variant, pstate):
+    """An SError exit (KVM injects a virtual SError) while the guest's PSTATE is in a mode ArchVcpu
+    does not judge (M = 0b0001, UNJUDGED_SOURCE_MODES: PSTATE unknown after the first SError taken
+    from it): whether the new one is taken at once or left pending is unknown, and the next entry's
+    ISR_EL1.A says which.  ArchVcpu once read its stale PSTATE.A here and raised V6 on every
+    design.  With the mode legal and A clear (0x5) it stays judged."""
+    from hvfuzz.fuzz.runner import run
+    from hvfuzz.fuzz.trace import trace_from_json
+
+    ops = [dict(o) for o in OPS_V6]
+    ops[3]["value"] = pstate
+    assert run(trace_from_json({"schema": 1, "config": {"variant": variant}, "ops": ops})).ok

@@ -227,10 +227,6 @@ def test_hvfuzz_atheris_finds_a_bug_variant_and_leaves_a_repro(tmp_path):
     assert again.returncode == 1
 
 
-@pytest.mark.xfail(reason="open finding (issue 16 engine work): with the phase-aware decoder this run reaches a "
-                   "7-op trace failing vcpu-V6-serror-pending on every design (GuestWriteReg pstate=1, an illegal "
-                   "PSTATE.M, then an SError-pending exit): bench/results/atheris-lazy-vcpu-V6-serror-pending.json; "
-                   "oracle false alarm or shared model defect, to triage", strict=False)
 def test_hvfuzz_atheris_on_the_correct_model_exits_0(tmp_path):
     # the flags hvfuzz fuzz takes: --seed and --max-examples are libFuzzer's -seed and -runs
     r = _hvfuzz("atheris", "--seconds", "60", "--findings", str(tmp_path), "--seed", "2", "--max-examples", "3000",
