@@ -431,7 +431,7 @@ class System:
     def _guest_gic_write(self, op: O.GuestGicWrite) -> bool:
         """The guest's access aborts to the host: the write is emulated at its ``HandleExit``."""
         v = self.vcpus[op.vcpu]
-        if v.phase is not Phase.GUEST or op.target >= len(self.vcpus):
+        if v.phase is not Phase.GUEST or op.target >= len(self.vcpus) or self._v2_sgi(op.intid):
             return False
         H.guest_exit(self, v, Fault("trap_mmio_vgic", reg=op.reg, value=op.intid | op.target << 16))
         return True
@@ -439,10 +439,17 @@ class System:
     @handles(O.UserGicWrite)
     def _user_gic_write(self, op: O.UserGicWrite) -> bool:
         """KVM_SET_DEVICE_ATTR on the vgic: -EBUSY unless every vcpu is outside KVM_RUN."""
-        if op.target >= len(self.vcpus) or any(w.phase is not Phase.OUT for w in self.vcpus):
+        if op.target >= len(self.vcpus) or any(w.phase is not Phase.OUT for w in self.vcpus) or self._v2_sgi(op.intid):
             return False
         H.vgic_mmio_write(self, op.vcpu, op.reg, op.intid, op.target, uaccess=True)
         return True
+
+    def _v2_sgi(self, intid: int) -> bool:
+        """A GICv2 guest's SGI: its pending and active state through ISPENDR/ICPENDR/ISACTIVER/
+        ICACTIVER is not modelled (per source: GICD_SPENDSGIR/CPENDSGIR, and KVM's "GICv2 SGIs are
+        terribly broken" source guesses in ``__set_pending`` / ``vgic_mmio_change_active``), so
+        those writes do not apply (README: the differences table)."""
+        return intid < 16 and self.vgic.policy.guest_version() == 2
 
     # --- PSCI, power state, stage-2 --------------------------------------------------------------
     @handles(O.GuestPsci)
