@@ -423,6 +423,14 @@ class ArchGic:
             c.tainted = c.tainted or "EOI with an ISACTIVER-restored interrupt whose priority is not in the APRs (G7)"
         top = c.ack_stack[-1] if c.ack_stack else None
         i = self.lookup(vcpu, intid)
+        if i is not None and i.holder == vcpu and any(
+                x is not i and x.active and x.prio <= i.prio for x in self._held_by(vcpu)):
+            # G7 too: another interrupt an ISACTIVER write made active for this vcpu has a priority
+            # as high as (or higher than) the restored one this EOI names, in either group.  The
+            # EOI names one; KVM's EOIcount carries no INTID or group, and vgic_v3_fold_lr_state
+            # deactivates the first active one after the LRs in ap_list (priority) order (README
+            # G7, a finding).  Not judged from here
+            c.tainted = c.tainted or "EOI of a restored interrupt with another restored one as high (G7)"
         if top == (value, g) and not c.veoim and i is not None and not i.active and intid < LPI_BASE:
             # G8: an EOImode-0 EOI of the interrupt being handled after a GICD/GICR_ICACTIVER write
             # deactivated it (kvm-unit-tests' ipi_clear_active_handler deactivates so).  The

@@ -192,6 +192,12 @@ class VgicPolicy:
     #: ``vgic_prune_ap_list`` moves an interrupt whose target changed to its new vcpu's ap_list
     #: (False: it is dropped from the old one and queued nowhere)
     prune_migrates: bool = True
+    #: ``vgic_v3_compute_lr`` writes an interrupt's pending state into its LR only while it is
+    #: enabled (hvfuzz's proposed fix; False: as merged, ``irq_is_pending`` alone decides, so a
+    #: disabled interrupt queued because it is active (ISACTIVER, ``vgic_target_oracle``) goes into
+    #: the LR Pending+Active, and once the guest deactivates it the guest acknowledges an interrupt
+    #: that is disabled)
+    lr_pending_needs_enabled: bool = True
 
     def guest_version(self) -> int:
         """The GIC architecture the guest sees: 2 on a GICv2 host or for a GICv2 VM on a GICv3 host."""

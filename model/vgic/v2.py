@@ -133,7 +133,7 @@ class VgicV2:
             lr.eoi = True
             if irq.active:
                 allow_pending = False
-        if allow_pending and irq.is_pending():
+        if allow_pending and irq.is_pending() and (irq.enabled or not self.policy.lr_pending_needs_enabled):
             lr.pending = True
             if is_sgi(irq.intid):
                 src = ffs(irq.source)

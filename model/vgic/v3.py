@@ -99,7 +99,7 @@ class VgicV3:
             lr.eoi = True
             if irq.active:
                 allow_pending = False
-        if allow_pending and irq.is_pending():
+        if allow_pending and irq.is_pending() and (irq.enabled or not self.policy.lr_pending_needs_enabled):
             lr.pending = True
             if v2_sgi:  # the lowest pending source; EOI if another remains
                 src = ffs(irq.source)
