@@ -431,7 +431,7 @@ class System:
     def _guest_gic_write(self, op: O.GuestGicWrite) -> bool:
         """The guest's access aborts to the host: the write is emulated at its ``HandleExit``."""
         v = self.vcpus[op.vcpu]
-        if v.phase is not Phase.GUEST or op.target >= len(self.vcpus) or self._v2_sgi(op.intid):
+        if v.phase is not Phase.GUEST or op.target >= len(self.vcpus) or self._not_on_v2(op.intid, op.reg):
             return False
         H.guest_exit(self, v, Fault("trap_mmio_vgic", reg=op.reg, value=op.intid | op.target << 16))
         return True
@@ -439,17 +439,19 @@ class System:
     @handles(O.UserGicWrite)
     def _user_gic_write(self, op: O.UserGicWrite) -> bool:
         """KVM_SET_DEVICE_ATTR on the vgic: -EBUSY unless every vcpu is outside KVM_RUN."""
-        if op.target >= len(self.vcpus) or any(w.phase is not Phase.OUT for w in self.vcpus) or self._v2_sgi(op.intid):
+        if (op.target >= len(self.vcpus) or any(w.phase is not Phase.OUT for w in self.vcpus)
+                or self._not_on_v2(op.intid, op.reg)):
             return False
         H.vgic_mmio_write(self, op.vcpu, op.reg, op.intid, op.target, uaccess=True)
         return True
 
-    def _v2_sgi(self, intid: int) -> bool:
-        """A GICv2 guest's SGI: its pending and active state through ISPENDR/ICPENDR/ISACTIVER/
-        ICACTIVER is not modelled (per source: GICD_SPENDSGIR/CPENDSGIR, and KVM's "GICv2 SGIs are
-        terribly broken" source guesses in ``__set_pending`` / ``vgic_mmio_change_active``), so
-        those writes do not apply (README: the differences table)."""
-        return intid < 16 and self.vgic.policy.guest_version() == 2
+    def _not_on_v2(self, intid: int, reg: str) -> bool:
+        """A GICv2 guest's write that is not modelled, so it does not apply (README: the
+        differences table): the pending and active state of an SGI through ISPENDR/ICPENDR/
+        ISACTIVER/ICACTIVER (per source: GICD_SPENDSGIR/CPENDSGIR, and KVM's "GICv2 SGIs are
+        terribly broken" source guesses in ``__set_pending`` / ``vgic_mmio_change_active``), and
+        IROUTER, which GICv2 does not have (GICD_ITARGETSR routes its SPIs)."""
+        return self.vgic.policy.guest_version() == 2 and (intid < 16 or reg == "IROUTER")
 
     # --- PSCI, power state, stage-2 --------------------------------------------------------------
     @handles(O.GuestPsci)

@@ -443,6 +443,12 @@ class ArchGic:
                     and i.holder == vcpu and self._prio_index(vcpu, (intid, g)) == -1 - top[0])
         if top != (value, g) and not restored:
             c.tainted = c.tainted or f"EOI of {intid} (group {g}) is not the last acknowledge (G1)"
+            if any(x.active for x in self.spis):
+                # UNPREDICTABLE (A3) while an SPI is active, whose active state every CPU interface
+                # shares: which interrupt the EOI deactivates, if any, is not settled (KVM's EOIcount
+                # takes the first active one after the LRs), for the other vcpus either
+                for other in self.cpus:
+                    other.tainted = other.tainted or f"vcpu{vcpu}'s EOI of {intid} broke G1 with an SPI active (A3)"
         else:
             c.ack_stack.pop()
             if restored and i is not None:
