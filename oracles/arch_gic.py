@@ -441,6 +441,8 @@ class ArchGic:
             c.tainted = c.tainted or f"EOI of {intid}, which an ICACTIVER write deactivated while handled (G8)"
         restored = (top is not None and top[0] < 0 and top[1] == g and i is not None
                     and i.holder == vcpu and self._prio_index(vcpu, (intid, g)) == -1 - top[0])
+        if i is not None and i.group != g and intid < LPI_BASE:
+            restored = False  # the EOIR of the other group (A3): not the EOI of its handler
         if top != (value, g) and not restored:
             c.tainted = c.tainted or f"EOI of {intid} (group {g}) is not the last acknowledge (G1)"
             if any(x.active for x in self.spis):
