@@ -277,13 +277,6 @@ _VGIC = (
           "target never sees it", "plausible mistake against vgic_prune_ap_list's migrate branch (\"the target "
           "VCPU has changed\": lock both ap_lists, list_move_tail to the new target, kick it)",
           prune_migrates=False),
-    _vgic("vgic-lr-pending-while-disabled", "bug", "vgic_v3_compute_lr as merged: a disabled interrupt "
-          "that userspace or the guest made active (ISACTIVER) while it is pending goes into the LR Pending+Active; "
-          "after the guest's DIR the LR is Pending and the guest acknowledges an interrupt that is disabled",
-          "the kernel as merged (vgic_v3_compute_lr sets ICH_LR_PENDING_BIT on irq_is_pending() alone; "
-          "vgic_target_oracle queues an active interrupt whether or not it is enabled): candidate kernel defect "
-          "found by hvfuzz; the correct designs carry the proposed fix (lr_pending_needs_enabled)",
-          lr_pending_needs_enabled=False),
     _vgic("vgic-no-group-mi", "bug", "no group enable/disable MIs: a guest enabling a group is not noticed "
           "until some other exit", "plausible mistake (before a69e2d6f8934)", request_group_mis=False),
 )
