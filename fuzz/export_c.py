@@ -153,11 +153,12 @@ int main(void)
 	struct kvm_mp_state mp;
 	struct kvm_vm *vm;
 	uint64_t val;
+	int gic_fd;
 
 	vm = vm_create_with_vcpus(NR_VCPUS, guest_code_vcpu0, vcpus);
 	/* each vcpu runs guest_code_vcpu<N>: vcpu_arch_set_entry_point(vcpus[N], guest_code_vcpuN) */
-	vgic_v3_setup(vm, NR_VCPUS, 64);
-	(void)events; (void)mp; (void)val;
+	gic_fd = vgic_v3_setup(vm, NR_VCPUS, 64);
+	(void)events; (void)mp; (void)val; (void)gic_fd;
 
 	{hosts}
 

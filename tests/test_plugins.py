@@ -59,7 +59,7 @@ def test_design_file_lists_finds_and_replays_from_elsewhere(user, tmp_path):
     r = hvfuzz("fuzz", "--design", "deferred_pstate.py", "--variant", "lazy-deferred-pc", "--max-examples", "300",
                "--seed", "1", "--corpus", "", "--findings", "findings", cwd=str(user))
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "VIOLATION of exit-pc" in r.stdout and "found by hypothesis" in r.stdout, r.stdout
+    assert "VIOLATION of exit-pc" in r.stdout and "found by native" in r.stdout, r.stdout
     (repro,) = (user / "findings").glob("lazy-deferred-pc-exit-pc-*.json")
     d = json.loads(repro.read_text())
     assert d["design"] == {"module": d["design"]["module"], "file": str(user / "deferred_pstate.py")}

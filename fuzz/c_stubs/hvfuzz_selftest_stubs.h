@@ -69,6 +69,9 @@ struct kvm_vcpu_init { uint32_t target; uint32_t features[7]; };
 #define KVM_ARM_PREFERRED_TARGET	0x8020aeafUL
 
 void kvm_irq_line(struct kvm_vm *vm, uint32_t irq, int level);
+/* vgic.h: the distributor writes through KVM_DEV_ARM_VGIC_GRP_DIST_REGS (vgic_irq.c) */
+void kvm_irq_write_ispendr(int gic_fd, uint32_t intid, struct kvm_vcpu *vcpu);
+void kvm_irq_write_isactiver(int gic_fd, uint32_t intid, struct kvm_vcpu *vcpu);
 
 #define READ_ONCE(x)			(*(const volatile __typeof__(x) *)&(x))
 #define WRITE_ONCE(x, val)		(*(volatile __typeof__(x) *)&(x) = (val))
@@ -131,6 +134,10 @@ void smccc_smc(uint32_t function_id, uint64_t arg0, uint64_t arg1, uint64_t arg2
 #define SYS_ICC_BPR1_EL1	0x2001
 #define SYS_ICC_IGRPEN0_EL1	0x2002
 #define SYS_ICC_IGRPEN1_EL1	0x2003
+#define SYS_ICC_AP1R0_EL1	0x2004
+#define SYS_ICC_AP1R1_EL1	0x2005
+#define SYS_ICC_AP1R2_EL1	0x2006
+#define SYS_ICC_AP1R3_EL1	0x2007
 
 static inline void __hvfuzz_use(uint64_t x) { (void)x; }
 #define write_sysreg(v, r)		__hvfuzz_use((uint64_t)(v))
