@@ -63,7 +63,7 @@ def test_fuzz_says_known_and_findings_lists(tmp_path):
     shutil.copy(os.path.join(REGRESSIONS, "vgic-pre-series-livelock.json"), corpus)
     findings = tmp_path / "findings"
     r = _hvfuzz("fuzz", "--variant", "vgic-pre-series", "--max-examples", "50", "--seed", "1", "--findings",
-                str(findings), "--corpus", str(tmp_path / "corpus"), cwd=ROOT)
+                str(findings), "--corpus", "", "--corpus", str(tmp_path / "corpus"), cwd=ROOT)  # only this corpus
     assert r.returncode == 1 and "known: same variant and oracle as " in r.stdout, r.stdout
     assert "regressions/vgic-pre-series-livelock.json" in r.stdout, r.stdout
     listed = _hvfuzz("findings", str(findings), "--json")
