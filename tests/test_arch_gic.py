@@ -229,3 +229,20 @@ def test_a_refused_injection_fails_and_a_no_op_injection_does_not(monkeypatch):
     monkeypatch.setattr(Vgic, "lookup", lambda self, vcpu, intid: None if intid >= 32 else original(self, vcpu, intid))
     v = run(Trace(cfg, ops))
     assert not v.ok and v.oracle == "gic-API-injection-refused" and v.step == 1
+
+
+def test_g8_taints_only_the_eoi_of_an_interrupt_icactiver_deactivated():
+    """G8: EOImode 0, the handled SPI deactivated by ICACTIVER, then its EOI: the vcpu is tainted
+    (KVM's EOIcount cannot tell which interrupt the EOI named).  The same EOI without the
+    ICACTIVER write deactivates it and taints nothing."""
+    for clear_first in (False, True):
+        m = gic()
+        pend(m, 32, 0x40)
+        m.ack(0, 1, 32)
+        if clear_first:
+            m.set_active(0, 32, False)
+        m.eoi(0, 1, 32)
+        assert bool(m.cpus[0].tainted) == clear_first, m.cpus[0].tainted
+        assert not m.lookup(0, 32).active
+        if clear_first:
+            assert "G8" in m.cpus[0].tainted
