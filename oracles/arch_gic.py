@@ -238,8 +238,10 @@ class ArchGic:
     def inject(self, vcpu: int, intid: int, level: bool, target_running: bool = False) -> None:
         """An edge coalesces with a pending interrupt.  But an injection has no defined instant
         relative to a running vcpu's execution (A1): if the vcpu runs, the edge may just as well
-        land after the guest's acknowledge, making the interrupt active+pending.  Such edges are
-        remembered and applied at that acknowledge; the vcpu's next sync forgets them."""
+        land after the guest's acknowledge, making the interrupt active+pending.  That holds for an
+        interrupt already active and pending too: the acknowledge that takes its pending state
+        (after the guest has deactivated it) may come first.  Such edges are remembered and applied
+        at that acknowledge; the vcpu's next sync forgets them."""
         i = self.lookup(vcpu, intid)
         if i is None:
             return
@@ -250,7 +252,7 @@ class ArchGic:
         if i.level:
             i.line = level
         elif level:
-            if i.pending and not i.active and target_running:
+            if i.pending and target_running:
                 self.late_edges.add((i.target, intid))
             i.latch = True
 
@@ -262,10 +264,10 @@ class ArchGic:
         if i is None or intid >= NR_SGIS:
             return
         if self.version == 2:
-            if i.srcs >> source & 1 and not i.active and target_running:
+            if i.srcs >> source & 1 and target_running:
                 self.late_edges.add((target, intid | source << CPUID_SHIFT))
             i.srcs |= 1 << source
-        elif i.pending and not i.active and target_running:
+        elif i.pending and target_running:
             self.late_edges.add((target, intid))
         i.latch = True
 
@@ -277,7 +279,7 @@ class ArchGic:
         i = self.lpis.get(intid)
         if i is None:
             i = self.lpis[intid] = ArchIrq(intid, group=1, prio=prio & self.pmask, enabled=True, target=vcpu)
-        if i.pending and not i.active and target_running:
+        if i.pending and target_running:
             self.late_edges.add((i.target, intid))
         i.latch = True
 
@@ -312,7 +314,7 @@ class ArchGic:
         if i is None:
             return
         if pending:
-            if i.pending and not i.active and target_running:
+            if i.pending and target_running:
                 self.late_edges.add((i.target, intid))
             i.latch = True
             i.soft = i.soft or i.level
@@ -331,11 +333,15 @@ class ArchGic:
         if i.transit == target:
             i.transit = None
 
-    def left_guest(self, vcpu: int) -> None:
-        """``vcpu`` left the guest: the SPIs routed away from it are settled on their new target."""
+    def left_guest(self, vcpu: int) -> set[int]:
+        """``vcpu`` left the guest: the SPIs routed away from it are settled on their new target.
+        Returns those new targets."""
+        settled = set()
         for i in self.spis:
             if i.transit == vcpu:
                 i.transit = None
+                settled.add(i.target)
+        return settled
 
     def set_apr(self, vcpu: int, n: int, value: int) -> None:
         """ICV_AP1R<n>_EL1 written (A7, KVM's APR restore: ``guest_restore_active``): the active
