@@ -449,6 +449,13 @@ class ArchGic:
                     and i.holder == vcpu and self._prio_index(vcpu, (intid, g)) == -1 - top[0])
         if i is not None and i.group != g and intid < LPI_BASE:
             restored = False  # the EOIR of the other group (A3): not the EOI of its handler
+        if restored and not c.veoim and i is not None and not i.active and intid < LPI_BASE:
+            # G8 for a restored handler: an EOImode-0 EOI that ends the handler an ISACTIVER write
+            # restored (its priority in the APRs), after an ICACTIVER write deactivated the
+            # interrupt.  As above: a priority drop and no deactivation; KVM's EOIcount makes
+            # vgic_v3_fold_lr_state deactivate the first active interrupt after the LRs
+            # (corpus/regressions/vgic-eoi-of-restored-handler-after-icactiver.json).  Not judged
+            c.tainted = c.tainted or f"EOI of {intid}, whose restored handler an ICACTIVER write deactivated (G8)"
         if top != (value, g) and not restored:
             c.tainted = c.tainted or f"EOI of {intid} (group {g}) is not the last acknowledge (G1)"
             if any(x.active for x in self.spis):

@@ -246,3 +246,25 @@ def test_g8_taints_only_the_eoi_of_an_interrupt_icactiver_deactivated():
         assert not m.lookup(0, 32).active
         if clear_first:
             assert "G8" in m.cpus[0].tainted
+
+
+def test_g8_taints_the_eoi_ending_a_restored_handler_icactiver_deactivated():
+    """G8 for a restored handler (corpus/regressions/vgic-eoi-of-restored-handler-after-icactiver.json):
+    ISACTIVER makes 32 active for vcpu0, the guest restores its priority in ICC_AP1R0_EL1, and an
+    ICACTIVER write deactivates it before the guest's EOImode-0 EOI of it: tainted.  Without the
+    ICACTIVER write the EOI ends the handler and deactivates 32, untainted; with EOImode 1 the EOI
+    only drops the priority, untainted."""
+    for clear_first, eoimode1 in ((False, False), (True, False), (True, True)):
+        m = gic()
+        m.configure(0, 32, True, 0x40, 1, False, 0)
+        if eoimode1:
+            m.set_eoimode(0, True)
+        m.set_active(0, 32, True)
+        m.set_apr(0, 0, 1 << (0x40 >> 3))
+        if clear_first:
+            m.set_active(0, 32, False)
+        m.eoi(0, 1, 32)
+        assert bool(m.cpus[0].tainted) == (clear_first and not eoimode1), (clear_first, eoimode1, m.cpus[0].tainted)
+        assert not m.lookup(0, 32).active and m.cpus[0].apr[1][0] == 0
+        if m.cpus[0].tainted:
+            assert "restored handler" in m.cpus[0].tainted
