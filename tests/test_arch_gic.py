@@ -268,3 +268,50 @@ def test_g8_taints_the_eoi_ending_a_restored_handler_icactiver_deactivated():
         assert not m.lookup(0, 32).active and m.cpus[0].apr[1][0] == 0
         if m.cpus[0].tainted:
             assert "restored handler" in m.cpus[0].tainted
+
+
+def test_g7_another_restored_interrupt_as_high_taints_and_a_lower_one_does_not():
+    """G7's extension: an EOI ending the restored handler of 32 while another interrupt an ISACTIVER
+    write made active for this vcpu has a priority as high (KVM's EOIcount deactivates the first
+    active one after the LRs, which may be that one): tainted.  Near misses: the other restored
+    interrupt has a lower priority, or the EOI ends a handler that was acknowledged (no restore)."""
+    for other_prio, other_group, want in ((0x48, 1, True), (0x40, 0, True), (0x50, 1, False)):
+        m = gic()
+        m.configure(0, 32, True, 0x48, 1, False, 0)
+        m.configure(0, 33, True, other_prio, other_group, False, 0)
+        m.set_active(0, 32, True)
+        m.set_active(0, 33, True)
+        m.set_apr(0, 0, 1 << (0x48 >> 3) | 1 << (other_prio >> 3))
+        m.eoi(0, 1, 32)
+        assert bool(m.cpus[0].tainted) == want, (other_prio, other_group, m.cpus[0].tainted)
+        if want:
+            assert "G7" in m.cpus[0].tainted
+        else:
+            assert not m.lookup(0, 32).active and m.lookup(0, 33).active
+    m = gic()  # acknowledged, not restored: the EOI of the handler it interrupted ends cleanly
+    pend(m, 33, 0x50)
+    m.ack(0, 1, 33)
+    pend(m, 32, 0x48)
+    m.ack(0, 1, 32)
+    m.eoi(0, 1, 32)
+    assert not m.cpus[0].tainted and not m.lookup(0, 32).active
+
+
+def test_a3_a_g1_break_taints_every_vcpu_only_while_an_spi_is_active():
+    """A3: vcpu0 EOIs out of order (G1).  While an SPI is active anywhere (its active state shared
+    by every CPU interface; KVM's EOIcount may deactivate it) every vcpu is tainted; with only
+    vcpu0's private interrupts active, vcpu1 is not."""
+    for spi_active in (True, False):
+        m = gic(2)
+        if spi_active:
+            pend(m, 40, 0x60, vcpu=1)
+            m.ack(1, 1, 40)
+        pend(m, 16, 0x80)
+        m.ack(0, 1, 16)
+        pend(m, 17, 0x40)
+        m.ack(0, 1, 17)
+        m.eoi(0, 1, 16)
+        assert "G1" in m.cpus[0].tainted
+        assert bool(m.cpus[1].tainted) == spi_active, m.cpus[1].tainted
+        if spi_active:
+            assert "A3" in m.cpus[1].tainted
