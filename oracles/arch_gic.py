@@ -63,6 +63,13 @@ class ArchIrq:
     #: new routing takes effect "within the window": until the old target has next left the guest
     #: (and so given up any copy of the interrupt it held), the new target is not judged strictly
     transit: int | None = None
+    #: A1 for a deactivation: the vcpu whose CPU interface deactivated this SPI (an EOI, or a DIR
+    #: the guest's CPU interface completed) while it ran in the guest.  The deactivation reaches
+    #: the distributor with latency, made visible by that vcpu's next sync (KVM: its exit's fold;
+    #: README "an SPI deactivated on a running vcpu after an IROUTER moved it"), so until that vcpu
+    #: has next left the guest, the SPI's inactive state is not judged for the other vcpus: it is
+    #: not a stable candidate (O1) and O2 is off for its target
+    landing: int | None = None
     #: made active by ISACTIVER (§2.8: no APR change) and its group priority not yet restored in
     #: the APRs by the guest (G7, below)
     restored: bool = False
@@ -76,8 +83,8 @@ class ArchIrq:
 
     @property
     def uncertain(self) -> bool:
-        """Pending or routing in one of the windows above (A17, S10)."""
-        return self.soft or self.transit is not None
+        """Pending, routing or deactivation in one of the windows above (A17, S10, A1)."""
+        return self.soft or self.transit is not None or self.landing is not None
 
 
 @attrs.define(slots=True)
@@ -341,6 +348,8 @@ class ArchGic:
             if i.transit == vcpu:
                 i.transit = None
                 settled.add(i.target)
+            if i.landing == vcpu:
+                i.landing = None
         return settled
 
     def set_apr(self, vcpu: int, n: int, value: int) -> None:
@@ -476,8 +485,13 @@ class ArchGic:
             return
         if i.group == g and (i.prio & c.gmask(g)) == dropped and (not c.veoim or intid >= LPI_BASE):
             i.active = False  # a vLPI is deactivated by its EOI whatever EOImode (S9)
+            if NR_PRIVATE <= intid < LPI_BASE:
+                i.landing = vcpu  # the guest's EOI: A1, until this vcpu next leaves the guest
 
-    def dir(self, vcpu: int, intid: int) -> None:
+    def dir(self, vcpu: int, intid: int, in_guest: bool = True) -> None:
+        """A DIR (EOImode 1) deactivates the interrupt; ``in_guest``: the guest's CPU interface
+        completed it (not the host's emulation of a trapped one at the exit), so for an SPI it
+        lands with latency (``ArchIrq.landing``)."""
         c = self.cpus[vcpu]
         value = intid
         intid, cpuid = self.decode(value)
@@ -494,6 +508,8 @@ class ArchGic:
             # names no active interrupt (UNPREDICTABLE, IHI 0048B GICC_DIR)
             c.tainted = c.tainted or f"DIR of SGI {intid} from CPU {cpuid}, active from CPU {i.active_src}"
             return
+        if in_guest and i.active and NR_PRIVATE <= intid < LPI_BASE:
+            i.landing = vcpu
         i.active = False
 
     def set_pmr(self, vcpu: int, value: int) -> None:

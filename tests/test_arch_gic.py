@@ -315,3 +315,32 @@ def test_a3_a_g1_break_taints_every_vcpu_only_while_an_spi_is_active():
         assert bool(m.cpus[1].tainted) == spi_active, m.cpus[1].tainted
         if spi_active:
             assert "A3" in m.cpus[1].tainted
+
+
+def test_a1_an_spi_deactivated_on_a_running_vcpu_lands_when_it_leaves_the_guest():
+    """A1 for a deactivation (corpus/regressions/vgic-rerouted-spi-deactivated-on-running-vcpu.json):
+    SPI 34 acknowledged on vcpu1, moved to vcpu0 by IROUTER, EOId on vcpu1 in the guest and pended
+    again: until vcpu1 next leaves the guest it is not a certain candidate of vcpu0 (O1's stable
+    set and O2 leave it out); then it is.  Near miss: a trapped DIR the host completes at the exit
+    lands at once."""
+    m = gic(2)
+    pend(m, 34, 0x20, vcpu=1)
+    m.ack(1, 1, 34)
+    m.route(34, 0)
+    m.eoi(1, 1, 34)
+    m.inject(0, 34, True)
+    i = m.lookup(0, 34)
+    assert not i.active and i.pending and i.uncertain and i.landing == 1
+    assert 34 in {x.intid for x in m.cand(0)}  # a candidate, only not a certain one
+    m.left_guest(0)
+    assert i.uncertain
+    m.left_guest(1)
+    assert not i.uncertain
+    m = gic(2)
+    m.set_eoimode(1, True)
+    pend(m, 34, 0x20, vcpu=1)
+    m.ack(1, 1, 34)
+    m.eoi(1, 1, 34)
+    m.route(34, 0)
+    m.dir(1, 34, in_guest=False)
+    assert not m.lookup(0, 34).active and m.lookup(0, 34).landing is None
