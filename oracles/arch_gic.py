@@ -370,6 +370,16 @@ class ArchGic:
             if i.restored and self._prio_index(vcpu, (i.intid, i.group)) in bits:
                 i.restored = False
 
+    def _taint_sharers(self, vcpu: int, at_risk: list[ArchIrq], rule: str) -> None:
+        """A G7 EOI may deactivate one of ``at_risk`` instead of the interrupt it names (KVM's
+        EOIcount).  An SPI's active state is shared by every CPU interface, and the SPI may be
+        acknowledged on, or routed to, another vcpu next (A3's reasoning): when one of them is an
+        SPI every vcpu is tainted, else only ``vcpu`` (done by the caller)
+        (corpus/regressions/vgic-restored-spi-eoi-taints-every-vcpu.json)."""
+        if any(NR_PRIVATE <= x.intid < LPI_BASE for x in at_risk):
+            for other in self.cpus:
+                other.tainted = other.tainted or f"vcpu{vcpu}'s EOI may deactivate a restored SPI ({rule})"
+
     def _held_by(self, vcpu: int) -> list[ArchIrq]:
         """The interrupts an ISACTIVER write made active for ``vcpu``'s CPU interface."""
         return [i for i in chain(self.private[vcpu], self.spis) if i.holder == vcpu]
@@ -429,23 +439,25 @@ class ArchGic:
             return
         if 1020 <= intid <= 1023:
             return
-        if any(x.restored and x.active for x in self._held_by(vcpu)):
+        if unrestored := [x for x in self._held_by(vcpu) if x.restored and x.active]:
             # G7: the guest EOIs while an interrupt made active by ISACTIVER has no active priority
             # (vgic_irq.c's test_restore_active restores each one's in ICC_AP1R<n>_EL1 first).  A
             # priority drop with an active interrupt that no APR accounts for: which interrupt a
             # hypervisor's EOIcount then deactivates is not the architecture's to say (KVM's
             # vgic_v3_fold_lr_state takes the first active one after the LRs, in priority order)
             c.tainted = c.tainted or "EOI with an ISACTIVER-restored interrupt whose priority is not in the APRs (G7)"
+            self._taint_sharers(vcpu, unrestored, "G7")
         top = c.ack_stack[-1] if c.ack_stack else None
         i = self.lookup(vcpu, intid)
-        if i is not None and i.holder == vcpu and any(
-                x is not i and x.active and x.prio <= i.prio for x in self._held_by(vcpu)):
+        if i is not None and i.holder == vcpu and (as_high := [
+                x for x in self._held_by(vcpu) if x is not i and x.active and x.prio <= i.prio]):
             # G7 too: another interrupt an ISACTIVER write made active for this vcpu has a priority
             # as high as (or higher than) the restored one this EOI names, in either group.  The
             # EOI names one; KVM's EOIcount carries no INTID or group, and vgic_v3_fold_lr_state
             # deactivates the first active one after the LRs in ap_list (priority) order (README
             # G7, a finding).  Not judged from here
             c.tainted = c.tainted or "EOI of a restored interrupt with another restored one as high (G7)"
+            self._taint_sharers(vcpu, as_high, "G7")
         if top == (value, g) and not c.veoim and i is not None and not i.active and intid < LPI_BASE:
             # G8: an EOImode-0 EOI of the interrupt being handled after a GICD/GICR_ICACTIVER write
             # deactivated it (kvm-unit-tests' ipi_clear_active_handler deactivates so).  The

@@ -344,3 +344,19 @@ def test_a1_an_spi_deactivated_on_a_running_vcpu_lands_when_it_leaves_the_guest(
     m.route(34, 0)
     m.dir(1, 34, in_guest=False)
     assert not m.lookup(0, 34).active and m.lookup(0, 34).landing is None
+
+
+def test_g7_taints_every_vcpu_only_when_the_interrupt_at_risk_is_an_spi():
+    """G7 with a restored SPI at risk (corpus/regressions/vgic-restored-spi-eoi-taints-every-vcpu.json):
+    KVM's EOIcount may deactivate the other restored interrupt instead of the one the EOI names;
+    an SPI's active state is shared, so every vcpu is tainted.  Near miss: private interrupts
+    (PPIs 20, 21) at risk taint only the EOIing vcpu."""
+    for a, b, everyone in ((32, 33, True), (20, 21, False)):
+        m = gic(2)
+        for intid in (a, b):
+            m.configure(0, intid, True, 0xA0, 1, False, 0)
+            m.set_active(0, intid, True)
+        m.set_apr(0, 0, 1 << (0xA0 >> 3))
+        m.eoi(0, 1, b)
+        assert "G7" in m.cpus[0].tainted
+        assert bool(m.cpus[1].tainted) == everyone, (a, b, m.cpus[1].tainted)
