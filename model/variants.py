@@ -277,6 +277,16 @@ _VGIC = (
           "target never sees it", "plausible mistake against vgic_prune_ap_list's migrate branch (\"the target "
           "VCPU has changed\": lock both ap_lists, list_move_tail to the new target, kick it)",
           prune_migrates=False),
+    _vgic("vgic-lr-pending-while-disabled", "bug", "vgic_v3_compute_lr as merged: the LR's pending bit follows "
+          "irq_is_pending() alone, so a disabled interrupt that is pending when it is made active (ISACTIVER: "
+          "vgic_target_oracle queues an active interrupt enabled or not) goes into the LR Pending+Active; once the "
+          "guest deactivates it the LR is Pending and the guest acknowledges an interrupt that is disabled. A "
+          "candidate kernel defect found by hvfuzz (README row E8); the correct design writes the pending state "
+          "only while the interrupt is enabled",
+          "vgic_v3_compute_lr / vgic_v2_compute_lr (\"if (allow_pending && irq_is_pending(irq))\", no irq->enabled "
+          "check) and vgic_target_oracle (\"If the IRQ is active, it must stay on the VCPU's ap_list\"), "
+          "torvalds/linux arch/arm64/kvm/vgic after the LR-overflow series",
+          lr_pending_needs_enabled=False),
     _vgic("vgic-no-group-mi", "bug", "no group enable/disable MIs: a guest enabling a group is not noticed "
           "until some other exit", "plausible mistake (before a69e2d6f8934)", request_group_mis=False),
 )

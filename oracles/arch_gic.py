@@ -63,6 +63,13 @@ class ArchIrq:
     #: new routing takes effect "within the window": until the old target has next left the guest
     #: (and so given up any copy of the interrupt it held), the new target is not judged strictly
     transit: int | None = None
+    #: A1 for a deactivation: the vcpu whose CPU interface deactivated this SPI (an EOI, or a DIR
+    #: the guest's CPU interface completed) while it ran in the guest.  The deactivation reaches
+    #: the distributor with latency, made visible by that vcpu's next sync (KVM: its exit's fold;
+    #: README "an SPI deactivated on a running vcpu after an IROUTER moved it"), so until that vcpu
+    #: has next left the guest, the SPI's inactive state is not judged for the other vcpus: it is
+    #: not a stable candidate (O1) and O2 is off for its target
+    landing: int | None = None
     #: made active by ISACTIVER (§2.8: no APR change) and its group priority not yet restored in
     #: the APRs by the guest (G7, below)
     restored: bool = False
@@ -76,8 +83,8 @@ class ArchIrq:
 
     @property
     def uncertain(self) -> bool:
-        """Pending or routing in one of the windows above (A17, S10)."""
-        return self.soft or self.transit is not None
+        """Pending, routing or deactivation in one of the windows above (A17, S10, A1)."""
+        return self.soft or self.transit is not None or self.landing is not None
 
 
 @attrs.define(slots=True)
@@ -341,6 +348,8 @@ class ArchGic:
             if i.transit == vcpu:
                 i.transit = None
                 settled.add(i.target)
+            if i.landing == vcpu:
+                i.landing = None
         return settled
 
     def set_apr(self, vcpu: int, n: int, value: int) -> None:
@@ -360,6 +369,16 @@ class ArchGic:
         for i in self._held_by(vcpu):
             if i.restored and self._prio_index(vcpu, (i.intid, i.group)) in bits:
                 i.restored = False
+
+    def _taint_sharers(self, vcpu: int, at_risk: list[ArchIrq], rule: str) -> None:
+        """A G7 EOI may deactivate one of ``at_risk`` instead of the interrupt it names (KVM's
+        EOIcount).  An SPI's active state is shared by every CPU interface, and the SPI may be
+        acknowledged on, or routed to, another vcpu next (A3's reasoning): when one of them is an
+        SPI every vcpu is tainted, else only ``vcpu`` (done by the caller)
+        (corpus/regressions/vgic-restored-spi-eoi-taints-every-vcpu.json)."""
+        if any(NR_PRIVATE <= x.intid < LPI_BASE for x in at_risk):
+            for other in self.cpus:
+                other.tainted = other.tainted or f"vcpu{vcpu}'s EOI may deactivate a restored SPI ({rule})"
 
     def _held_by(self, vcpu: int) -> list[ArchIrq]:
         """The interrupts an ISACTIVER write made active for ``vcpu``'s CPU interface."""
@@ -420,23 +439,25 @@ class ArchGic:
             return
         if 1020 <= intid <= 1023:
             return
-        if any(x.restored and x.active for x in self._held_by(vcpu)):
+        if unrestored := [x for x in self._held_by(vcpu) if x.restored and x.active]:
             # G7: the guest EOIs while an interrupt made active by ISACTIVER has no active priority
             # (vgic_irq.c's test_restore_active restores each one's in ICC_AP1R<n>_EL1 first).  A
             # priority drop with an active interrupt that no APR accounts for: which interrupt a
             # hypervisor's EOIcount then deactivates is not the architecture's to say (KVM's
             # vgic_v3_fold_lr_state takes the first active one after the LRs, in priority order)
             c.tainted = c.tainted or "EOI with an ISACTIVER-restored interrupt whose priority is not in the APRs (G7)"
+            self._taint_sharers(vcpu, unrestored, "G7")
         top = c.ack_stack[-1] if c.ack_stack else None
         i = self.lookup(vcpu, intid)
-        if i is not None and i.holder == vcpu and any(
-                x is not i and x.active and x.prio <= i.prio for x in self._held_by(vcpu)):
+        if i is not None and i.holder == vcpu and (as_high := [
+                x for x in self._held_by(vcpu) if x is not i and x.active and x.prio <= i.prio]):
             # G7 too: another interrupt an ISACTIVER write made active for this vcpu has a priority
             # as high as (or higher than) the restored one this EOI names, in either group.  The
             # EOI names one; KVM's EOIcount carries no INTID or group, and vgic_v3_fold_lr_state
             # deactivates the first active one after the LRs in ap_list (priority) order (README
             # G7, a finding).  Not judged from here
             c.tainted = c.tainted or "EOI of a restored interrupt with another restored one as high (G7)"
+            self._taint_sharers(vcpu, as_high, "G7")
         if top == (value, g) and not c.veoim and i is not None and not i.active and intid < LPI_BASE:
             # G8: an EOImode-0 EOI of the interrupt being handled after a GICD/GICR_ICACTIVER write
             # deactivated it (kvm-unit-tests' ipi_clear_active_handler deactivates so).  The
@@ -449,6 +470,13 @@ class ArchGic:
                     and i.holder == vcpu and self._prio_index(vcpu, (intid, g)) == -1 - top[0])
         if i is not None and i.group != g and intid < LPI_BASE:
             restored = False  # the EOIR of the other group (A3): not the EOI of its handler
+        if restored and not c.veoim and i is not None and not i.active and intid < LPI_BASE:
+            # G8 for a restored handler: an EOImode-0 EOI that ends the handler an ISACTIVER write
+            # restored (its priority in the APRs), after an ICACTIVER write deactivated the
+            # interrupt.  As above: a priority drop and no deactivation; KVM's EOIcount makes
+            # vgic_v3_fold_lr_state deactivate the first active interrupt after the LRs
+            # (corpus/regressions/vgic-eoi-of-restored-handler-after-icactiver.json).  Not judged
+            c.tainted = c.tainted or f"EOI of {intid}, whose restored handler an ICACTIVER write deactivated (G8)"
         if top != (value, g) and not restored:
             c.tainted = c.tainted or f"EOI of {intid} (group {g}) is not the last acknowledge (G1)"
             if any(x.active for x in self.spis):
@@ -469,8 +497,13 @@ class ArchGic:
             return
         if i.group == g and (i.prio & c.gmask(g)) == dropped and (not c.veoim or intid >= LPI_BASE):
             i.active = False  # a vLPI is deactivated by its EOI whatever EOImode (S9)
+            if NR_PRIVATE <= intid < LPI_BASE:
+                i.landing = vcpu  # the guest's EOI: A1, until this vcpu next leaves the guest
 
-    def dir(self, vcpu: int, intid: int) -> None:
+    def dir(self, vcpu: int, intid: int, in_guest: bool = True) -> None:
+        """A DIR (EOImode 1) deactivates the interrupt; ``in_guest``: the guest's CPU interface
+        completed it (not the host's emulation of a trapped one at the exit), so for an SPI it
+        lands with latency (``ArchIrq.landing``)."""
         c = self.cpus[vcpu]
         value = intid
         intid, cpuid = self.decode(value)
@@ -487,6 +520,8 @@ class ArchGic:
             # names no active interrupt (UNPREDICTABLE, IHI 0048B GICC_DIR)
             c.tainted = c.tainted or f"DIR of SGI {intid} from CPU {cpuid}, active from CPU {i.active_src}"
             return
+        if in_guest and i.active and NR_PRIVATE <= intid < LPI_BASE:
+            i.landing = vcpu
         i.active = False
 
     def set_pmr(self, vcpu: int, value: int) -> None:

@@ -125,7 +125,7 @@ class GicChecker:
             pstate = last_of(step.sut_obs, K.RUN_LOOP_PSTATE, v)
             if isinstance(pstate, int) and pstate & _PSTATE_NRW:
                 return None  # AArch32 state on a vcpu without it: the entry fails, the DIR never completes
-            self.m.dir(v, intid)  # the host completes the trapped DIR
+            self.m.dir(v, intid, in_guest=False)  # the host completes the trapped DIR
             self.strict = [False] * self.vcpus
             self._track()
             return None

@@ -246,3 +246,117 @@ def test_g8_taints_only_the_eoi_of_an_interrupt_icactiver_deactivated():
         assert not m.lookup(0, 32).active
         if clear_first:
             assert "G8" in m.cpus[0].tainted
+
+
+def test_g8_taints_the_eoi_ending_a_restored_handler_icactiver_deactivated():
+    """G8 for a restored handler (corpus/regressions/vgic-eoi-of-restored-handler-after-icactiver.json):
+    ISACTIVER makes 32 active for vcpu0, the guest restores its priority in ICC_AP1R0_EL1, and an
+    ICACTIVER write deactivates it before the guest's EOImode-0 EOI of it: tainted.  Without the
+    ICACTIVER write the EOI ends the handler and deactivates 32, untainted; with EOImode 1 the EOI
+    only drops the priority, untainted."""
+    for clear_first, eoimode1 in ((False, False), (True, False), (True, True)):
+        m = gic()
+        m.configure(0, 32, True, 0x40, 1, False, 0)
+        if eoimode1:
+            m.set_eoimode(0, True)
+        m.set_active(0, 32, True)
+        m.set_apr(0, 0, 1 << (0x40 >> 3))
+        if clear_first:
+            m.set_active(0, 32, False)
+        m.eoi(0, 1, 32)
+        assert bool(m.cpus[0].tainted) == (clear_first and not eoimode1), (clear_first, eoimode1, m.cpus[0].tainted)
+        assert not m.lookup(0, 32).active and m.cpus[0].apr[1][0] == 0
+        if m.cpus[0].tainted:
+            assert "restored handler" in m.cpus[0].tainted
+
+
+def test_g7_another_restored_interrupt_as_high_taints_and_a_lower_one_does_not():
+    """G7's extension: an EOI ending the restored handler of 32 while another interrupt an ISACTIVER
+    write made active for this vcpu has a priority as high (KVM's EOIcount deactivates the first
+    active one after the LRs, which may be that one): tainted.  Near misses: the other restored
+    interrupt has a lower priority, or the EOI ends a handler that was acknowledged (no restore)."""
+    for other_prio, other_group, want in ((0x48, 1, True), (0x40, 0, True), (0x50, 1, False)):
+        m = gic()
+        m.configure(0, 32, True, 0x48, 1, False, 0)
+        m.configure(0, 33, True, other_prio, other_group, False, 0)
+        m.set_active(0, 32, True)
+        m.set_active(0, 33, True)
+        m.set_apr(0, 0, 1 << (0x48 >> 3) | 1 << (other_prio >> 3))
+        m.eoi(0, 1, 32)
+        assert bool(m.cpus[0].tainted) == want, (other_prio, other_group, m.cpus[0].tainted)
+        if want:
+            assert "G7" in m.cpus[0].tainted
+        else:
+            assert not m.lookup(0, 32).active and m.lookup(0, 33).active
+    m = gic()  # acknowledged, not restored: the EOI of the handler it interrupted ends cleanly
+    pend(m, 33, 0x50)
+    m.ack(0, 1, 33)
+    pend(m, 32, 0x48)
+    m.ack(0, 1, 32)
+    m.eoi(0, 1, 32)
+    assert not m.cpus[0].tainted and not m.lookup(0, 32).active
+
+
+def test_a3_a_g1_break_taints_every_vcpu_only_while_an_spi_is_active():
+    """A3: vcpu0 EOIs out of order (G1).  While an SPI is active anywhere (its active state shared
+    by every CPU interface; KVM's EOIcount may deactivate it) every vcpu is tainted; with only
+    vcpu0's private interrupts active, vcpu1 is not."""
+    for spi_active in (True, False):
+        m = gic(2)
+        if spi_active:
+            pend(m, 40, 0x60, vcpu=1)
+            m.ack(1, 1, 40)
+        pend(m, 16, 0x80)
+        m.ack(0, 1, 16)
+        pend(m, 17, 0x40)
+        m.ack(0, 1, 17)
+        m.eoi(0, 1, 16)
+        assert "G1" in m.cpus[0].tainted
+        assert bool(m.cpus[1].tainted) == spi_active, m.cpus[1].tainted
+        if spi_active:
+            assert "A3" in m.cpus[1].tainted
+
+
+def test_a1_an_spi_deactivated_on_a_running_vcpu_lands_when_it_leaves_the_guest():
+    """A1 for a deactivation (corpus/regressions/vgic-rerouted-spi-deactivated-on-running-vcpu.json):
+    SPI 34 acknowledged on vcpu1, moved to vcpu0 by IROUTER, EOId on vcpu1 in the guest and pended
+    again: until vcpu1 next leaves the guest it is not a certain candidate of vcpu0 (O1's stable
+    set and O2 leave it out); then it is.  Near miss: a trapped DIR the host completes at the exit
+    lands at once."""
+    m = gic(2)
+    pend(m, 34, 0x20, vcpu=1)
+    m.ack(1, 1, 34)
+    m.route(34, 0)
+    m.eoi(1, 1, 34)
+    m.inject(0, 34, True)
+    i = m.lookup(0, 34)
+    assert not i.active and i.pending and i.uncertain and i.landing == 1
+    assert 34 in {x.intid for x in m.cand(0)}  # a candidate, only not a certain one
+    m.left_guest(0)
+    assert i.uncertain
+    m.left_guest(1)
+    assert not i.uncertain
+    m = gic(2)
+    m.set_eoimode(1, True)
+    pend(m, 34, 0x20, vcpu=1)
+    m.ack(1, 1, 34)
+    m.eoi(1, 1, 34)
+    m.route(34, 0)
+    m.dir(1, 34, in_guest=False)
+    assert not m.lookup(0, 34).active and m.lookup(0, 34).landing is None
+
+
+def test_g7_taints_every_vcpu_only_when_the_interrupt_at_risk_is_an_spi():
+    """G7 with a restored SPI at risk (corpus/regressions/vgic-restored-spi-eoi-taints-every-vcpu.json):
+    KVM's EOIcount may deactivate the other restored interrupt instead of the one the EOI names;
+    an SPI's active state is shared, so every vcpu is tainted.  Near miss: private interrupts
+    (PPIs 20, 21) at risk taint only the EOIing vcpu."""
+    for a, b, everyone in ((32, 33, True), (20, 21, False)):
+        m = gic(2)
+        for intid in (a, b):
+            m.configure(0, intid, True, 0xA0, 1, False, 0)
+            m.set_active(0, intid, True)
+        m.set_apr(0, 0, 1 << (0xA0 >> 3))
+        m.eoi(0, 1, b)
+        assert "G7" in m.cpus[0].tainted
+        assert bool(m.cpus[1].tainted) == everyone, (a, b, m.cpus[1].tainted)

@@ -157,6 +157,9 @@ EXPECTED = {
     "vgic-icpendr-by-other-vcpu": {
         "vgic-icpendr-no-halt": "gic-S1-validity", "vgic-no-group-mi": "gic-I5-mi-config",
         "vgic-trap-armed-on-exit": "gic-hcr-armed-in-host", "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},
+    # E8: a disabled, pending SPI made active by userspace; the guest DIRs it and reads IAR1
+    "vgic-disabled-pending-made-active": {
+        "vgic-lr-pending-while-disabled": "gic-S1-validity", "vgic-no-group-mi": "gic-I5-mi-config"},
     "vgic-icpendr-level-line-stays": {
         "vgic-icpendr-clears-line": "gic-O2-strict-at-sync", "vgic-no-group-mi": "gic-I5-mi-config",
         "pkvm-vgic-vmcr-not-eager": "gic-I5-mi-config"},

@@ -14,13 +14,7 @@ from hvfuzz.fuzz.runner import Execution, Verdict
 from hvfuzz.fuzz.trace import Trace
 from hvfuzz.model.pkvm.state import Phase
 from hvfuzz.model.variants import Variant
-from hvfuzz.model.vgic.irq import VgicPolicy
 from hvfuzz.model.vocab import ops as O
-
-#: the VgicPolicy knobs of the active/pending-state writes (issue 15 item 6): a variant that
-#: changes one is fuzzed with those writes (``Gates.state_on``)
-STATE_KNOBS = ("sactive_queues", "mmio_active_halt", "cpending_latch_only", "cpending_halt", "prune_migrates",
-               "lr_pending_needs_enabled")
 
 
 @attrs.frozen
@@ -35,12 +29,6 @@ class Gates:
     pmu: bool
     #: the component whose ops a bug or seed variant gets (None: every component's)
     component: str | None = None
-    #: distributor/redistributor state writes and APR writes (GuestGicWrite, UserGicWrite,
-    #: GuestSetApr; issue 15 item 6): generated only for the variants whose vgic changes how they
-    #: are handled.  On the correct designs the native engine still finds false alarms there that
-    #: are not triaged yet (README "Open: active-state writes on the correct designs"), so they
-    #: reach the correct designs through the corpus and ``hvfuzz exhaustive`` only
-    state_on: bool = False
 
     def allows(self, components: frozenset[str]) -> bool:
         """Whether an op of ``components`` is generated for this variant."""
@@ -54,11 +42,9 @@ class Gates:
 
             var = BUILTIN[var]
         every = var.kind in ("correct", "reference")
-        state = var.vgic is not None and any(
-            getattr(var.vgic, k) != getattr(VgicPolicy(), k) for k in STATE_KNOBS)
         return cls(regs_on=every or var.component != "vgic", gic_on=every or var.component == "vgic",
                    psci_on=every or var.component == "psci", pmu=var.pmu_emulation,
-                   component=None if every else var.component, state_on=state)
+                   component=None if every else var.component)
 
 
 @attrs.define
