@@ -11,7 +11,7 @@ the crash, and the execs.
 Usage:
     python bench/atheris_catalog.py [--seconds 60] [--parallel 1] [--seed 1]
                                     [--variants a,b,...] [--out bench/results/atheris-catalog]
-                                    [--force] [-- LIBFUZZER FLAGS ...]
+                                    [--mode full|bytes|plain] [--force] [-- LIBFUZZER FLAGS ...]
 
 Writes OUT.json (updated after every variant, so an interrupted run resumes: variants already
 in it are skipped unless --force) and OUT.md (the table and the summary).
@@ -42,12 +42,13 @@ _STAT = re.compile(r"stat::(\w+):\s+(\d+)")
 _EXECS = re.compile(r"^#(\d+)\s")
 
 
-def one_run(variant: str, seconds: int, seed: int, extra: list[str]) -> dict:
+def one_run(variant: str, seconds: int, seed: int, extra: list[str], mode: str) -> dict:
     """One libFuzzer run of the system target on ``variant`` from an empty corpus."""
     work = tempfile.mkdtemp(prefix="hvfuzz-catalog-")
     try:
         cmd, env, prefix, n = target_command("system", variant, seconds, 1, work, [], [f"-seed={seed}", *extra])
         assert n == 0
+        env["HVFUZZ_ATHERIS"] = mode
         t0 = time.monotonic()
         startup = None
         oracle = step = None
@@ -73,7 +74,7 @@ def one_run(variant: str, seconds: int, seed: int, extra: list[str]) -> dict:
         return {"variant": variant, "component": VARIANTS[variant].component, "found": found,
                 "found_s": round(dt, 2) if found else None, "wall_s": round(dt, 2),
                 "startup_s": round(startup, 2) if startup is not None else None,
-                "oracle": oracle, "step": step, "execs": execs, "returncode": rc, "seed": seed,
+                "oracle": oracle, "step": step, "execs": execs, "returncode": rc, "seed": seed, "mode": mode,
                 "seconds": seconds, "flags": cmd[2:-1]}
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -116,6 +117,9 @@ def main() -> None:
     ap.add_argument("--variants", default="", help="comma-separated subset (default: every bug variant)")
     ap.add_argument("--out", default=DEFAULT_OUT, help="path without extension (.json and .md are written)")
     ap.add_argument("--force", action="store_true", help="re-measure variants already in OUT.json")
+    ap.add_argument("--mode", default="full", choices=("full", "bytes", "plain"),
+                    help="the target's HVFUZZ_ATHERIS (fuzz/targets/driver.py): full (default), bytes (semantic "
+                         "coverage, libFuzzer's mutators), plain (code coverage and libFuzzer's mutators only)")
     ap.add_argument("--note", default="", help="a line for the table's header (e.g. the commit)")
     ap.add_argument("flags", nargs=argparse.REMAINDER, help="libFuzzer flags after --")
     a = ap.parse_args()
@@ -131,13 +135,13 @@ def main() -> None:
             results = json.load(f)["results"]
     todo = [v for v in wanted if a.force or v not in results]
     extra = [f for f in a.flags if f != "--"]
-    note = a.note or f"flags: {' '.join(extra) or '(hvfuzz atheris defaults)'}"
+    note = (a.note + "; " if a.note else "") + f"mode {a.mode}; flags: {' '.join(extra) or '(hvfuzz atheris defaults)'}"
     order = catalog + [v for v in wanted if v not in catalog]
     lock = threading.Lock()
     print(f"{len(todo)} to run, {len(wanted) - len(todo)} already in {a.out}.json", flush=True)
 
     def job(v: str) -> None:
-        r = one_run(v, a.seconds, a.seed, extra)
+        r = one_run(v, a.seconds, a.seed, extra, a.mode)
         with lock:
             results[v] = r
             write_outputs(a.out, results, order, a.seconds, note)
