@@ -14,8 +14,9 @@ Besides that code coverage, ``fuzz(...)`` gives libFuzzer what the native engine
   header's VM shape, the swarm mask), with a fifth of the mutants left to libFuzzer's own byte
   mutators (its dictionary and comparison operands), and crossover at step boundaries.
 ``HVFUZZ_ATHERIS=plain`` turns both off (code coverage and libFuzzer's mutators only), ``=bytes``
-keeps the semantic coverage but not the mutator: for measuring what each brings
-(``bench/atheris_catalog.py``).
+keeps the semantic coverage but not the mutator, ``=semantic`` keeps both but leaves hvfuzz
+uninstrumented (no code coverage: about twice the execs/s): for measuring what each brings
+(``bench/atheris_catalog.py --mode``).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def designs() -> Registry:
 #: counters reserved for the semantic coverage (features are hashed onto them)
 FEEDBACK_COUNTERS = 1 << 14
 #: the modes of ``HVFUZZ_ATHERIS``
-MODES = ("full", "bytes", "plain")
+MODES = ("full", "semantic", "bytes", "plain")
 
 
 class Feedback:
@@ -157,10 +158,10 @@ def fuzz(target: str, component: str, argv: list[str], atheris: Any) -> None:
         print(f"hvfuzz: HVFUZZ_ATHERIS={mode!r}: one of {', '.join(MODES)}", file=sys.stderr)
         raise SystemExit(2)
     reg = designs()
-    feedback = None if mode == "plain" else Feedback(atheris._reserve_counter, atheris._trace_branch)
+    # atheris.Fuzz() rebinds atheris._trace_branch and atheris.Mutate to libFuzzer's: look them up per call
+    feedback = None if mode == "plain" else Feedback(atheris._reserve_counter, lambda k: atheris._trace_branch(k))
     kw: dict[str, Any] = {}
     if mode == "full":
-        # atheris.Mutate is bound to libFuzzer's mutators only once atheris.Fuzz() runs: look it up per call
         kw = {"custom_mutator": step_mutator(variant, reg, lambda d, n: atheris.Mutate(d, n)),
               "custom_crossover": crossover}
     atheris.Setup(argv, one_input(variant, component, reg, feedback), **kw)

@@ -11,7 +11,9 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports(include=["hvfuzz"]):
+from hvfuzz.fuzz.targets import instrumentation  # imports nothing of hvfuzz but this package
+
+with instrumentation(atheris):
     from hvfuzz.fuzz.targets.driver import fuzz
 
 
