@@ -11,7 +11,7 @@ the crash, and the execs.
 Usage:
     python bench/atheris_catalog.py [--seconds 60] [--parallel 1] [--seed 1]
                                     [--variants a,b,...] [--out bench/results/atheris-catalog]
-                                    [--mode full|bytes|plain] [--force] [-- LIBFUZZER FLAGS ...]
+                                    [--mode full|semantic|bytes|plain] [--force] [-- LIBFUZZER FLAGS ...]
 
 Writes OUT.json (updated after every variant, so an interrupted run resumes: variants already
 in it are skipped unless --force) and OUT.md (the table and the summary).
@@ -20,6 +20,7 @@ in it are skipped unless --force) and OUT.md (the table and the summary).
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -32,7 +33,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import attrs
+
+from hvfuzz.fuzz.decode import decode
 from hvfuzz.fuzz.libfuzzer import target_command
+from hvfuzz.fuzz.runner import run
 from hvfuzz.model.variants import VARIANTS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,6 +45,26 @@ DEFAULT_OUT = os.path.join(HERE, "results", "atheris-catalog")
 _ORACLE = re.compile(r"hvfuzz: oracle (\S+) violated at step (\d+)")
 _STAT = re.compile(r"stat::(\w+):\s+(\d+)")
 _EXECS = re.compile(r"^#(\d+)\s")
+
+
+def check_crash(data: bytes, variant: str) -> dict:
+    """Whether the crash input reproduces on ``variant`` (decoded there, replayed), and the correct
+    designs of the same GIC version the decoded trace runs clean on (none: a finding of the correct
+    designs too, not of this variant's bug)."""
+    trace = decode(data, variant, "system")
+    v = run(trace)
+    clean = []
+    for name, d in VARIANTS.items():
+        if d.kind != "correct" or d.gic_version != VARIANTS[variant].gic_version:
+            continue
+        try:
+            ok = run(attrs.evolve(trace, config=attrs.evolve(trace.config, variant=name))).ok
+        except Exception:  # an op or shape that design does not take
+            continue
+        if ok:
+            clean.append(name)
+    return {"reproduces": not v.ok, "replay_oracle": v.oracle, "ops": len(trace.ops), "clean_on": clean,
+            "input_b64": base64.b64encode(data).decode()}
 
 
 def one_run(variant: str, seconds: int, seed: int, extra: list[str], mode: str) -> dict:
@@ -70,12 +95,16 @@ def one_run(variant: str, seconds: int, seed: int, extra: list[str], mode: str) 
         dt = time.monotonic() - t0
         crashes = [f for f in os.listdir(work) if "crash-" in f]
         found = bool(crashes)
+        check = {}
+        if found:
+            with open(os.path.join(work, crashes[0]), "rb") as f:
+                check = check_crash(f.read(), variant)
         execs = stats.get("number_of_executed_units", execs)
         return {"variant": variant, "component": VARIANTS[variant].component, "found": found,
                 "found_s": round(dt, 2) if found else None, "wall_s": round(dt, 2),
                 "startup_s": round(startup, 2) if startup is not None else None,
                 "oracle": oracle, "step": step, "execs": execs, "returncode": rc, "seed": seed, "mode": mode,
-                "seconds": seconds, "flags": cmd[2:-1]}
+                "seconds": seconds, "flags": cmd[2:-1], **check}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -99,12 +128,13 @@ def write_outputs(out: str, results: dict[str, dict], order: list[str], seconds:
     rows = [results[v] for v in order if v in results]
     lines = [f"# atheris system target over the catalog ({seconds} s cap, empty corpus, one run each)", "",
              note, "", *summary(rows, seconds), "",
-             "| variant | component | found | s to find | start-up s | oracle | execs |",
-             "|---|---|---|---|---|---|---|"]
+             "| variant | component | found | s to find | start-up s | oracle | execs | clean on correct designs |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        clean = "-" if "clean_on" not in r else (", ".join(r["clean_on"]) or "NONE")
         lines.append(f"| {r['variant']} | {r['component']} | {'yes' if r['found'] else 'no'} | "
                      f"{r['found_s'] if r['found'] else '-'} | {r['startup_s']} | {r['oracle'] or '-'} | "
-                     f"{r['execs']} |")
+                     f"{r['execs']} | {clean} |")
     with open(out + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -117,9 +147,10 @@ def main() -> None:
     ap.add_argument("--variants", default="", help="comma-separated subset (default: every bug variant)")
     ap.add_argument("--out", default=DEFAULT_OUT, help="path without extension (.json and .md are written)")
     ap.add_argument("--force", action="store_true", help="re-measure variants already in OUT.json")
-    ap.add_argument("--mode", default="full", choices=("full", "bytes", "plain"),
-                    help="the target's HVFUZZ_ATHERIS (fuzz/targets/driver.py): full (default), bytes (semantic "
-                         "coverage, libFuzzer's mutators), plain (code coverage and libFuzzer's mutators only)")
+    ap.add_argument("--mode", default="full", choices=("full", "semantic", "bytes", "plain"),
+                    help="the target's HVFUZZ_ATHERIS (fuzz/targets/driver.py): full (default), semantic (no code "
+                         "coverage), bytes (semantic coverage, libFuzzer's mutators), plain (code coverage and "
+                         "libFuzzer's mutators only)")
     ap.add_argument("--note", default="", help="a line for the table's header (e.g. the commit)")
     ap.add_argument("flags", nargs=argparse.REMAINDER, help="libFuzzer flags after --")
     a = ap.parse_args()
