@@ -263,6 +263,27 @@ def test_crossover_joins_two_inputs_at_step_boundaries():
     assert len(crossover(a, b, 20, 3)) <= 20
 
 
+def test_fuzzer_modules_are_hvfuzz_fuzz_only():
+    from hvfuzz.fuzz.targets import fuzzer_modules
+
+    mods = fuzzer_modules()
+    assert {"hvfuzz.fuzz", "hvfuzz.fuzz.decode", "hvfuzz.fuzz.gen.moves", "hvfuzz.fuzz.targets.driver"} <= set(mods)
+    assert all(m == "hvfuzz.fuzz" or m.startswith("hvfuzz.fuzz.") for m in mods)
+
+
+@pytest.mark.parametrize("mode", ["full", "plain", "semantic"])
+def test_what_each_mode_instruments(mode):
+    r = subprocess.run([sys.executable, target_path("system"), "-runs=1"], capture_output=True, text=True,
+                       check=False, env=dict(os.environ, HVFUZZ_ATHERIS=mode))
+    assert r.returncode == 0, r.stderr[-1000:]
+    instrumented = {line.split()[-1] for line in r.stderr.splitlines() if line.startswith("INFO: Instrumenting")}
+    model = any(m.startswith("hvfuzz.model") for m in instrumented)
+    oracles = any(m.startswith("hvfuzz.oracles") for m in instrumented)
+    fuzzer = any(m.startswith("hvfuzz.fuzz") for m in instrumented)
+    assert (model, oracles, fuzzer) == {"full": (True, True, False), "plain": (True, True, True),
+                                        "semantic": (False, False, False)}[mode]
+
+
 def test_a_bad_hvfuzz_atheris_mode_is_one_line_exit_2():
     r = subprocess.run([sys.executable, target_path("system"), "-runs=1"], capture_output=True, text=True,
                        check=False, env=dict(os.environ, HVFUZZ_ATHERIS="nope"))
