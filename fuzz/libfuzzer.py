@@ -80,11 +80,12 @@ class AtherisRun:
     crashes: list[str]
 
 
-def run_target(target: str, variant: str | None, seconds: float, jobs: int, findings: str, seeds: list[Trace],
-               extra: list[str], out: Callable[[str], None], designs: str = "") -> AtherisRun:
-    """Run ``fuzz/targets/fuzz_<target>.py`` for ``seconds`` with a working corpus under
-    ``findings/atheris/`` (seeded from ``seeds``); crash artifacts land in ``findings/``.  ``designs``:
-    the ``HVFUZZ_DESIGNS`` the target loads (``fuzz/plugins.py``), for a plugin variant."""
+def target_command(target: str, variant: str | None, seconds: float, jobs: int, findings: str, seeds: list[Trace],
+                   extra: list[str], designs: str = "") -> tuple[list[str], dict[str, str], str, int]:
+    """The libFuzzer command line of ``fuzz/targets/fuzz_<target>.py`` as ``hvfuzz atheris`` runs it
+    (the working corpus under ``findings/atheris/``, seeded from ``seeds``; the target's dictionary;
+    ``DEFAULT_FLAGS`` unless ``extra`` gives them): (argv, environment, crash-artifact prefix, number
+    of seed inputs written)."""
     if target not in TARGETS:
         raise TraceError(f"unknown target {target!r} (known: {', '.join(TARGETS)})")
     variant = variant or DEFAULT_VARIANT[target]
@@ -98,7 +99,6 @@ def run_target(target: str, variant: str | None, seconds: float, jobs: int, find
         write_text_atomic(dict_path, libfuzzer_dict(COMPONENT[target]))
         extra = [f"-dict={dict_path}", *extra]
     prefix = os.path.join(findings, f"{target}-{variant}-")  # libFuzzer appends crash-<sha1>
-    before = set(glob.glob(prefix + "*"))
     cmd = [sys.executable, target_path(target), f"-max_total_time={int(max(1, seconds))}",
            f"-artifact_prefix={prefix}", "-print_final_stats=1"]
     if jobs > 1:
@@ -107,10 +107,20 @@ def run_target(target: str, variant: str | None, seconds: float, jobs: int, find
     given = {f.split("=", 1)[0] for f in extra}
     cmd += [f for f in DEFAULT_FLAGS if f.split("=", 1)[0] not in given]
     cmd += extra + [corpus]
-    out(f"hvfuzz atheris: {target} target on {variant}; {n} seed input(s); {' '.join(cmd[1:])}")
     env = dict(os.environ, HVFUZZ_VARIANT=variant)
     if designs:
         env["HVFUZZ_DESIGNS"] = designs
+    return cmd, env, prefix, n
+
+
+def run_target(target: str, variant: str | None, seconds: float, jobs: int, findings: str, seeds: list[Trace],
+               extra: list[str], out: Callable[[str], None], designs: str = "") -> AtherisRun:
+    """Run ``fuzz/targets/fuzz_<target>.py`` for ``seconds`` with a working corpus under
+    ``findings/atheris/`` (seeded from ``seeds``); crash artifacts land in ``findings/``.  ``designs``:
+    the ``HVFUZZ_DESIGNS`` the target loads (``fuzz/plugins.py``), for a plugin variant."""
+    cmd, env, prefix, n = target_command(target, variant, seconds, jobs, findings, seeds, extra, designs)
+    before = set(glob.glob(prefix + "*"))
+    out(f"hvfuzz atheris: {target} target on {env['HVFUZZ_VARIANT']}; {n} seed input(s); {' '.join(cmd[1:])}")
     proc = subprocess.run(cmd, env=env, check=False)
     crashes = sorted(set(glob.glob(prefix + "*")) - before)
     return AtherisRun(proc.returncode, crashes)

@@ -189,6 +189,108 @@ def test_unknown_variant_for_a_target_is_one_line_exit_2():
     assert r.returncode == 2 and len(ours) == 1 and "nope" in ours[0] and "Traceback" not in r.stderr
 
 
+# --- what the byte targets give libFuzzer besides code coverage (fuzz/targets/driver.py) ----------------------
+def _fake_counters():
+    bumps: list[int] = []
+    reserved = iter(range(10**6))
+    return (lambda: next(reserved)), bumps.append, bumps
+
+
+def test_feedback_bumps_each_situation_by_its_hit_count_class_and_each_succession_once():
+    from collections import Counter
+
+    from hvfuzz.fuzz.engines import Trail
+    from hvfuzz.fuzz.targets.driver import Feedback
+
+    reserve, bump, bumps = _fake_counters()
+    fb = Feedback(reserve, bump, size=64)
+    trail = Trail()
+    trail.update(["a"] * 5 + ["b"])
+    fb.report(trail)
+    got = Counter(bumps)
+    # "a" 5 times: the class 4-7, bumped 4 times (plus any succession hashed onto the same counter)
+    assert got[fb.slot("a")] >= 4 and got[fb.slot("b")] >= 1
+    assert len(bumps) == 4 + 1 + len({("", "a"), ("a", "a"), ("a", "b")})
+    assert all(0 <= k < 64 for k in bumps)
+
+
+def test_feedback_of_a_run_tells_inputs_apart():
+    from hvfuzz.fuzz.targets.driver import Feedback, one_input
+    from hvfuzz.model.variants import BUILTIN
+
+    reserve, bump, bumps = _fake_counters()
+    fb = Feedback(reserve, bump)
+    target = one_input("lazy", "system", BUILTIN, fb)
+    seen = []
+    for t in CORPUS[:6]:
+        bumps.clear()
+        target(encode(t))
+        seen.append(frozenset(bumps))
+    assert all(seen) and len(set(seen)) > 1
+
+
+def test_step_mutator_makes_fresh_inputs_then_step_mutants():
+    from hvfuzz.fuzz.decode import HEADER, STEP
+    from hvfuzz.fuzz.targets.driver import step_mutator
+    from hvfuzz.model.variants import BUILTIN
+
+    calls = []
+
+    def byte_mutate(data, n):
+        calls.append(len(data))
+        return data[:n]
+
+    m = step_mutator("vgic-lr-overflow", BUILTIN, byte_mutate)
+    fresh = m(b"", 512, 1)
+    assert len(fresh) >= HEADER + STEP and (len(fresh) - HEADER) % STEP == 0
+    assert decode(fresh, "vgic-lr-overflow").ops
+    outs = [m(fresh, 40, seed) for seed in range(200)]
+    assert all(0 < len(o) <= 40 for o in outs)
+    assert len(set(outs)) > 50
+    assert 20 <= len(calls) <= 70  # about a fifth left to libFuzzer's own mutators
+
+
+def test_crossover_joins_two_inputs_at_step_boundaries():
+    from hvfuzz.fuzz.decode import HEADER, STEP
+    from hvfuzz.fuzz.targets.driver import crossover
+
+    a, b = bytes(range(8 + 8 * 5)), bytes(range(100, 100 + 8 + 8 * 4))
+    for seed in range(50):
+        out = crossover(a, b, 512, seed)
+        i = next(k for k in range(len(out) + 1) if k == len(out) or k >= len(a) or out[k] != a[k])
+        assert i >= HEADER and (i - HEADER) % STEP == 0
+        assert b.endswith(out[i:]) and (len(b) - len(out[i:]) - HEADER) % STEP == 0
+    assert len(crossover(a, b, 20, 3)) <= 20
+
+
+def test_fuzzer_modules_are_hvfuzz_fuzz_only():
+    from hvfuzz.fuzz.targets import fuzzer_modules
+
+    mods = fuzzer_modules()
+    assert {"hvfuzz.fuzz", "hvfuzz.fuzz.decode", "hvfuzz.fuzz.gen.moves", "hvfuzz.fuzz.targets.driver"} <= set(mods)
+    assert all(m == "hvfuzz.fuzz" or m.startswith("hvfuzz.fuzz.") for m in mods)
+
+
+@pytest.mark.parametrize("mode", ["full", "plain", "semantic"])
+def test_what_each_mode_instruments(mode):
+    r = subprocess.run([sys.executable, target_path("system"), "-runs=1"], capture_output=True, text=True,
+                       check=False, env=dict(os.environ, HVFUZZ_ATHERIS=mode))
+    assert r.returncode == 0, r.stderr[-1000:]
+    instrumented = {line.split()[-1] for line in r.stderr.splitlines() if line.startswith("INFO: Instrumenting")}
+    model = any(m.startswith("hvfuzz.model") for m in instrumented)
+    oracles = any(m.startswith("hvfuzz.oracles") for m in instrumented)
+    fuzzer = any(m.startswith("hvfuzz.fuzz") for m in instrumented)
+    assert (model, oracles, fuzzer) == {"full": (True, True, False), "plain": (True, True, True),
+                                        "semantic": (False, False, False)}[mode]
+
+
+def test_a_bad_hvfuzz_atheris_mode_is_one_line_exit_2():
+    r = subprocess.run([sys.executable, target_path("system"), "-runs=1"], capture_output=True, text=True,
+                       check=False, env=dict(os.environ, HVFUZZ_ATHERIS="nope"))
+    ours = [line for line in r.stderr.splitlines() if not line.startswith("INFO: Instrumenting")]
+    assert r.returncode == 2 and len(ours) == 1 and "nope" in ours[0], r.stderr[-500:]
+
+
 # --- import-crash -----------------------------------------------------------------------------------
 def test_import_crash_bad_input(tmp_path):
     for path in (tmp_path / "missing", tmp_path / "empty"):

@@ -11,14 +11,14 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports(include=["hvfuzz"]):
-    from hvfuzz.fuzz.targets.driver import one_input, select_variant
+from hvfuzz.fuzz.targets import instrumentation  # imports nothing of hvfuzz but this package
+
+with instrumentation(atheris):
+    from hvfuzz.fuzz.targets.driver import fuzz
 
 
 def main() -> None:
-    variant, argv = select_variant("system", sys.argv)
-    atheris.Setup(argv, one_input(variant, "system"))
-    atheris.Fuzz()
+    fuzz("system", "system", sys.argv, atheris)
 
 
 if __name__ == "__main__":
