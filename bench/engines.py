@@ -8,15 +8,17 @@ fastest from scratch, and how close each runs to the model's speed.
    (``time.process_time``: on a shared machine wall time says more about the neighbours), cap
    included; the shrinker is not timed (``SessionResult.seconds`` ends at the finding).
    ``--naive``: bench/naive.py on the variants given (the hardest third), with ``--naive-cap``.
-2. ``--throughput``: per correct variant, each engine's session ops/s (CPU seconds too) against the runner's replay
-   ops/s of the traces the native engine decoded in the same run (same op mix), and of the corpus
-   seeds plus bench/throughput.py's synthetic trace.
+2. ``--throughput SECONDS [--rounds R]``: per correct variant, each engine's session ops/s (CPU
+   seconds too) against the runner's replay ops/s of the corpus seeds plus bench/throughput.py's
+   synthetic trace (the issue's ratio, ``ratio_seeds_*``; the two take turns in R rounds), and of
+   the traces the native engine decoded in the same run (same op mix, ``ratio_*``).
 
 Rows go to bench/results/engines.jsonl (appended; a run can be split over invocations);
 ``--report`` writes bench/results/engines.md from it.
 
 Usage: python bench/engines.py [--engines native,hypothesis,stateful] [--seeds 5] [--cap 20]
-                               [--naive] [--throughput] [--report] [VARIANT ...]
+                               [--naive] [--throughput SECONDS [--rounds R]] [--report]
+                               [VARIANT ...]
 """
 
 from __future__ import annotations
@@ -76,13 +78,35 @@ def naive(variants: list[str], seeds: int, cap: float, run_id: str) -> None:
                    "oracle": v.oracle if v else None})
 
 
-def throughput(engines: list[str], seconds: float, run_id: str) -> None:
+def throughput(engines: list[str], seconds: float, run_id: str, rounds: int = 1) -> None:
+    """``rounds`` > 1: the sessions and the replay of the seeds plus the synthetic trace take turns,
+    ``seconds / rounds`` each (session seeds 0, 1, ...), so that a change in the machine's load
+    during the run hits both sides of the issue's ratio alike."""
     seeds = load_corpus([os.path.join(HERE, "..", "corpus", "seeds")])
     for var in [c.name for c in correct_variants()]:
-        row: dict = {"run": run_id, "kind": "throughput", "variant": var}
+        row: dict = {"run": run_id, "kind": "throughput", "variant": var, "rounds": rounds}
+        others = [evolve(t, config=evolve(t.config, variant=var)) for t in seeds] + [synthetic(var, 500)]
+        per_pass = sum(len(t.ops) for t in others)
+        ops = {e: 0 for e in engines}
+        spent = {e: 0.0 for e in engines}
+        m, replay_time = 0, 0.0
+        for r in range(rounds):
+            for engine in engines:
+                res = fuzz_variant(var, seed=r, seconds=seconds / rounds, corpus=[], engine=engine,
+                                   clock=time.process_time)
+                ops[engine] += res.ops
+                spent[engine] += res.seconds
+            # replayed over and over (one pass takes a few hundredths of a second: too short a
+            # measurement on a shared machine)
+            t0 = time.process_time()
+            while time.process_time() - t0 < seconds / rounds:
+                for t in others:
+                    run(t)
+                m += per_pass
+            replay_time += time.process_time() - t0
         for engine in engines:
-            res = fuzz_variant(var, seed=0, seconds=seconds, corpus=[], engine=engine, clock=time.process_time)
-            row[f"session_{engine}"] = round(res.ops / res.seconds)
+            row[f"session_{engine}"] = round(ops[engine] / spent[engine])
+        row["replay_seeds_synthetic"] = round(m / replay_time)
         # the native engine's own inputs, decoded (with coverage, as the engine runs them), then replayed
         nf = NativeFuzzer(var, random.Random(1))
         traces = []
@@ -97,14 +121,10 @@ def throughput(engines: list[str], seconds: float, run_id: str) -> None:
         for t in traces:
             run(t)
         row["replay_same_traces"] = round(n / (time.process_time() - t0))
-        others = [evolve(t, config=evolve(t.config, variant=var)) for t in seeds] + [synthetic(var, 500)]
-        m = sum(len(t.ops) for t in others)
-        t0 = time.process_time()
-        for t in others:
-            run(t)
-        row["replay_seeds_synthetic"] = round(m / (time.process_time() - t0))
         for engine in engines:
             row[f"ratio_{engine}"] = round(row[f"session_{engine}"] / row["replay_same_traces"], 3)
+            # the issue's measure: against the replay of the seeds plus the synthetic trace
+            row[f"ratio_seeds_{engine}"] = round(row[f"session_{engine}"] / row["replay_seeds_synthetic"], 3)
         _emit(row)
 
 
@@ -170,6 +190,8 @@ def main() -> int:
     ap.add_argument("--naive", action="store_true")
     ap.add_argument("--naive-cap", type=float, default=120.0)
     ap.add_argument("--throughput", type=float, default=0.0, metavar="SECONDS")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="--throughput: sessions and replay take turns in this many rounds")
     ap.add_argument("--report", action="store_true")
     ap.add_argument("variants", nargs="*")
     a = ap.parse_args()
@@ -177,7 +199,7 @@ def main() -> int:
     engines = [e for e in a.engines.split(",") if e]
     names = a.variants or [n for n, v in VARIANTS.items() if v.kind in ("bug", "seed")]
     if a.throughput:
-        throughput([e for e in engines if e != "naive"], a.throughput, run_id)
+        throughput([e for e in engines if e != "naive"], a.throughput, run_id, a.rounds)
     elif a.naive:
         naive(names, a.seeds, a.naive_cap, run_id)
     elif not a.report:

@@ -232,11 +232,12 @@ def _literal(r: _Reader, allowed: tuple[type[O.Op], ...], config: Config) -> O.O
 def execute(data: bytes, variant: str = "lazy", component: str = "system", *, coverage: Counter[str] | None = None,
             stop: bool = True, max_ops: int = MAX_OPS,
             observe: Callable[[Execution, O.Op], None] | None = None,
-            registry: Registry = BUILTIN) -> tuple[Trace, Verdict]:
+            registry: Registry = BUILTIN, gates: Gates | None = None) -> tuple[Trace, Verdict]:
     """Decode ``data`` while running it on ``variant`` (and the reference, judged after every
     op): the trace and the first violation (``PASS``: none).  ``stop``: end at the failing op
     (the fuzzing engines); else decode to the end (``decode``).  ``observe(execution, op)`` is
-    called after each op (an engine's state feedback)."""
+    called after each op (an engine's state feedback).  ``gates``: ``gates_for(variant,
+    component, registry)``, which an engine computes once for all its inputs."""
     h = Header.parse(data)
     config = Config(variant=variant, vcpus=h.vcpus, pcpus=h.pcpus, protected=h.protected, nr_lrs=h.nr_lrs,
                     registry=registry)
@@ -249,7 +250,8 @@ def execute(data: bytes, variant: str = "lazy", component: str = "system", *, co
             raise Stop(v)
 
     ex = Execution(config, coverage)
-    drv = Driver(ex, gates_for(variant, component, registry), h.split_eoi, sampled(tuple(D.POOLS.values[h.pool])),
+    drv = Driver(ex, gates or gates_for(variant, component, registry), h.split_eoi,
+                 sampled(tuple(D.POOLS.values[h.pool])),
                  on_violation=on_violation,  # type: ignore[arg-type]
                  after_op=None if observe is None else lambda: observe(ex, drv.ops[-1]))
     w = drv.view

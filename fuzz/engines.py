@@ -29,7 +29,7 @@ from typing import Any
 
 import attrs
 
-from hvfuzz.fuzz.decode import HEADER, LITERAL, MAX_OPS, STEP, SWARM, Header, encode, execute
+from hvfuzz.fuzz.decode import HEADER, LITERAL, MAX_OPS, STEP, SWARM, Header, encode, execute, gates_for
 from hvfuzz.fuzz.gen import RandomChooser, config_args
 from hvfuzz.fuzz.gen import weights as D
 from hvfuzz.fuzz.mutate import Mutator
@@ -133,10 +133,14 @@ class Trail(Counter[str]):
         if it is None or isinstance(it, Mapping):
             super().update(it, **kw)
             return
+        if not it:
+            return
+        edges, last = self.edges, self.last
         for s in it:
             self[s] += 1
-            self.edges.add((self.last, s))
-            self.last = s
+            edges.add((last, s))
+            last = s
+        self.last = last
 
     def observe(self, ex: Execution, op: O.Op) -> None:
         """State feedback after each GIC or run-loop op: the op, and the list registers and
@@ -280,6 +284,7 @@ def native(er: EngineRun) -> None:
         run(t, trail)
         nf.admit(data, trail)
     mutator = Mutator(er.corpus, random.Random(er.seed), fixed_nr_lrs=er.nr_lrs) if er.corpus else None
+    gates = gates_for(er.variant, registry=er.registry)  # once, not per input
     while not er.spent():
         trail = Trail()
         r = rng.random()
@@ -290,7 +295,8 @@ def native(er: EngineRun) -> None:
             found_by, data = "corpus mutation", None
         else:
             data = nf.fresh() if not nf.queue or r < 0.45 else nf.mutant()
-            t, v = execute(data, er.variant, coverage=trail, observe=trail.observe, registry=er.registry)
+            t, v = execute(data, er.variant, coverage=trail, observe=trail.observe, registry=er.registry,
+                           gates=gates)
             found_by = "native"
         stats.examples += 1
         stats.ops += len(t.ops)

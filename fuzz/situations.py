@@ -11,7 +11,7 @@ that wakes a sleeping vcpu.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from hvfuzz.model.pkvm.state import PKVM_HOST_STATE_DIRTY, Phase
@@ -23,97 +23,121 @@ _GIC_WRITES = {"ISACTIVER": "writes active state", "ICACTIVER": "writes active s
                "ISPENDR": "writes pending state", "ICPENDR": "writes pending state", "IROUTER": "reroutes an SPI"}
 
 
-def situations(op: O.Op, sut: Any, applied: bool) -> Iterator[str]:
-    """The situations step ``op`` (just executed on ``sut``) put the system in."""
+def situations(op: O.Op, sut: Any, applied: bool) -> list[str]:
+    """The situations step ``op`` (just executed on ``sut``) put the system in, in order (the
+    runner counts them after every op: one dispatch on the op's type, no generator)."""
     if not applied:
-        return
+        return []
+    out: list[str] = []
+    t = type(op)
     v = sut.vcpus[op.vcpu]
     obs = sut.last_observations
     # the exits by kind x DIRTY are pKVM's situations: a design without pKVM (GICv2) has no DIRTY
-    if isinstance(op, O.GuestDir) and v.phase is Phase.P1 and sut.pkvm:  # a trapped DIR EL2 sent to the host
-        dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY))
-        yield f"exit:{v.arch.fault.kind}:dirty={dirty}"
-    if isinstance(op, (O.GuestExit, O.GuestPsci, O.GuestAccess, O.GuestGicWrite)) and v.phase is Phase.P1 and sut.pkvm:
-        f = v.arch.fault
-        dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY))
-        yield f"exit:{f.kind}{':serror' if f.serror_pending else ''}:dirty={dirty}"
-    elif isinstance(op, O.SchedOut):
-        yield f"preempted in {v.phase.value}"
-    elif isinstance(op, O.SchedIn):
-        yield "sched-in"
-    elif isinstance(op, (O.UserSetReg, O.HostInjectSError, O.HostPmuOverflow)) and sut.pkvm:
-        yield f"host write {op.name} dirty={int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY))}"
+    if sut.pkvm:
+        if t is O.GuestDir and v.phase is Phase.P1:  # a trapped DIR EL2 sent to the host
+            out.append(f"exit:{v.arch.fault.kind}:dirty={int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY))}")
+        if t in _EXIT_OPS and v.phase is Phase.P1:
+            f = v.arch.fault
+            dirty = int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY))
+            out.append(f"exit:{f.kind}{':serror' if f.serror_pending else ''}:dirty={dirty}")
+        elif t in _HOST_WRITES:
+            out.append(f"host write {op.name} dirty={int(bool(v.arch.iflags & PKVM_HOST_STATE_DIRTY))}")
+    if t is O.SchedOut:
+        out.append(f"preempted in {v.phase.value}")
+    elif t is O.SchedIn:
+        out.append("sched-in")
     g = sut.vgic
-    if isinstance(op, O.GuestEnter) and v.phase is Phase.GUEST:
-        if len(g.ap_list[op.vcpu]) > g.nr_lrs:
-            yield "vgic:more in flight than LRs"
-        if any(i.active for i in g.ap_list[op.vcpu][g.nr_lrs:]):
-            yield "vgic:active outside the LRs"
-    elif isinstance(op, O.GuestEoi):
+    if t in _GIC_SITUATION_OPS:
+        _gic(out, t, op, sut, g, v, obs)
+    if g.migrated:
+        out.append("vgic:prune migrates")  # vgic_prune_ap_list moved an interrupt to its new target
+    for o in obs:
+        k = o[0]
+        if k == "psci-call":
+            fn, ret = o[3]
+            out.append(f"psci:{fn or 'UNKNOWN'}->{ret}")
+            if fn and fn.startswith("SYSTEM") and any(g.ap_list[n] for n in range(len(sut.vcpus))):
+                out.append("psci:system event with interrupts pending")
+        elif k == "psci-power" and "wake_up" in o[2]:
+            out.append("psci:CPU_ON wakes a vcpu")
+        elif k == "psci-power" and "sleep" in o[2]:
+            out.append("psci:KVM_RUN blocks (off)")
+        elif k == "psci-stage2":
+            out.append(f"stage2:{o[3]}")
+    return out
+
+
+#: the ops whose P1 after them is an exit (pKVM; GuestSmc is a GuestPsci: the types are matched exactly)
+_EXIT_OPS = frozenset({O.GuestExit, O.GuestPsci, O.GuestSmc, O.GuestAccess, O.GuestGicWrite})
+_HOST_WRITES = frozenset({O.UserSetReg, O.HostInjectSError, O.HostPmuOverflow})
+#: the ops ``_gic`` names situations of
+_GIC_SITUATION_OPS = frozenset({O.GuestEnter, O.GuestEoi, O.GuestDir, O.HandleExit, O.GuestSetGrpEn, O.GuestAck,
+                                O.InjectMsi, O.GuestSetApr, O.GuestGicWrite, O.UserGicWrite, O.TimerFire,
+                                O.InjectSgi})
+
+
+def _gic(out: list[str], t: type[O.Op], op: Any, sut: Any, g: Any, v: Any, obs: Any) -> None:
+    """The vgic situations of ``op`` (of type ``t``, in ``_GIC_SITUATION_OPS``)."""
+    if t is O.GuestEnter:
+        if v.phase is Phase.GUEST:
+            if len(g.ap_list[op.vcpu]) > g.nr_lrs:
+                out.append("vgic:more in flight than LRs")
+            if any(i.active for i in g.ap_list[op.vcpu][g.nr_lrs:]):
+                out.append("vgic:active outside the LRs")
+        return
+    if t is O.GuestEoi:
         hw = sut.vgic_cpu_of(op.vcpu)
         # an LR still holding the INTID in state invalid: a deactivation in the LRs since entry
         # (EOImode 0: this EOI's; the fold at the next exit clears the LRs)
         if not hw.vmcr.veoim and any(lr is not None and lr.intid == op.intid and not (lr.pending or lr.active)
                                      for lr in hw.lrs[: hw.used_lrs]):
-            yield "vgic:eoi deactivates"
+            out.append("vgic:eoi deactivates")
         # an EOI (EOImode 0) of an interrupt active outside the LRs: EOIcount is what deactivates
         # it (at the next fold); an EOI of anything else that bumps it is the guest's mistake
         irq = g.lookup(op.vcpu, op.intid)
         if (hw.hcr & ICH_HCR_EOICOUNT_MASK and not hw.vmcr.veoim and irq is not None and irq.active
                 and not any(lr is not None and lr.intid == op.intid for lr in hw.lrs[: hw.used_lrs])):
-            yield "vgic:eoicount"
-    if isinstance(op, (O.GuestEoi, O.GuestDir)):
+            out.append("vgic:eoicount")
+    if t is O.GuestEoi or t is O.GuestDir:
         hw = sut.vgic_cpu_of(op.vcpu)
         # a HW LR the guest deactivated: the CPU deactivated its physical interrupt too
         if any(lr is not None and lr.hw and lr.intid == op.intid and not lr.valid for lr in hw.lrs[: hw.used_lrs]):
-            yield "vgic:hw lr deactivated"
-    if isinstance(op, O.GuestDir):
+            out.append("vgic:hw lr deactivated")
+    if t is O.GuestDir:
         how = next((o[3] for o in obs if o[0] == "gic-dir"), None)
-        yield f"vgic:dir by {how}"
+        out.append(f"vgic:dir by {how}")
         irq = g.lookup(op.vcpu, op.intid)
         if irq is not None and op.intid >= 32 and irq.vcpu is not None and irq.vcpu != op.vcpu:
-            yield "vgic:deactivation on another vcpu"
-    elif isinstance(op, O.HandleExit) and any(o[0] == "exit-pc" and o[1] != op.vcpu for o in obs):
-        # vgic_mmio_write_cactive (a trapped DIR's, or the guest's own GICD write's) kicked the others out
-        yield ("vgic:mmio write halts the guest" if v.arch.fault.kind == "trap_mmio_vgic"
-               else "vgic:trapped dir halts the guest")
-    elif isinstance(op, O.GuestSetGrpEn) and not op.enable and any(i.active for i in g.ap_list[op.vcpu]):
-        yield "vgic:group disabled with interrupts active"
-    elif isinstance(op, O.GuestAck):
+            out.append("vgic:deactivation on another vcpu")
+    elif t is O.HandleExit:
+        if any(o[0] == "exit-pc" and o[1] != op.vcpu for o in obs):
+            # vgic_mmio_write_cactive (a trapped DIR's, or the guest's own GICD write's) kicked the others out
+            out.append("vgic:mmio write halts the guest" if v.arch.fault.kind == "trap_mmio_vgic"
+                       else "vgic:trapped dir halts the guest")
+    elif t is O.GuestSetGrpEn:
+        if not op.enable and any(i.active for i in g.ap_list[op.vcpu]):
+            out.append("vgic:group disabled with interrupts active")
+    elif t is O.GuestAck:
         x = next((o[3] for o in obs if o[0] == "gic-iar"), None)
-        yield "vgic:ack spurious" if x == 1023 else "vgic:ack"
+        out.append("vgic:ack spurious" if x == 1023 else "vgic:ack")
         if x is not None and x >= 8192:
-            yield "vgic:lpi ack"
-    elif isinstance(op, O.InjectMsi):
-        yield "vgic:msi"
-    elif isinstance(op, O.GuestSetApr):
-        yield "vgic:apr written"
-    elif isinstance(op, (O.GuestGicWrite, O.UserGicWrite)):
-        who = "guest" if isinstance(op, O.GuestGicWrite) else "userspace"
-        yield f"vgic:{who} {_GIC_WRITES[op.reg]}"
+            out.append("vgic:lpi ack")
+    elif t is O.InjectMsi:
+        out.append("vgic:msi")
+    elif t is O.GuestSetApr:
+        out.append("vgic:apr written")
+    elif t is O.GuestGicWrite or t is O.UserGicWrite:
+        who = "guest" if t is O.GuestGicWrite else "userspace"
+        out.append(f"vgic:{who} {_GIC_WRITES[op.reg]}")
         irq = g.lookup(op.vcpu, op.intid)
         if op.reg != "IROUTER" and irq is not None and irq.vcpu is not None:
-            yield f"vgic:{who} writes the state of a queued interrupt"
-    elif isinstance(op, O.TimerFire):
-        yield "vgic:timer fires"
-    elif isinstance(op, O.InjectSgi):
+            out.append(f"vgic:{who} writes the state of a queued interrupt")
+    elif t is O.TimerFire:
+        out.append("vgic:timer fires")
+    elif t is O.InjectSgi:
         irq = g.lookup(op.vcpu, op.intid)
         if irq is not None and bin(irq.source).count("1") > 1:  # GICv2: one pending state per source
-            yield "vgic:sgi pending from two sources"
-    if g.migrated:
-        yield "vgic:prune migrates"  # vgic_prune_ap_list moved an interrupt to its new target
-    for o in obs:
-        if o[0] == "psci-call":
-            fn, ret = o[3]
-            yield f"psci:{fn or 'UNKNOWN'}->{ret}"
-            if fn and fn.startswith("SYSTEM") and any(g.ap_list[n] for n in range(len(sut.vcpus))):
-                yield "psci:system event with interrupts pending"
-        elif o[0] == "psci-power" and "wake_up" in o[2]:
-            yield "psci:CPU_ON wakes a vcpu"
-        elif o[0] == "psci-power" and "sleep" in o[2]:
-            yield "psci:KVM_RUN blocks (off)"
-        elif o[0] == "psci-stage2":
-            yield f"stage2:{o[3]}"
+            out.append("vgic:sgi pending from two sources")
 
 
 _PSCI_RETURNS: dict[str, tuple[int, ...]] = {
