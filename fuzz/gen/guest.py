@@ -105,6 +105,11 @@ class GuestModel:
         self.mmio: list[O.GuestGicWrite | None] = [None] * vcpus
         #: vcpus whose timer fired (its PPI is HW-mapped: userspace cannot write its active state)
         self.timer_fired: set[int] = set()
+        #: SPI -> the vcpu an IROUTER write moved it from, until that vcpu next leaves the guest:
+        #: until then which CPU interface an ISACTIVER makes it active for is not settled (the
+        #: routing takes effect within a window), so the guest restores no handler for it
+        self.moving: dict[int, int] = {}
+        self._was_in_guest: set[int] = set()
 
     def irq(self, vcpu: int, intid: int) -> IrqKnowledge | None:
         if intid < NR_PRIVATE:
@@ -130,6 +135,10 @@ class GuestModel:
     # --- learning --------------------------------------------------------------------------------
     def after(self, op: O.Op, obs: list[Observation], in_guest: list[int]) -> None:
         """Learn from ``op`` (its observations ``obs``; ``in_guest``: the vcpus in the guest after it)."""
+        left = self._was_in_guest - set(in_guest)
+        self._was_in_guest = set(in_guest)
+        if left and self.moving:
+            self.moving = {k: u for k, u in self.moving.items() if u not in left}
         if isinstance(op, O.GuestAck):
             # what the read returned (an IAR that did not apply reads as 0)
             self.last_iar = obs[-1][3]
@@ -201,7 +210,11 @@ class GuestModel:
             i.edge = False
             self.late_edges.discard((i.target, op.intid))
         elif op.intid >= NR_PRIVATE:
+            if op.target != i.target and op.intid not in self.moving:
+                self.moving[op.intid] = i.target
             i.target = op.target
+            if self.moving.get(op.intid) == op.target:
+                del self.moving[op.intid]
 
     def _ack(self, v: int, g: int, value: int) -> None:
         intid = intid_of(value)

@@ -488,7 +488,7 @@ def user_gic_write(w: View, ch: Chooser, reg: str) -> None:
     intid, who = _gic_write_target(w, ch, v, reg)
     gi = w.gm.irq(who, intid)
     assert gi is not None
-    restore = (reg == "ISACTIVER" and not gi.active and gi.group == 1
+    restore = (reg == "ISACTIVER" and not gi.active and gi.group == 1 and intid not in w.gm.moving
                and not (intid == O.VTIMER_PPI and who in w.gm.timer_fired))  # KVM ignores that one
     w.do(O.UserGicWrite(who, reg, intid, one(ch, w.all_vcpus)))
     if not restore or not w.free_pcpus:
