@@ -102,6 +102,9 @@ class ArchCpuIf:
     apr: list[list[int]] = attrs.Factory(list)
     #: acknowledged interrupts whose priority has not been dropped (G1: EOIs nest LIFO)
     ack_stack: list[tuple[int, int]] = attrs.Factory(list)
+    #: G8: acknowledge-stack values whose interrupt a GICD/GICR_ICACTIVER write deactivated while
+    #: it was being handled (an ISACTIVER write may have made it active again since)
+    cleared: list[int] = attrs.Factory(list)
     #: the guest broke a discipline rule (G1/G2): strict checks are off for this vcpu
     tainted: str = ""
 
@@ -311,6 +314,10 @@ class ArchGic:
                 i.restored, i.holder = True, (i.target if i.transit is None else -1)
             elif not active:
                 i.restored = False  # its restored handler (``holder``) still ends with an EOI
+                if i.active:  # G8: a handler of it on an acknowledge stack outlives the deactivation
+                    for c in (self.cpus if NR_PRIVATE <= intid < LPI_BASE else [self.cpus[vcpu]]):
+                        c.cleared += [e[0] for e in c.ack_stack
+                                      if e[0] >= 0 and self.decode(e[0])[0] == intid and e[0] not in c.cleared]
             i.active = active
 
     def set_pending(self, vcpu: int, intid: int, pending: bool, target_running: bool = False) -> None:
@@ -341,11 +348,15 @@ class ArchGic:
             i.transit = None
 
     def left_guest(self, vcpu: int) -> set[int]:
-        """``vcpu`` left the guest: the SPIs routed away from it are settled on their new target.
-        Returns those new targets."""
+        """``vcpu`` left the guest: the SPIs routed away from it are settled on their new target,
+        unless still active: an active interrupt stays with the CPU interface that holds it (KVM:
+        ``vgic_target_oracle`` names ``irq->vcpu`` while it is active, so the prune does not move
+        it) and the window lasts until the old target leaves the guest with it inactive
+        (corpus/regressions/vgic-reroute-of-active-spi-waits-for-old-target.json).  Returns those
+        new targets."""
         settled = set()
         for i in self.spis:
-            if i.transit == vcpu:
+            if i.transit == vcpu and not i.active:
                 i.transit = None
                 settled.add(i.target)
             if i.landing == vcpu:
@@ -381,8 +392,10 @@ class ArchGic:
                 other.tainted = other.tainted or f"vcpu{vcpu}'s EOI may deactivate a restored SPI ({rule})"
 
     def _held_by(self, vcpu: int) -> list[ArchIrq]:
-        """The interrupts an ISACTIVER write made active for ``vcpu``'s CPU interface."""
-        return [i for i in chain(self.private[vcpu], self.spis) if i.holder == vcpu]
+        """The interrupts an ISACTIVER write made active for ``vcpu``'s CPU interface, and the SPIs
+        one made active while an IROUTER change was taking effect (holder -1: for any vcpu's;
+        corpus/regressions/vgic-restored-while-rerouted-spi-taints.json)."""
+        return [i for i in chain(self.private[vcpu], self.spis) if i.holder in (vcpu, -1)]
 
     def _prio_index(self, vcpu: int, entry: tuple[int, int]) -> int:
         c = self.cpus[vcpu]
@@ -399,6 +412,12 @@ class ArchGic:
             return
         i.enabled, i.prio, i.group = enabled, prio & self.pmask, group
         if intid >= 16 and not (intid == TIMER_PPI and self.timer[vcpu]):  # the timer's PPI stays level
+            if level and not i.level and i.latch:
+                # a latch (an edge's, or ISPENDR's) that a level interrupt now holds: A17's window,
+                # as for an ISPENDR of a level interrupt (KVM keeps pending_latch through the
+                # config change and clears it only when its LR comes back empty;
+                # corpus/regressions/vgic-latch-kept-when-configured-level.json)
+                i.soft = True
             i.level = level
         if intid >= NR_PRIVATE:
             i.target = target
@@ -458,14 +477,20 @@ class ArchGic:
             # G7, a finding).  Not judged from here
             c.tainted = c.tainted or "EOI of a restored interrupt with another restored one as high (G7)"
             self._taint_sharers(vcpu, as_high, "G7")
-        if top == (value, g) and not c.veoim and i is not None and not i.active and intid < LPI_BASE:
+        if top == (value, g) and not c.veoim and i is not None and intid < LPI_BASE and (
+                not i.active or value in c.cleared):
             # G8: an EOImode-0 EOI of the interrupt being handled after a GICD/GICR_ICACTIVER write
             # deactivated it (kvm-unit-tests' ipi_clear_active_handler deactivates so).  The
             # architecture: a priority drop, and no interrupt is deactivated.  A hypervisor that
             # learns of an EOI outside its LRs only through EOIcount cannot tell which interrupt it
             # named: KVM's vgic_v3_fold_lr_state deactivates the first active one after the LRs, an
-            # interrupt the guest still handles (README: G8, a finding).  Not judged from here
+            # interrupt the guest still handles (README: G8, a finding).  An ISACTIVER write that
+            # made it active again since does not put it back in this vcpu's LRs (KVM queues it on
+            # its target's ap_list), so the same holds
+            # (corpus/regressions/vgic-eoi-after-icactiver-and-isactiver.json).  Not judged from here
             c.tainted = c.tainted or f"EOI of {intid}, which an ICACTIVER write deactivated while handled (G8)"
+            if i.active:
+                self._taint_sharers(vcpu, [i], "G8")
         restored = (top is not None and top[0] < 0 and top[1] == g and i is not None
                     and i.holder == vcpu and self._prio_index(vcpu, (intid, g)) == -1 - top[0])
         if i is not None and i.group != g and intid < LPI_BASE:
@@ -486,7 +511,9 @@ class ArchGic:
                 for other in self.cpus:
                     other.tainted = other.tainted or f"vcpu{vcpu}'s EOI of {intid} broke G1 with an SPI active (A3)"
         else:
-            c.ack_stack.pop()
+            popped = c.ack_stack.pop()
+            if popped[0] in c.cleared:
+                c.cleared.remove(popped[0])
             if restored and i is not None:
                 i.holder = None
         dropped = c.drop()
@@ -548,4 +575,10 @@ class ArchGic:
             # active interrupt a hypervisor then deactivates is not the architecture's to say
             # (KVM's vgic_v3_fold_lr_state takes the first after the last LR in priority order)
             c.tainted = c.tainted or "EOImode changed with interrupts active (G6)"
+            if any(i.active for i in self.spis):
+                # an SPI's active state is shared by every CPU interface (A3's reasoning): the
+                # interrupt KVM's EOIcount deactivates may be an SPI another vcpu handles or is
+                # routed next (corpus/regressions/vgic-eoimode-switch-with-active-spi-taints-all.json)
+                for other in self.cpus:
+                    other.tainted = other.tainted or f"vcpu{vcpu} changed EOImode with an SPI active (G6)"
         c.veoim = mode
