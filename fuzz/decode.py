@@ -258,6 +258,8 @@ def execute(data: bytes, variant: str = "lazy", component: str = "system", *, co
     allowed = _ALPHABET[component]
     moves = h.moves()
     pos, n = HEADER, len(data)
+    #: the enabled moves by the state their predicates read (``View.key``; the gates are fixed here)
+    cache: dict[tuple[object, ...], list[Move]] = {}
     try:
         while pos < n and len(drv.ops) < max_ops:
             if data[pos] == LITERAL:
@@ -270,7 +272,9 @@ def execute(data: bytes, variant: str = "lazy", component: str = "system", *, co
                 pos += -(-(r.pos - pos) // STEP) * STEP
                 drv.do(op)
                 continue
-            enabled = [m for m in moves if m.enabled(w)] or [m for m in MOVES if m.enabled(w)]
+            enabled = cache.get(w.key)
+            if enabled is None:
+                enabled = cache[w.key] = [m for m in moves if m.enabled(w)] or [m for m in MOVES if m.enabled(w)]
             if enabled:
                 enabled[data[pos] % len(enabled)](w, StepChooser(data, pos + 1, min(pos + STEP, n)))
             pos += STEP
