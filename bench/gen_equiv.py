@@ -98,7 +98,8 @@ def main() -> int:
     with open(a.check) as f:
         saved = json.load(f)
     recs = records(saved["per_variant"], saved["seed"])
-    bad = [(n, i) for n, ds in saved["records"].items() for i, d in enumerate(ds) if recs.get(n, [None] * len(ds))[i] != d]
+    bad = [(n, i) for n, ds in saved["records"].items() for i, d in enumerate(ds)
+           if recs.get(n, [None] * len(ds))[i] != d]
     total = sum(map(len, saved["records"].values()))
     print(f"{total - len(bad)}/{total} inputs identical over {len(saved['records'])} variants")
     for n, i in bad[:20]:
