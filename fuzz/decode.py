@@ -42,7 +42,7 @@ from typing import TypeVar
 import attrs
 
 from hvfuzz.fuzz.gen import weights as D
-from hvfuzz.fuzz.gen.choosers import sampled
+from hvfuzz.fuzz.gen.choosers import Weights, sampled
 from hvfuzz.fuzz.gen.moves import MOVES, Move
 from hvfuzz.fuzz.gen.view import Driver, Gates, Stop
 from hvfuzz.fuzz.runner import PASS, Execution, Verdict
@@ -229,6 +229,10 @@ def _literal(r: _Reader, allowed: tuple[type[O.Op], ...], config: Config) -> O.O
     return cls(**{name: dom.decode(r, config) for name, dom in _CODECS[cls]})
 
 
+#: the interrupt pools as choosers, built once (the header names one per example)
+_POOLS: tuple[Weights[int], ...] = tuple(sampled(tuple(p)) for p in D.POOLS.values)
+
+
 def execute(data: bytes, variant: str = "lazy", component: str = "system", *, coverage: Counter[str] | None = None,
             stop: bool = True, max_ops: int = MAX_OPS,
             observe: Callable[[Execution, O.Op], None] | None = None,
@@ -251,7 +255,7 @@ def execute(data: bytes, variant: str = "lazy", component: str = "system", *, co
 
     ex = Execution(config, coverage)
     drv = Driver(ex, gates or gates_for(variant, component, registry), h.split_eoi,
-                 sampled(tuple(D.POOLS.values[h.pool])),
+                 _POOLS[h.pool],
                  on_violation=on_violation,  # type: ignore[arg-type]
                  after_op=None if observe is None else lambda: observe(ex, drv.ops[-1]))
     w = drv.view

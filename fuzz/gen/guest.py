@@ -94,7 +94,7 @@ class GuestModel:
     def __init__(self, vcpus: int, pri_bits: int) -> None:
         self.pmask = (0xFF << (8 - pri_bits)) & 0xFF
         self.cpus = [CpuKnowledge(min(pri_bits, 7)) for _ in range(vcpus)]
-        self.private = [[IrqKnowledge(i, target=v) for i in range(NR_PRIVATE)] for v in range(vcpus)]
+        self.private = [[IrqKnowledge(i, v) for i in range(NR_PRIVATE)] for v in range(vcpus)]  # (intid, target)
         self.spis = [IrqKnowledge(NR_PRIVATE + i) for i in range(NR_SPIS)]
         #: (vcpu, INTID) of edges that may land after the acknowledge (see the module docstring)
         self.late_edges: set[tuple[int, int]] = set()
