@@ -42,7 +42,7 @@ from typing import TypeVar
 import attrs
 
 from hvfuzz.fuzz.gen import weights as D
-from hvfuzz.fuzz.gen.choosers import sampled
+from hvfuzz.fuzz.gen.choosers import Weights, sampled
 from hvfuzz.fuzz.gen.moves import MOVES, Move
 from hvfuzz.fuzz.gen.view import Driver, Gates, Stop
 from hvfuzz.fuzz.runner import PASS, Execution, Verdict
@@ -229,6 +229,10 @@ def _literal(r: _Reader, allowed: tuple[type[O.Op], ...], config: Config) -> O.O
     return cls(**{name: dom.decode(r, config) for name, dom in _CODECS[cls]})
 
 
+#: the interrupt pools as choosers, built once (the header names one per example)
+_POOLS: tuple[Weights[int], ...] = tuple(sampled(tuple(p)) for p in D.POOLS.values)
+
+
 def execute(data: bytes, variant: str = "lazy", component: str = "system", *, coverage: Counter[str] | None = None,
             stop: bool = True, max_ops: int = MAX_OPS,
             observe: Callable[[Execution, O.Op], None] | None = None,
@@ -251,13 +255,15 @@ def execute(data: bytes, variant: str = "lazy", component: str = "system", *, co
 
     ex = Execution(config, coverage)
     drv = Driver(ex, gates or gates_for(variant, component, registry), h.split_eoi,
-                 sampled(tuple(D.POOLS.values[h.pool])),
+                 _POOLS[h.pool],
                  on_violation=on_violation,  # type: ignore[arg-type]
                  after_op=None if observe is None else lambda: observe(ex, drv.ops[-1]))
     w = drv.view
     allowed = _ALPHABET[component]
     moves = h.moves()
     pos, n = HEADER, len(data)
+    #: the enabled moves by the state their predicates read (``View.key``; the gates are fixed here)
+    cache: dict[tuple[object, ...], list[Move]] = {}
     try:
         while pos < n and len(drv.ops) < max_ops:
             if data[pos] == LITERAL:
@@ -270,7 +276,9 @@ def execute(data: bytes, variant: str = "lazy", component: str = "system", *, co
                 pos += -(-(r.pos - pos) // STEP) * STEP
                 drv.do(op)
                 continue
-            enabled = [m for m in moves if m.enabled(w)] or [m for m in MOVES if m.enabled(w)]
+            enabled = cache.get(w.key)
+            if enabled is None:
+                enabled = cache[w.key] = [m for m in moves if m.enabled(w)] or [m for m in MOVES if m.enabled(w)]
             if enabled:
                 enabled[data[pos] % len(enabled)](w, StepChooser(data, pos + 1, min(pos + STEP, n)))
             pos += STEP

@@ -13,6 +13,9 @@ pending past that acknowledge, until the vcpu's next entry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import attrs
 
 from hvfuzz.model.vocab import ops as O
@@ -91,7 +94,7 @@ class GuestModel:
     def __init__(self, vcpus: int, pri_bits: int) -> None:
         self.pmask = (0xFF << (8 - pri_bits)) & 0xFF
         self.cpus = [CpuKnowledge(min(pri_bits, 7)) for _ in range(vcpus)]
-        self.private = [[IrqKnowledge(i, target=v) for i in range(NR_PRIVATE)] for v in range(vcpus)]
+        self.private = [[IrqKnowledge(i, v) for i in range(NR_PRIVATE)] for v in range(vcpus)]  # (intid, target)
         self.spis = [IrqKnowledge(NR_PRIVATE + i) for i in range(NR_SPIS)]
         #: (vcpu, INTID) of edges that may land after the acknowledge (see the module docstring)
         self.late_edges: set[tuple[int, int]] = set()
@@ -139,59 +142,87 @@ class GuestModel:
         self._was_in_guest = set(in_guest)
         if left and self.moving:
             self.moving = {k: u for k, u in self.moving.items() if u not in left}
-        if isinstance(op, O.GuestAck):
+        cls = type(op)
+        if cls is O.GuestAck or isinstance(op, O.GuestAck):
             # what the read returned (an IAR that did not apply reads as 0)
             self.last_iar = obs[-1][3]
         if not obs[0][3]:
             return
+        learn = _LEARN.get(cls, _MISSING)
+        if learn is _MISSING:  # an op class declared after this module was loaded
+            learn = _learner(cls)
+        if learn is not None:
+            learn(self, op, obs, in_guest)
+
+    # --- one learner per op kind (``_LEARN``) ----------------------------------------------------
+    def _on_enter(self, op: O.Op, obs: list[Observation], in_guest: list[int]) -> None:
         v = op.vcpu
-        if isinstance(op, O.GuestEnter):
-            if v in in_guest:
-                self.late_edges = {e for e in self.late_edges if e[0] != v}
-        elif isinstance(op, O.GuestAck):
-            self._ack(v, op.group, self.last_iar)
-        elif isinstance(op, O.GuestEoi):
-            self._eoi(v, op.group, op.intid)
-        elif isinstance(op, O.GuestDir):
-            i = self.irq(v, intid_of(op.intid))
-            if i is not None and op.intid < 1020 and self.cpus[v].eoimode:
-                i.active = False
-        elif isinstance(op, O.GuestSetBpr):
-            self._set_bpr(v, op.group, op.value)
-        elif isinstance(op, O.GuestSetEoiMode):
-            self.cpus[v].eoimode = op.eoimode
-        elif isinstance(op, O.InjectIrq):
-            self._raise(v, op.intid, op.level, in_guest)
-        elif isinstance(op, O.InjectSgi):
-            self._raise(v, op.intid, True, in_guest)
-        elif isinstance(op, O.ConfigIrq):
-            self._configure(op)
-        elif isinstance(op, O.TimerFire):
-            if self.private[v][O.VTIMER_PPI].level:
-                self.timer_fired.add(v)
-            self.private[v][O.VTIMER_PPI].line = True  # the timer stays expired: its level line is high
-        elif isinstance(op, O.GuestGicWrite):
-            self.mmio[v] = op  # the store completes when the host has emulated it
-        elif isinstance(op, O.HandleExit) and self.mmio[v] is not None:
-            gw, self.mmio[v] = self.mmio[v], None
-            if not any(o[0] == "run-loop-pstate" and isinstance(o[3], int) and o[3] & 0x10 for o in obs):
-                self._gic_write(gw, in_guest, uaccess=False)
-        elif isinstance(op, O.UserGicWrite):
-            self._gic_write(op, in_guest, uaccess=True)
-        elif isinstance(op, O.GuestSetApr):
-            c = self.cpus[v]
-            if c.restoring is not None:
-                c.acks.insert(0, c.restoring)
-                c.restored.add(c.restoring[0])
-                c.restoring = None
-        elif isinstance(op, O.InjectMsi):
-            i = self.lpis.get(op.intid)
-            if i is None:
-                i = self.lpis[op.intid] = IrqKnowledge(op.intid, target=v, enabled=True,
-                                                       prio=op.priority & self.pmask, group=1)
-            if i.pending and not i.active and i.target in in_guest:
-                self.late_edges.add((i.target, op.intid))
-            i.edge = True
+        if v in in_guest:
+            self.late_edges = {e for e in self.late_edges if e[0] != v}
+
+    def _on_ack(self, op: O.GuestAck, obs: list[Observation], in_guest: list[int]) -> None:
+        self._ack(op.vcpu, op.group, self.last_iar)
+
+    def _on_eoi(self, op: O.GuestEoi, obs: list[Observation], in_guest: list[int]) -> None:
+        self._eoi(op.vcpu, op.group, op.intid)
+
+    def _on_dir(self, op: O.GuestDir, obs: list[Observation], in_guest: list[int]) -> None:
+        v = op.vcpu
+        i = self.irq(v, intid_of(op.intid))
+        if i is not None and op.intid < 1020 and self.cpus[v].eoimode:
+            i.active = False
+
+    def _on_bpr(self, op: O.GuestSetBpr, obs: list[Observation], in_guest: list[int]) -> None:
+        self._set_bpr(op.vcpu, op.group, op.value)
+
+    def _on_eoimode(self, op: O.GuestSetEoiMode, obs: list[Observation], in_guest: list[int]) -> None:
+        self.cpus[op.vcpu].eoimode = op.eoimode
+
+    def _on_inject(self, op: O.InjectIrq, obs: list[Observation], in_guest: list[int]) -> None:
+        self._raise(op.vcpu, op.intid, op.level, in_guest)
+
+    def _on_sgi(self, op: O.InjectSgi, obs: list[Observation], in_guest: list[int]) -> None:
+        self._raise(op.vcpu, op.intid, True, in_guest)
+
+    def _on_config(self, op: O.ConfigIrq, obs: list[Observation], in_guest: list[int]) -> None:
+        self._configure(op)
+
+    def _on_timer(self, op: O.TimerFire, obs: list[Observation], in_guest: list[int]) -> None:
+        v = op.vcpu
+        if self.private[v][O.VTIMER_PPI].level:
+            self.timer_fired.add(v)
+        self.private[v][O.VTIMER_PPI].line = True  # the timer stays expired: its level line is high
+
+    def _on_guest_gic_write(self, op: O.GuestGicWrite, obs: list[Observation], in_guest: list[int]) -> None:
+        self.mmio[op.vcpu] = op  # the store completes when the host has emulated it
+
+    def _on_handle_exit(self, op: O.HandleExit, obs: list[Observation], in_guest: list[int]) -> None:
+        v = op.vcpu
+        if self.mmio[v] is None:
+            return
+        gw, self.mmio[v] = self.mmio[v], None
+        if not any(o[0] == "run-loop-pstate" and isinstance(o[3], int) and o[3] & 0x10 for o in obs):
+            self._gic_write(gw, in_guest, uaccess=False)
+
+    def _on_user_gic_write(self, op: O.UserGicWrite, obs: list[Observation], in_guest: list[int]) -> None:
+        self._gic_write(op, in_guest, uaccess=True)
+
+    def _on_apr(self, op: O.GuestSetApr, obs: list[Observation], in_guest: list[int]) -> None:
+        c = self.cpus[op.vcpu]
+        if c.restoring is not None:
+            c.acks.insert(0, c.restoring)
+            c.restored.add(c.restoring[0])
+            c.restoring = None
+
+    def _on_msi(self, op: O.InjectMsi, obs: list[Observation], in_guest: list[int]) -> None:
+        v = op.vcpu
+        i = self.lpis.get(op.intid)
+        if i is None:
+            i = self.lpis[op.intid] = IrqKnowledge(op.intid, target=v, enabled=True,
+                                                   prio=op.priority & self.pmask, group=1)
+        if i.pending and not i.active and i.target in in_guest:
+            self.late_edges.add((i.target, op.intid))
+        i.edge = True
 
     def _gic_write(self, op: O.GuestGicWrite | O.UserGicWrite, in_guest: list[int], uaccess: bool) -> None:
         """A distributor/redistributor bit written: active set/cleared, the pending latch set (an
@@ -273,3 +304,27 @@ class GuestModel:
             i.level = op.level
         if op.intid >= NR_PRIVATE:
             i.target = op.target
+
+
+Learner = Callable[[GuestModel, Any, list[Observation], list[int]], None]
+#: the op kinds the guest model learns from, each with its learner, in the order an op is matched
+#: against them (the first kind it is an instance of)
+_KINDS: tuple[tuple[type[O.Op], Learner], ...] = (
+    (O.GuestEnter, GuestModel._on_enter), (O.GuestAck, GuestModel._on_ack), (O.GuestEoi, GuestModel._on_eoi),
+    (O.GuestDir, GuestModel._on_dir), (O.GuestSetBpr, GuestModel._on_bpr),
+    (O.GuestSetEoiMode, GuestModel._on_eoimode), (O.InjectIrq, GuestModel._on_inject),
+    (O.InjectSgi, GuestModel._on_sgi), (O.ConfigIrq, GuestModel._on_config), (O.TimerFire, GuestModel._on_timer),
+    (O.GuestGicWrite, GuestModel._on_guest_gic_write), (O.HandleExit, GuestModel._on_handle_exit),
+    (O.UserGicWrite, GuestModel._on_user_gic_write), (O.GuestSetApr, GuestModel._on_apr),
+    (O.InjectMsi, GuestModel._on_msi),
+)
+_MISSING: Any = object()
+
+
+def _learner(cls: type) -> Learner | None:
+    """The learner of an op class: the first of ``_KINDS`` it is a subclass of (None: nothing to learn)."""
+    return next((f for k, f in _KINDS if issubclass(cls, k)), None)
+
+
+#: the learner of every op class, looked up by the op's exact class (``GuestModel.after``)
+_LEARN: dict[type, Learner | None] = {cls: _learner(cls) for cls in O.OP_CLASSES}

@@ -72,6 +72,10 @@ class View:
     nr_pcpus: int = 1
     #: vcpus whose GIC driver has initialised the CPU interface
     booted: set[int] = attrs.Factory(set)
+    #: the state the moves' ``enabled`` predicates read besides the gates and the VM's shape
+    #: (``Driver.refresh``): a predicate must be a function of these alone (``decode.execute``
+    #: caches the enabled moves by it)
+    key: tuple[object, ...] = ()
 
 
 class Stop(Exception):
@@ -116,24 +120,49 @@ class Driver:
         self.view.gm.after(op, self.ex.sut.last_observations, self.view.guest)
 
     def refresh(self) -> None:
-        """Where each vcpu thread is, as the VMM and the scheduler know it."""
+        """Where each vcpu thread is, as the VMM and the scheduler know it (``System.where``,
+        inlined: this runs after every op)."""
         w, ref = self.view, self.ex.ref
-        w.out, w.p0, w.p1, w.guest, w.preempted, w.blocked = [], [], [], [], [], []
+        out: list[int] = []
+        p0: list[int] = []
+        p1: list[int] = []
+        guest: list[int] = []
+        preempted: list[int] = []
+        blocked: list[int] = []
+        where: list[O.Where] = []
         for v in ref.vcpus:
-            ph = v.phase
-            if v.sleeping and v.mp_state == "STOPPED":
-                w.blocked.append(v.idx)
-            elif ph is Phase.OUT:
-                w.out.append(v.idx)
-            elif ph is Phase.GUEST:
-                w.guest.append(v.idx)
-            elif v.pcpu is None:
-                w.preempted.append(v.idx)
-            elif ph is Phase.P0:
-                w.p0.append(v.idx)
+            ph, i, pc = v.phase, v.idx, v.pcpu
+            if ph is _OUT:
+                where.append(_USER)
+            elif ph is _GUEST:
+                where.append(_W_GUEST)
+            elif pc is not None:
+                where.append(_RUN_LOOP if ph is _P0 else _EXIT_PENDING)
             else:
-                w.p1.append(v.idx)
+                where.append(_ASLEEP if v.sleeping else _PREEMPTED)
+            if v.sleeping and v.mp_state == "STOPPED":
+                blocked.append(i)
+            elif ph is _OUT:
+                out.append(i)
+            elif ph is _GUEST:
+                guest.append(i)
+            elif pc is None:
+                preempted.append(i)
+            elif ph is _P0:
+                p0.append(i)
+            else:
+                p1.append(i)
+        w.out, w.p0, w.p1, w.guest, w.preempted, w.blocked = out, p0, p1, guest, preempted, blocked
         w.free_pcpus = [c.idx for c in ref.pcpus if c.thread is None]
-        w.all_vcpus = list(range(len(ref.vcpus)))
-        w.where = [ref.where(i) for i in w.all_vcpus]
-        w.nr_pcpus = len(ref.pcpus)
+        w.where = where
+        if len(w.all_vcpus) != len(where):
+            w.all_vcpus = list(range(len(where)))
+            w.nr_pcpus = len(ref.pcpus)
+        #: what every move's ``enabled`` reads besides the constant gates (``decode.execute``'s cache key)
+        w.key = (tuple(where), len(out), len(p0), len(p1), len(guest), len(preempted), len(blocked),
+                 len(w.free_pcpus))
+
+
+_OUT, _GUEST, _P0 = Phase.OUT, Phase.GUEST, Phase.P0
+_USER, _W_GUEST, _RUN_LOOP, _EXIT_PENDING, _ASLEEP, _PREEMPTED = (
+    O.Where.USER, O.Where.GUEST, O.Where.RUN_LOOP, O.Where.EXIT_PENDING, O.Where.ASLEEP, O.Where.PREEMPTED)

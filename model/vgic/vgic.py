@@ -50,11 +50,10 @@ class Vgic:
         else:
             self.ver = VgicV3(policy, nr_lrs, pri_bits)
         self.pri_bits = pri_bits
-        self.private = [
-            [VgicIrq(intid=i, owner_vcpu=v, target_vcpu=v, level=False) for i in range(NR_PRIVATE)]
-            for v in range(vcpus)
-        ]
-        self.spis = [VgicIrq(intid=NR_PRIVATE + i) for i in range(NR_SPIS)]
+        # positional (intid, owner_vcpu, target_vcpu; edge, the default): one of these per private
+        # interrupt per vcpu, for every example the fuzzer runs
+        self.private = [[VgicIrq(i, v, v) for i in range(NR_PRIVATE)] for v in range(vcpus)]
+        self.spis = [VgicIrq(NR_PRIVATE + i) for i in range(NR_SPIS)]
         self.ap_list: list[list[VgicIrq]] = [[] for _ in range(vcpus)]
         #: each vcpu's saved CPU-interface state (``HostVcpu.vgic_cpu_if`` holds the same object)
         self.cpu_if: list[CpuIfState] = [self.ver.new_cpu_if() for _ in range(vcpus)]

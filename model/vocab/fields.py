@@ -56,6 +56,33 @@ class Chooser(Protocol):
 POOL_NONE, POOL_EXTRA, POOL_INTS = "none", "extra", "ints"
 
 
+def _fast_int(limit: int | None, full: Callable[[Any, Any, Any], None]) -> Callable[[Any, Any, Any], None]:
+    """``full`` (attrs validators), with a fast path for a plain ``int`` in [0, ``limit``): every
+    op is validated as it is built, and the generator builds one per op.  Anything else goes
+    through ``full``, which accepts or raises exactly as before."""
+    if limit is None:
+        def check(inst: Any, attr: Any, value: Any) -> None:
+            if value.__class__ is not int or value < 0:
+                full(inst, attr, value)
+    else:
+        def check(inst: Any, attr: Any, value: Any) -> None:
+            if value.__class__ is not int or not 0 <= value < limit:
+                full(inst, attr, value)
+    return check
+
+
+def _fast_in(options: frozenset[Any], full: Callable[[Any, Any, Any], None]) -> Callable[[Any, Any, Any], None]:
+    """``full`` (``attrs.validators.in_(options)``) with a fast path for a hashable member."""
+    def check(inst: Any, attr: Any, value: Any) -> None:
+        try:
+            if value in options:
+                return
+        except TypeError:
+            pass
+        full(inst, attr, value)
+    return check
+
+
 class Domain:
     """Interface of a field domain (the concrete kinds below)."""
 
@@ -106,7 +133,7 @@ class Choice(Domain):
         object.__setattr__(self, "_index", {v: i for i, v in enumerate(self.choices)})
 
     def validator(self) -> Callable[[Any, Any, Any], None]:
-        return attrs.validators.in_(frozenset(self.choices))
+        return _fast_in(frozenset(self.choices), attrs.validators.in_(frozenset(self.choices)))
 
     def decode(self, r: ByteReader, c: VmShape) -> Any:
         return self.choices[r.byte() % len(self.choices)]
@@ -139,8 +166,8 @@ class IntRange(Domain):
     pool: str = POOL_EXTRA
 
     def validator(self) -> Callable[[Any, Any, Any], None]:
-        return attrs.validators.and_(attrs.validators.instance_of(int), attrs.validators.ge(0),
-                                     attrs.validators.lt(self.size))
+        return _fast_int(self.size, attrs.validators.and_(attrs.validators.instance_of(int), attrs.validators.ge(0),
+                                                          attrs.validators.lt(self.size)))
 
     def decode(self, r: ByteReader, c: VmShape) -> Any:
         if self.width == 1:
@@ -180,7 +207,7 @@ class Index(Domain):
         v = [attrs.validators.instance_of(int), attrs.validators.ge(0)]
         if self.limit is not None:
             v.append(attrs.validators.lt(self.limit))
-        return attrs.validators.and_(*v)
+        return _fast_int(self.limit, attrs.validators.and_(*v))
 
     def _n(self, c: VmShape) -> int:
         return int(getattr(c, self.of))
@@ -256,8 +283,8 @@ class U64(Domain):
     pool: str = POOL_EXTRA
 
     def validator(self) -> Callable[[Any, Any, Any], None]:
-        return attrs.validators.and_(attrs.validators.instance_of(int), attrs.validators.ge(0),
-                                     attrs.validators.le(MASK64))
+        return _fast_int(MASK64 + 1, attrs.validators.and_(attrs.validators.instance_of(int), attrs.validators.ge(0),
+                                                           attrs.validators.le(MASK64)))
 
     def decode(self, r: ByteReader, c: VmShape) -> Any:
         b = r.byte()
