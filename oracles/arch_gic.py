@@ -59,10 +59,11 @@ class ArchIrq:
     #: pending is not judged strictly: it may be acknowledged (S1's window), it is never a stable
     #: candidate (O1) and its vcpu's first IAR after an entry is not strict (O2)
     soft: bool = False
-    #: S10: the vcpu an SPI targeted before an IROUTER write moved it (None: not moving).  The
-    #: new routing takes effect "within the window": until the old target has next left the guest
-    #: (and so given up any copy of the interrupt it held), the new target is not judged strictly
-    transit: int | None = None
+    #: S10: the vcpus an SPI targeted before IROUTER writes moved it (empty: not moving).  The
+    #: new routing takes effect "within the window": until an old target has next left the guest
+    #: with the SPI inactive (and so given up any copy of the interrupt it held), the new target
+    #: is not judged strictly, and the old one may still acknowledge it
+    transit: tuple[int, ...] = ()
     #: A1 for a deactivation: the vcpu whose CPU interface deactivated this SPI (an EOI, or a DIR
     #: the guest's CPU interface completed) while it ran in the guest.  The deactivation reaches
     #: the distributor with latency, made visible by that vcpu's next sync (KVM: its exit's fold;
@@ -84,7 +85,7 @@ class ArchIrq:
     @property
     def uncertain(self) -> bool:
         """Pending, routing or deactivation in one of the windows above (A17, S10, A1)."""
-        return self.soft or self.transit is not None or self.landing is not None
+        return self.soft or bool(self.transit) or self.landing is not None
 
 
 @attrs.define(slots=True)
@@ -203,7 +204,9 @@ class ArchGic:
         acknowledge itself (S5)."""
         out = {i.intid for i in self.private[vcpu] if i.enabled and not i.active
                and (i.latch or (i.level and i.line)) and i.prio < 0xFF}
-        out |= {i.intid for i in self.spis if i.enabled and i.target == vcpu and not i.active
+        # S10: an old target may still take it from the copy it holds until it leaves the guest
+        # (corpus/regressions/vgic-old-target-acks-rerouted-spi.json)
+        out |= {i.intid for i in self.spis if i.enabled and (i.target == vcpu or vcpu in i.transit) and not i.active
                 and (i.latch or (i.level and i.line) or i.soft) and i.prio < 0xFF}
         out |= {i.intid for i in self.private[vcpu] if i.soft and i.enabled and not i.active and i.prio < 0xFF}
         if self.lpis:
@@ -311,7 +314,7 @@ class ArchGic:
             if active and not i.active:
                 # while an IROUTER change is still taking effect (S10) which CPU interface it is
                 # active for is not settled: no EOI ends it without breaking G1
-                i.restored, i.holder = True, (i.target if i.transit is None else -1)
+                i.restored, i.holder = True, (i.target if not i.transit else -1)
             elif not active:
                 i.restored = False  # its restored handler (``holder``) still ends with an EOI
                 if i.active:  # G8: a handler of it on an acknowledge stack outlives the deactivation
@@ -341,11 +344,14 @@ class ArchGic:
         if not NR_PRIVATE <= intid < NR_PRIVATE + NR_SPIS:
             return
         i = self.spis[intid - NR_PRIVATE]
-        if target != i.target and i.transit is None:
-            i.transit = i.target
+        if target != i.target and i.target not in i.transit:
+            # every vcpu it was routed to since it last settled may still hold a copy (an SPI
+            # rerouted twice before its first old target left the guest: the middle one may have
+            # acknowledged it; corpus/regressions/vgic-reroute-twice-middle-target-holds-it.json)
+            i.transit = tuple(sorted((*i.transit, i.target)))
         i.target = target
-        if i.transit == target:
-            i.transit = None
+        if target in i.transit:
+            i.transit = tuple(t for t in i.transit if t != target)
 
     def left_guest(self, vcpu: int) -> set[int]:
         """``vcpu`` left the guest: the SPIs routed away from it are settled on their new target,
@@ -356,9 +362,10 @@ class ArchGic:
         new targets."""
         settled = set()
         for i in self.spis:
-            if i.transit == vcpu and not i.active:
-                i.transit = None
-                settled.add(i.target)
+            if vcpu in i.transit and not i.active:
+                i.transit = tuple(t for t in i.transit if t != vcpu)
+                if not i.transit:
+                    settled.add(i.target)
             if i.landing == vcpu:
                 i.landing = None
         return settled
@@ -564,7 +571,22 @@ class ArchGic:
             c.vbpr1 = max(value & 7, 8 - c.pre)
 
     def set_grpen(self, vcpu: int, g: int, enable: bool) -> None:
-        self.cpus[vcpu].veng[g] = enable
+        c = self.cpus[vcpu]
+        if c.veng[g] and not enable:
+            handled = [i for value, grp in c.ack_stack if value >= 0 and grp == g
+                       and (i := self.lookup(vcpu, self.decode(value)[0])) is not None and i.active]
+            others = [i for i in chain(self.private[vcpu], self.spis) if i.active and i not in handled]
+            if handled and others:
+                # G9: a group disabled while the guest handles one of its interrupts, with another
+                # interrupt active.  The architecture: the handler's EOI still drops its priority
+                # and deactivates it.  KVM sorts an interrupt of a disabled group after the
+                # deliverable ones (vgic_irq_cmp, 33c1f60b3213), so it may fall out of the LRs, and
+                # the EOI only bumps EOIcount: vgic_v3_fold_lr_state deactivates the first active
+                # interrupt after the LRs, another one (README G9, a finding;
+                # corpus/regressions/vgic-group-disabled-while-handled-taints.json)
+                c.tainted = c.tainted or f"group {g} disabled while one of its interrupts is handled (G9)"
+                self._taint_sharers(vcpu, handled + others, "G9")
+        c.veng[g] = enable
 
     def set_eoimode(self, vcpu: int, mode: bool) -> None:
         c = self.cpus[vcpu]

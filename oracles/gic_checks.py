@@ -59,7 +59,7 @@ class GicChecker:
         """Some interrupt of ``v`` is pending or routed within an A17 / S10 window: O2 is off."""
         m = self.m
         return any(i.uncertain for i in m.private[v]) or any(
-            i.uncertain and v in (i.target, i.transit) for i in m.spis)
+            i.uncertain and (v == i.target or v in i.transit) for i in m.spis)
 
     def _track(self) -> None:
         for v in range(self.vcpus):

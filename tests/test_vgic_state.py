@@ -134,11 +134,11 @@ def test_arch_reroute_is_in_transit_until_the_old_target_leaves_the_guest() -> N
     m.configure(0, 32, True, 0x48, 1, False, 0)
     m.route(32, 1)
     i = m.spis[0]
-    assert i.target == 1 and i.transit == 0 and i.uncertain
+    assert i.target == 1 and i.transit == (0,) and i.uncertain
     m.left_guest(1)
-    assert i.transit == 0
+    assert i.transit == (0,)
     m.left_guest(0)
-    assert i.transit is None and not i.uncertain
+    assert i.transit == () and not i.uncertain
 
 
 def test_correct_design_matches_the_architecture_on_the_item6_seeds() -> None:
