@@ -24,7 +24,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUMMARY = re.compile(r"^  (?P<v>[\w-]+): (?P<ex>\d+) examples(?: \+ (?P<mut>\d+) corpus mutants)?, (?P<ops>\d+) "
-                     r"ops in (?P<s>[\d.]+) s \((?P<rate>\d+) ops/s\)$", re.M)
+                     r"ops in (?P<s>[\d.]+) s \((?P<rate>\d+) ops/s\)(?:, engine \w+)?$", re.M)
 
 
 def _spin(seconds: float) -> int:
