@@ -534,6 +534,24 @@ class ArchGic:
             if NR_PRIVATE <= intid < LPI_BASE:
                 i.landing = vcpu  # the guest's EOI: A1, until this vcpu next leaves the guest
 
+    def dir_written(self, vcpu: int, intid: int) -> None:
+        """G10: a DIR of an SPI that another vcpu handles with EOImode 0 (its acknowledge not yet
+        EOId there).  That handler's EOI deactivates the SPI too: two CPU interfaces deactivate one
+        interrupt, and the second deactivation names an interrupt that is no longer active
+        (UNPREDICTABLE).  KVM's EOIcount, which carries no INTID, then deactivates whichever active
+        interrupt follows the LRs of the EOIing vcpu (vgic_v3_fold_lr_state), so every vcpu is
+        tainted (corpus/regressions/vgic-dir-of-spi-handled-with-eoimode0-elsewhere.json)."""
+        c = self.cpus[vcpu]
+        target, _ = self.decode(intid)
+        if not c.veoim or not NR_PRIVATE <= target < LPI_BASE:
+            return
+        for n, other in enumerate(self.cpus):
+            if n != vcpu and not other.veoim and any(e[0] == target for e in other.ack_stack):
+                why = f"vcpu{vcpu}'s DIR of SPI {target}, which vcpu{n} handles with EOImode 0 (G10)"
+                for each in self.cpus:
+                    each.tainted = each.tainted or why
+                return
+
     def dir(self, vcpu: int, intid: int, in_guest: bool = True) -> None:
         """A DIR (EOImode 1) deactivates the interrupt; ``in_guest``: the guest's CPU interface
         completed it (not the host's emulation of a trapped one at the exit), so for an SPI it

@@ -136,6 +136,7 @@ class GicChecker:
         elif isinstance(op, O.GuestEoi):
             self.m.eoi(v, op.group, op.intid)
         elif isinstance(op, O.GuestDir):
+            self.m.dir_written(v, op.intid)
             if self.running[v]:
                 self.m.dir(v, op.intid)
             else:  # trapped: it takes effect when the host has emulated it

@@ -360,3 +360,21 @@ def test_g7_taints_every_vcpu_only_when_the_interrupt_at_risk_is_an_spi():
         m.eoi(0, 1, b)
         assert "G7" in m.cpus[0].tainted
         assert bool(m.cpus[1].tainted) == everyone, (a, b, m.cpus[1].tainted)
+
+
+def test_g10_taints_every_vcpu_only_for_a_dir_of_an_spi_handled_with_eoimode0_elsewhere():
+    """G10: vcpu1 (EOImode 1) DIRs SPI 32 while vcpu0 handles it with EOImode 0 (its EOI will
+    deactivate it too): every vcpu is tainted.  Near misses taint nothing: vcpu0 handles it with
+    EOImode 1 (the asymmetric deactivation the series supports), or vcpu0 has EOId it already."""
+    for eoimode1, eoid_first, tainted in ((False, False, True), (True, False, False), (False, True, False)):
+        m = gic(2)
+        pend(m, 32, 0x40)
+        m.set_eoimode(0, eoimode1)
+        m.set_eoimode(1, True)
+        m.ack(0, 1, 32)
+        if eoid_first:
+            m.eoi(0, 1, 32)
+        m.dir_written(1, 32)
+        assert [bool(c.tainted) for c in m.cpus] == [tainted, tainted], (eoimode1, eoid_first, m.cpus)
+        if tainted:
+            assert "G10" in m.cpus[0].tainted

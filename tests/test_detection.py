@@ -41,6 +41,10 @@ VGIC_MARGINAL = ["vgic-eoicount-from-head", "vgic-eoicount-ignored",
                  "vgic-v2-eoicount-from-head"]
 PSCI = sorted(n for n, v in VARIANTS.items() if v.kind in ("bug", "seed") and v.component == "psci")
 PSCI_EXAMPLE_BUDGET = 3000
+#: the CPU_ON reset after an SMC CPU_OFF needs a PC update left pending across the sleep: seed 3
+#: found it in 1263 examples at 8e4d2f5, and needs 6318 since the seed corpus grew (a new scenario
+#: changes the corpus mutants' stream: the held-out corpus is an input of the engine)
+PSCI_BUDGETS = {"psci-reset-keeps-pc-update": 8000}
 SEEDS = load_corpus(["corpus/seeds"])
 #: seed 0 of every variant runs in the README's test line (tox -e py); seeds 1-4 are marked
 #: ``slow`` and run in tox -e slow, which CI (.ci/run) runs after it: together the five seeds of
@@ -100,6 +104,7 @@ def test_session_finds_marginal_vgic_variant(variant, seed):
 @pytest.mark.parametrize("seed", FIVE_SEEDS)
 @pytest.mark.parametrize("variant", PSCI)
 def test_fuzzer_finds_psci_variant(variant, seed):
-    res = fuzz_variant(variant, seed=seed, max_examples=PSCI_EXAMPLE_BUDGET, corpus=_held_out(variant),
+    res = fuzz_variant(variant, seed=seed, max_examples=PSCI_BUDGETS.get(variant, PSCI_EXAMPLE_BUDGET),
+                       corpus=_held_out(variant),
                        search_budget=0, engine=ENGINE)
     _check(res, variant, seed, 15)
