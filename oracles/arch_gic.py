@@ -475,6 +475,12 @@ class ArchGic:
             self._taint_sharers(vcpu, unrestored, "G7")
         top = c.ack_stack[-1] if c.ack_stack else None
         i = self.lookup(vcpu, intid)
+        if not c.veng[g] and i is not None and i.active and intid < LPI_BASE and (others := [
+                x for x in chain(self.private[vcpu], self.spis) if x.active and x is not i]):
+            # G9 at the EOI: its group is disabled now, and another interrupt is active (it may
+            # have become active after the group was disabled: an ISACTIVER restore)
+            c.tainted = c.tainted or f"EOI of {intid} with group {g} disabled and another interrupt active (G9)"
+            self._taint_sharers(vcpu, [i, *others], "G9")
         if i is not None and i.holder == vcpu and (as_high := [
                 x for x in self._held_by(vcpu) if x is not i and x.active and x.prio <= i.prio]):
             # G7 too: another interrupt an ISACTIVER write made active for this vcpu has a priority
