@@ -378,3 +378,23 @@ def test_g10_taints_every_vcpu_only_for_a_dir_of_an_spi_handled_with_eoimode0_el
         assert [bool(c.tainted) for c in m.cpus] == [tainted, tainted], (eoimode1, eoid_first, m.cpus)
         if tainted:
             assert "G10" in m.cpus[0].tainted
+
+
+def test_g9_taints_only_a_group_disabled_while_handled_with_another_active():
+    """G9: vcpu0 handles SGI 2 (group 0) with SPI 33 active, then disables group 0: tainted, and
+    every vcpu (an SPI is at risk).  Near misses taint nothing: no other interrupt active, or the
+    group disabled after the EOI."""
+    for other_active, eoi_first, tainted in ((True, False, True), (False, False, False), (True, True, False)):
+        m = gic(2)
+        m.set_grpen(0, 0, True)
+        if other_active:
+            pend(m, 33, 0x80)
+            m.ack(0, 1, 33)
+        pend(m, 2, 0x20, group=0)
+        m.ack(0, 0, 2)
+        if eoi_first:
+            m.eoi(0, 0, 2)
+        m.set_grpen(0, 0, False)
+        assert [bool(c.tainted) for c in m.cpus] == [tainted, tainted], (other_active, eoi_first, m.cpus)
+        if tainted:
+            assert "G9" in m.cpus[0].tainted
