@@ -384,6 +384,7 @@ class ArchGic:
         bits = sorted({32 * m + k for grp in c.apr for m, a in enumerate(grp) for k in range(32) if a >> k & 1},
                       reverse=True)
         c.ack_stack = [real.get(b, (-1 - b, 1)) for b in bits]
+        c.cleared = [x for x in c.cleared if any(e[0] == x for e in c.ack_stack)]  # G8 marks of dropped handlers
         for i in self._held_by(vcpu):
             if i.restored and self._prio_index(vcpu, (i.intid, i.group)) in bits:
                 i.restored = False
@@ -455,6 +456,8 @@ class ArchGic:
         b = (i.prio & c.gmask(g)) >> (8 - c.pre)
         c.apr[g][b // 32] |= 1 << (b % 32)
         c.ack_stack.append((value, g))
+        if value in c.cleared:  # a new handler of it: G8's mark was for the one an EOI ended
+            c.cleared.remove(value)
 
     def eoi(self, vcpu: int, g: int, intid: int) -> None:
         c = self.cpus[vcpu]

@@ -398,3 +398,19 @@ def test_g9_taints_only_a_group_disabled_while_handled_with_another_active():
         assert [bool(c.tainted) for c in m.cpus] == [tainted, tainted], (other_active, eoi_first, m.cpus)
         if tainted:
             assert "G9" in m.cpus[0].tainted
+
+
+def test_g8_mark_ends_with_its_handler():
+    """G8's mark belongs to the handler ICACTIVER interrupted: when an APR write drops that
+    handler (no EOI pops it), a fresh acknowledge and EOI of the interrupt deactivate it untainted."""
+    m = gic()
+    pend(m, 32, 0x40)
+    m.ack(0, 1, 32)
+    m.set_active(0, 32, False)
+    assert m.cpus[0].cleared == [32]
+    m.set_apr(0, 0, 0)  # the guest drops every active priority: the handler is gone
+    assert not m.cpus[0].ack_stack and not m.cpus[0].cleared
+    pend(m, 32, 0x40)
+    m.ack(0, 1, 32)
+    m.eoi(0, 1, 32)
+    assert not m.cpus[0].tainted and not m.lookup(0, 32).active
