@@ -217,3 +217,29 @@ def test_generation_does_not_read_the_oracles() -> None:
     for f in files:
         text = f.read_text()
         assert "arch_gic" not in text and ".gic." not in text and "ex.gic" not in text, f
+
+
+def test_level_redelivery_reaches_the_active_spis_undercount() -> None:
+    """``level_redelivery`` alone, in a 2-vcpu split-EOI VM with both vcpus in the guest, leads
+    the SPI tracking as merged to lose a deactivation (the last step of the bug: another vcpu,
+    entered with TDIR clear, deactivates the SPI the owner took again) and never fails the
+    correct design on the same choices."""
+    from hvfuzz.fuzz.gen import start
+    from hvfuzz.fuzz.gen.moves import level_redelivery, run_all
+    from hvfuzz.fuzz.gen.view import Stop
+
+    def found(variant: str, s: int) -> str | None:
+        ch = RandomChooser.seeded(s)
+        w = start(variant, 2, 2, False, ch.choice([1, 2, 4]), (32, 33), True).view
+        try:
+            run_all(w, ch)
+            for _ in range(3):
+                if w.guest:
+                    level_redelivery(w, ch, 0xA0, ch.choice([2, 3]))
+        except Stop as e:
+            return e.verdict.oracle
+        return None
+
+    bug = [found("vgic-active-spis-undercount", s) for s in range(100)]
+    assert bug.count("gic-L2-deactivation-lost") >= 3, bug
+    assert not any(found("vgic-lr-overflow", s) for s in range(100))

@@ -368,6 +368,66 @@ def handoff_deactivation(w: View, ch: Chooser) -> None:
             w.do(O.GuestEnter(owner))
 
 
+def _cycle(w: View, v: int) -> bool:
+    """``v`` takes a host IRQ and comes back: exit (its fold), handling, entry (its flush, which
+    recomputes ICH_HCR_EL2: TDIR and the MIs).  False if it is not back in the guest."""
+    if v in w.guest:
+        w.do(O.GuestExit(v, "irq"))
+    if v in w.p1:
+        w.do(O.HandleExit(v))
+    if v in w.p0:
+        w.do(O.GuestEnter(v))
+    return v in w.guest
+
+
+def level_redelivery(w: View, ch: Chooser, prio: int, rounds: int) -> None:
+    """A device holds a level SPI's line high while its handler runs (the driver quiets the device
+    late), so each deactivation finds the SPI pending again and its vcpu takes it again,
+    ``rounds`` times (vgic_irq.c's level-sensitive injection).  A split-EOI guest ends each
+    handler with an EOI and a DIR by the owner or by another running vcpu (asym_dir), maybe
+    deferred past a host IRQ (the owner's fold then sees the SPI active).  Each round
+    the owner takes a host IRQ first (the fold of the last round, the flush that re-delivers), and
+    the other running vcpus may too (their entries recompute TDIR); at the end the device may
+    lower the line and the vcpus sync."""
+    u = one(ch, w.guest)
+    intid = ch.choice(w.pool, label="intid")
+    if intid < 32:
+        intid = O.SPIS[0]
+    gi = w.gm.irq(0, intid)
+    assert gi is not None
+    if gi.active or (gi.pending and not (gi.enabled and gi.level and gi.target == u and gi.group == 1)):
+        return
+    if not (gi.enabled and gi.level and gi.target == u and gi.group == 1):
+        w.do(O.ConfigIrq(0, intid, True, prio, 1, True, u))
+    if not gi.line:
+        w.do(O.InjectIrq(0, intid, True))
+    for _ in range(rounds):
+        if not _cycle(w, u):
+            return
+        if u not in w.booted:
+            gic_boot(w, u)
+        for t in list(w.guest):
+            if t != u and ch.boolean(label="other_syncs"):
+                _cycle(w, t)
+        if u not in w.guest:
+            return
+        w.do(O.GuestAck(u, 1))
+        x = w.gm.last_iar
+        if x == 1023:
+            return
+        w.do(O.GuestEoi(u, 1, x))
+        if w.gm.eoimode(u) and ch.boolean(label="exit_before_dir") and not _cycle(w, u):
+            return  # the deactivation is deferred past a host IRQ (the fold sees the SPI active)
+        if w.gm.eoimode(u):
+            others = [t for t in w.guest if t != u and w.gm.eoimode(t)]
+            w.do(O.GuestDir(one(ch, others) if others and x >= 32 and ch.boolean(label="handoff") else u, x))
+    if ch.boolean(label="lower"):
+        w.do(O.InjectIrq(0, intid, False))
+    for t in list(w.guest):
+        if ch.boolean(label="syncs"):
+            _cycle(w, t)
+
+
 # --- active and pending state from outside the CPU interface (issue 15 item 6) ------------------
 def _gic_write_target(w: View, ch: Chooser, v: int, reg: str) -> tuple[int, int]:
     """The INTID a distributor write names and the vcpu its op names (the writer's own
@@ -637,6 +697,7 @@ HAND_MOVES: tuple[Move, ...] = (
     Move("guest_access", lambda w: w.gates.psci_on and bool(w.guest), guest_access, (("page", D.PAGES),)),
     Move("user_power", lambda w: w.gates.psci_on and bool(w.out), user_power, (("what", D.USER_POWER),)),
     Move("send_sgi", lambda w: w.gates.gic_on, send_sgi),
+    Move("level_redelivery", _gic_guest, level_redelivery, (("prio", D.PRIORITIES), ("rounds", D.ROUNDS))),
 )
 
 #: the op kinds the moves above emit; every other op kind of the registry (one declared since) is

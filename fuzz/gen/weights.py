@@ -61,6 +61,8 @@ ELSEWHERE_REGS = sampled(["IROUTER", "ICPENDR", "ICACTIVER", "ISPENDR"])
 USER_GIC_REGS = sampled(["ISACTIVER", "ISACTIVER", "ISPENDR", "ICPENDR", "IROUTER", "ICACTIVER"])
 BURST = ints(2, 3)
 UNWIND = ints(0, 3)
+#: how many times a level SPI whose line stays high is taken (``level_redelivery``)
+ROUNDS = ints(2, 3)
 #: n distinct priorities (a preemption chain), by n
 PRIORITY_CHAINS = {n: unique_lists(PRIORITIES, n, n) for n in BURST}
 #: the example's interrupt pool
