@@ -552,9 +552,9 @@ class ArchGic:
 
     def dir_written(self, vcpu: int, intid: int) -> None:
         """G10: a DIR of an SPI that another vcpu handles with EOImode 0 (its acknowledge not yet
-        EOId there).  That handler's EOI deactivates the SPI too: two CPU interfaces deactivate one
-        interrupt, and the second deactivation names an interrupt that is no longer active
-        (UNPREDICTABLE).  KVM's EOIcount, which carries no INTID, then deactivates whichever active
+        EOId there, or EOId while that vcpu is still in the guest).  That handler's EOI deactivates
+        the SPI too: two CPU interfaces deactivate one interrupt, and the second deactivation names
+        an interrupt that is no longer active (the ideal GIC ignores it; a guest bug).  KVM's EOIcount, which carries no INTID, then deactivates whichever active
         interrupt follows the LRs of the EOIing vcpu (vgic_v3_fold_lr_state), so every vcpu is
         tainted (corpus/regressions/vgic-dir-of-spi-handled-with-eoimode0-elsewhere.json)."""
         c = self.cpus[vcpu]
@@ -564,9 +564,18 @@ class ArchGic:
         for n, other in enumerate(self.cpus):
             if n != vcpu and not other.veoim and any(e[0] == target for e in other.ack_stack):
                 why = f"vcpu{vcpu}'s DIR of SPI {target}, which vcpu{n} handles with EOImode 0 (G10)"
-                for each in self.cpus:
-                    each.tainted = each.tainted or why
+                break
+        else:
+            # the other order: that handler's EOI came first and vcpu n is still in the guest (A1),
+            # so KVM has not seen it yet (an EOI outside the LRs is only an EOIcount until n's
+            # exit) (corpus/regressions/vgic-dir-after-eoimode0-eoi-elsewhere.json)
+            i = self.lookup(vcpu, target)
+            n = -1 if i is None or i.active or i.landing is None else i.landing
+            if n in (-1, vcpu) or self.cpus[n].veoim:
                 return
+            why = f"vcpu{vcpu}'s DIR of SPI {target}, which vcpu{n} EOId with EOImode 0 in the guest (G10)"
+        for each in self.cpus:
+            each.tainted = each.tainted or why
 
     def dir(self, vcpu: int, intid: int, in_guest: bool = True) -> None:
         """A DIR (EOImode 1) deactivates the interrupt; ``in_guest``: the guest's CPU interface

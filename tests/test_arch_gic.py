@@ -364,9 +364,13 @@ def test_g7_taints_every_vcpu_only_when_the_interrupt_at_risk_is_an_spi():
 
 def test_g10_taints_every_vcpu_only_for_a_dir_of_an_spi_handled_with_eoimode0_elsewhere():
     """G10: vcpu1 (EOImode 1) DIRs SPI 32 while vcpu0 handles it with EOImode 0 (its EOI will
-    deactivate it too): every vcpu is tainted.  Near misses taint nothing: vcpu0 handles it with
-    EOImode 1 (the asymmetric deactivation the series supports), or vcpu0 has EOId it already."""
-    for eoimode1, eoid_first, tainted in ((False, False, True), (True, False, False), (False, True, False)):
+    deactivate it too), or after vcpu0's EOImode-0 EOI while vcpu0 is still in the guest (KVM has
+    not seen that EOI yet: EOIcount): every vcpu is tainted.  Near misses taint nothing: vcpu0
+    handles it with EOImode 1 (the asymmetric deactivation the series supports), or vcpu0 EOId it
+    and has left the guest since (its fold made the deactivation visible)."""
+    cases = ((False, False, False, True), (True, False, False, False), (False, True, False, True),
+             (False, True, True, False), (True, True, False, False))
+    for eoimode1, eoid_first, left, tainted in cases:
         m = gic(2)
         pend(m, 32, 0x40)
         m.set_eoimode(0, eoimode1)
@@ -374,8 +378,10 @@ def test_g10_taints_every_vcpu_only_for_a_dir_of_an_spi_handled_with_eoimode0_el
         m.ack(0, 1, 32)
         if eoid_first:
             m.eoi(0, 1, 32)
+        if left:
+            m.left_guest(0)
         m.dir_written(1, 32)
-        assert [bool(c.tainted) for c in m.cpus] == [tainted, tainted], (eoimode1, eoid_first, m.cpus)
+        assert [bool(c.tainted) for c in m.cpus] == [tainted, tainted], (eoimode1, eoid_first, left, m.cpus)
         if tainted:
             assert "G10" in m.cpus[0].tainted
 
