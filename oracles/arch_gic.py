@@ -554,9 +554,10 @@ class ArchGic:
         """G10: a DIR of an SPI that another vcpu handles with EOImode 0 (its acknowledge not yet
         EOId there, or EOId while that vcpu is still in the guest).  That handler's EOI deactivates
         the SPI too: two CPU interfaces deactivate one interrupt, and the second deactivation names
-        an interrupt that is no longer active (the ideal GIC ignores it; a guest bug).  KVM's EOIcount, which carries no INTID, then deactivates whichever active
-        interrupt follows the LRs of the EOIing vcpu (vgic_v3_fold_lr_state), so every vcpu is
-        tainted (corpus/regressions/vgic-dir-of-spi-handled-with-eoimode0-elsewhere.json)."""
+        an interrupt that is no longer active (the ideal GIC ignores it; a guest bug).  KVM's
+        EOIcount, which carries no INTID, then deactivates whichever active interrupt follows the
+        LRs of the EOIing vcpu (vgic_v3_fold_lr_state), so every vcpu is tainted
+        (corpus/regressions/vgic-dir-of-spi-handled-with-eoimode0-elsewhere.json)."""
         c = self.cpus[vcpu]
         target, _ = self.decode(intid)
         if not c.veoim or not NR_PRIVATE <= target < LPI_BASE:
