@@ -87,8 +87,10 @@ def test_fuzzer_finds_vgic_variant(variant, seed):
 
 #: generated finds the shrinker leaves longer than 20 ops (its local minimum, full search included):
 #: vgic-lpi-active-kept seed 0 at 22, vgic-eoicount-hw-no-phys-deactivate seed 4 at 23 (native engine,
-#: after the issue-15/16 merges); their seed scenarios give 16-17 ops through hvfuzz fuzz
-VGIC_LONGER = {"vgic-lpi-active-kept": 24, "vgic-eoicount-hw-no-phys-deactivate": 24}
+#: after the issue-15/16 merges); their seed scenarios give 16-17 ops through hvfuzz fuzz.
+#: vgic-dir-trap-no-exit seed 4 at 23 since the level_redelivery move (issue 16) changed the generated
+#: stream (bench/cli_detect.py from scratch had it at 23-24 ops before)
+VGIC_LONGER = {"vgic-lpi-active-kept": 24, "vgic-eoicount-hw-no-phys-deactivate": 24, "vgic-dir-trap-no-exit": 24}
 
 
 @pytest.mark.parametrize("seed", FIVE_SEEDS)
