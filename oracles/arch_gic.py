@@ -406,6 +406,11 @@ class ArchGic:
             for other in self.cpus:
                 other.tainted = other.tainted or f"vcpu{vcpu}'s EOI may deactivate a restored SPI ({rule})"
 
+    def _active_here(self, vcpu: int) -> list[ArchIrq]:
+        """The active interrupts an EOIcount of ``vcpu``'s may deactivate: its SGIs/PPIs and every
+        active SPI (which vcpu's ap_list holds one is KVM's business)."""
+        return [x for x in chain(self.private[vcpu], self.spis) if x.active]
+
     def _held_by(self, vcpu: int) -> list[ArchIrq]:
         """The interrupts an ISACTIVER write made active for ``vcpu``'s CPU interface, and the SPIs
         one made active while an IROUTER change was taking effect (holder -1: for any vcpu's;
@@ -512,8 +517,9 @@ class ArchGic:
             # its target's ap_list), so the same holds
             # (corpus/regressions/vgic-eoi-after-icactiver-and-isactiver.json).  Not judged from here
             c.tainted = c.tainted or f"EOI of {intid}, which an ICACTIVER write deactivated while handled (G8)"
-            if i.active:
-                self._taint_sharers(vcpu, [i], "G8")
+            # the EOIcount may deactivate any active interrupt of this vcpu's: an SPI among them
+            # taints every vcpu (corpus/regressions/vgic-g8-eoi-puts-restored-spi-at-risk.json)
+            self._taint_sharers(vcpu, self._active_here(vcpu), "G8")
         restored = (top is not None and top[0] < 0 and top[1] == g and i is not None
                     and i.holder == vcpu and self._prio_index(vcpu, (intid, g)) == -1 - top[0])
         if i is not None and i.group != g and intid < LPI_BASE:
@@ -525,6 +531,7 @@ class ArchGic:
             # vgic_v3_fold_lr_state deactivate the first active interrupt after the LRs
             # (corpus/regressions/vgic-eoi-of-restored-handler-after-icactiver.json).  Not judged
             c.tainted = c.tainted or f"EOI of {intid}, whose restored handler an ICACTIVER write deactivated (G8)"
+            self._taint_sharers(vcpu, self._active_here(vcpu), "G8")
         if top != (value, g) and not restored:
             c.tainted = c.tainted or f"EOI of {intid} (group {g}) is not the last acknowledge (G1)"
             if any(x.active for x in self.spis):

@@ -447,3 +447,19 @@ def test_apr_write_dropping_a_vlpi_handler_taints():
     m.eoi(0, 1, 8192)
     m.set_apr(0, 0, 0)
     assert not m.cpus[0].tainted
+
+
+def test_g8_taints_every_vcpu_when_an_spi_is_active():
+    """G8's EOIcount may deactivate any active interrupt of the EOIing vcpu's: with an SPI active
+    (33, whose handler 32 preempted) every vcpu is tainted; with only an SGI active, the EOIing
+    vcpu alone."""
+    for outer, all_tainted in ((33, True), (2, False)):
+        m = gic(2)
+        pend(m, outer, 0x48)
+        m.ack(0, 1, outer)
+        pend(m, 32, 0x40)
+        m.ack(0, 1, 32)
+        m.set_active(0, 32, False)  # ICACTIVER while vcpu0 handles 32
+        m.eoi(0, 1, 32)
+        assert "G8" in m.cpus[0].tainted
+        assert bool(m.cpus[1].tainted) == all_tainted, m.cpus
