@@ -480,6 +480,7 @@ class ArchGic:
             return
         if 1020 <= intid <= 1023:
             return
+        named = self.lookup(vcpu, intid)
         if unrestored := [x for x in self._held_by(vcpu) if x.restored and x.active]:
             # G7: the guest EOIs while an interrupt made active by ISACTIVER has no active priority
             # (vgic_irq.c's test_restore_active restores each one's in ICC_AP1R<n>_EL1 first).  A
@@ -487,9 +488,11 @@ class ArchGic:
             # hypervisor's EOIcount then deactivates is not the architecture's to say (KVM's
             # vgic_v3_fold_lr_state takes the first active one after the LRs, in priority order)
             c.tainted = c.tainted or "EOI with an ISACTIVER-restored interrupt whose priority is not in the APRs (G7)"
-            self._taint_sharers(vcpu, unrestored, "G7")
+            # the interrupt the EOI names is at risk too: the EOIcount may deactivate another one
+            # instead, and leave it active (corpus/regressions/vgic-g7-eoi-leaves-named-spi-active.json)
+            self._taint_sharers(vcpu, [*unrestored, *([named] if named is not None and named.active else [])], "G7")
         top = c.ack_stack[-1] if c.ack_stack else None
-        i = self.lookup(vcpu, intid)
+        i = named
         if not c.veng[g] and i is not None and i.active and intid < LPI_BASE and (others := [
                 x for x in chain(self.private[vcpu], self.spis) if x.active and x is not i]):
             # G9 at the EOI: its group is disabled now, and another interrupt is active (it may
@@ -504,7 +507,7 @@ class ArchGic:
             # deactivates the first active one after the LRs in ap_list (priority) order (README
             # G7, a finding).  Not judged from here
             c.tainted = c.tainted or "EOI of a restored interrupt with another restored one as high (G7)"
-            self._taint_sharers(vcpu, as_high, "G7")
+            self._taint_sharers(vcpu, [*as_high, i], "G7")
         if top == (value, g) and not c.veoim and i is not None and intid < LPI_BASE and (
                 not i.active or value in c.cleared):
             # G8: an EOImode-0 EOI of the interrupt being handled after a GICD/GICR_ICACTIVER write

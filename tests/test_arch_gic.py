@@ -463,3 +463,18 @@ def test_g8_taints_every_vcpu_when_an_spi_is_active():
         m.eoi(0, 1, 32)
         assert "G8" in m.cpus[0].tainted
         assert bool(m.cpus[1].tainted) == all_tainted, m.cpus
+
+
+def test_g7_taints_every_vcpu_when_the_named_interrupt_is_an_spi():
+    """G7 (an EOI while an ISACTIVER-restored interrupt has no active priority): KVM's EOIcount may
+    deactivate the restored one instead of the one the EOI names, so an SPI the EOI names stays
+    at risk for every vcpu; an SGI named, with only a PPI restored, taints the EOIing vcpu alone."""
+    for named, all_tainted in ((32, True), (2, False)):
+        m = gic(2)
+        pend(m, named, 0xA0)
+        m.ack(0, 1, named)
+        m.configure(0, 16, True, 0x40, 1, False, 0)
+        m.set_active(0, 16, True)  # userspace's ISACTIVER: restored for vcpu0, no APR written
+        m.eoi(0, 1, named)
+        assert "G7" in m.cpus[0].tainted
+        assert bool(m.cpus[1].tainted) == all_tainted, m.cpus
