@@ -383,13 +383,16 @@ class ArchGic:
         real = {self._prio_index(vcpu, e): e for e in c.ack_stack if e[0] >= 0}
         bits = sorted({32 * m + k for grp in c.apr for m, a in enumerate(grp) for k in range(32) if a >> k & 1},
                       reverse=True)
-        # A7 outside the restore: the write drops the priority of an acknowledged vLPI before its
-        # EOI.  Only an EOI ends a vLPI's active state here, and only its priority keeps it from
-        # being taken again; KVM drops a vLPI's active bit at every fold (73c9726975af), so from
-        # now on it may be acknowledged again (corpus/regressions/vgic-apr-drops-lpi-handler.json)
-        if any(e[0] >= LPI_BASE and self._prio_index(vcpu, e) not in bits and (i := self.lookup(vcpu, e[0]))
-               and i.active for e in c.ack_stack if e[0] >= 0):
-            c.tainted = c.tainted or "an APR write dropped the priority of an acknowledged vLPI before its EOI (A7)"
+        # A7 outside the restore (which only adds priorities): the write drops the priority of a
+        # handler whose interrupt is still active.  That interrupt then has no active priority, so
+        # a later EOI's EOIcount may deactivate it instead of the interrupt the EOI names (G7's
+        # hazard; corpus/regressions/vgic-apr-drops-active-sgi-handler.json), and a vLPI, whose
+        # active bit KVM drops at every fold (73c9726975af), may be taken again
+        # (corpus/regressions/vgic-apr-drops-lpi-handler.json)
+        if dropped := [i.intid for e in c.ack_stack if e[0] >= 0 and self._prio_index(vcpu, e) not in bits
+                       and (i := self.lookup(vcpu, e[0])) is not None and i.active]:
+            c.tainted = c.tainted or f"an APR write dropped the priority of {dropped[0]}'s handler, still active (A7)"
+            self._taint_sharers(vcpu, self._active_here(vcpu), "A7")
         c.ack_stack = [real.get(b, (-1 - b, 1)) for b in bits]
         c.cleared = [x for x in c.cleared if any(e[0] == x for e in c.ack_stack)]  # G8 marks of dropped handlers
         for i in self._held_by(vcpu):

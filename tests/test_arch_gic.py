@@ -422,24 +422,27 @@ def test_g8_mark_ends_with_its_handler():
     assert not m.cpus[0].tainted and not m.lookup(0, 32).active
 
 
-def test_apr_write_dropping_a_vlpi_handler_taints():
-    """A7 outside the restore: an APR write that drops the priority of an acknowledged vLPI before
-    its EOI taints the vcpu (KVM drops a vLPI's active bit at each fold, so the LPI may be taken
-    again); a write that keeps its priority does not, nor one that drops an SPI's handler (the SPI
-    stays active until deactivated: judged), nor one after the vLPI's EOI."""
+def test_apr_write_dropping_an_active_handler_taints():
+    """A7 outside the restore: an APR write that drops the priority of a handler whose interrupt is
+    still active taints the vcpu (a later EOIcount may deactivate it instead of the interrupt an
+    EOI names; KVM drops a vLPI's active bit at each fold, so a vLPI may be taken again), and every
+    vcpu when an SPI is active.  Not tainted: a write that keeps the priority (the restore adds
+    one), or one after the interrupt's EOI."""
     m = gic()
     m.msi(0, 8192, 0x40)
     m.ack(0, 1, 8192)
     m.set_apr(0, 0, m.cpus[0].apr[1][0] | 1 << (0xA0 >> 3))  # a restored priority added: kept
     assert not m.cpus[0].tainted
     m.set_apr(0, 0, 1 << (0xA0 >> 3))  # the vLPI's priority dropped without its EOI
-    assert "vLPI" in m.cpus[0].tainted
+    assert "8192" in m.cpus[0].tainted
 
-    m = gic()
-    pend(m, 32, 0x40)
-    m.ack(0, 1, 32)
-    m.set_apr(0, 0, 0)
-    assert not m.cpus[0].tainted
+    for intid, all_tainted in ((32, True), (2, False)):
+        m = gic(2)
+        pend(m, intid, 0x40)
+        m.ack(0, 1, intid)
+        m.set_apr(0, 0, 0)
+        assert "A7" in m.cpus[0].tainted
+        assert bool(m.cpus[1].tainted) == all_tainted, m.cpus
 
     m = gic()
     m.msi(0, 8192, 0x40)
