@@ -106,6 +106,9 @@ class ArchCpuIf:
     #: G8: acknowledge-stack values whose interrupt a GICD/GICR_ICACTIVER write deactivated while
     #: it was being handled (an ISACTIVER write may have made it active again since)
     cleared: list[int] = attrs.Factory(list)
+    #: G9: acknowledge-stack values whose group the guest disabled while they were handled (the
+    #: group may be enabled again since: KVM's ap_list order is that of the last flush)
+    grp_off: list[int] = attrs.Factory(list)
     #: the guest broke a discipline rule (G1/G2): strict checks are off for this vcpu
     tainted: str = ""
 
@@ -395,6 +398,7 @@ class ArchGic:
             self._taint_sharers(vcpu, self._active_here(vcpu), "A7")
         c.ack_stack = [real.get(b, (-1 - b, 1)) for b in bits]
         c.cleared = [x for x in c.cleared if any(e[0] == x for e in c.ack_stack)]  # G8 marks of dropped handlers
+        c.grp_off = [x for x in c.grp_off if any(e[0] == x for e in c.ack_stack)]  # and G9's
         for i in self._held_by(vcpu):
             if i.restored and self._prio_index(vcpu, (i.intid, i.group)) in bits:
                 i.restored = False
@@ -473,6 +477,8 @@ class ArchGic:
         c.ack_stack.append((value, g))
         if value in c.cleared:  # a new handler of it: G8's mark was for the one an EOI ended
             c.cleared.remove(value)
+        if value in c.grp_off:  # and G9's
+            c.grp_off.remove(value)
 
     def eoi(self, vcpu: int, g: int, intid: int) -> None:
         c = self.cpus[vcpu]
@@ -496,11 +502,13 @@ class ArchGic:
             self._taint_sharers(vcpu, [*unrestored, *([named] if named is not None and named.active else [])], "G7")
         top = c.ack_stack[-1] if c.ack_stack else None
         i = named
-        if not c.veng[g] and i is not None and i.active and intid < LPI_BASE and (others := [
+        if (not c.veng[g] or (top == (value, g) and value in c.grp_off)) and i is not None and i.active \
+                and intid < LPI_BASE and (others := [
                 x for x in chain(self.private[vcpu], self.spis) if x.active and x is not i]):
             # G9 at the EOI: its group is disabled now, and another interrupt is active (it may
             # have become active after the group was disabled: an ISACTIVER restore)
-            c.tainted = c.tainted or f"EOI of {intid} with group {g} disabled and another interrupt active (G9)"
+            c.tainted = c.tainted or (f"EOI of {intid} with group {g} disabled (now or during its handler) and "
+                                      "another interrupt active (G9)")
             self._taint_sharers(vcpu, [i, *others], "G9")
         if i is not None and i.holder == vcpu and (as_high := [
                 x for x in self._held_by(vcpu) if x is not i and x.active and x.prio <= i.prio]):
@@ -550,6 +558,8 @@ class ArchGic:
             popped = c.ack_stack.pop()
             if popped[0] in c.cleared:
                 c.cleared.remove(popped[0])
+            if popped[0] in c.grp_off:
+                c.grp_off.remove(popped[0])
             if restored and i is not None:
                 i.holder = None
         dropped = c.drop()
@@ -632,6 +642,10 @@ class ArchGic:
         if c.veng[g] and not enable:
             handled = [i for value, grp in c.ack_stack if value >= 0 and grp == g
                        and (i := self.lookup(vcpu, self.decode(value)[0])) is not None and i.active]
+            # marked for G9 at their EOIs: another interrupt may become active before them (an
+            # ISACTIVER restore), after the group is enabled again
+            # (corpus/regressions/vgic-group-reenabled-before-eoi-taints.json)
+            c.grp_off += [v for v, grp in c.ack_stack if v >= 0 and grp == g and v not in c.grp_off]
             others = [i for i in chain(self.private[vcpu], self.spis) if i.active and i not in handled]
             if handled and others:
                 # G9: a group disabled while the guest handles one of its interrupts, with another

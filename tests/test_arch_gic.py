@@ -481,3 +481,26 @@ def test_g7_taints_every_vcpu_when_the_named_interrupt_is_an_spi():
         m.eoi(0, 1, named)
         assert "G7" in m.cpus[0].tainted
         assert bool(m.cpus[1].tainted) == all_tainted, m.cpus
+
+
+def test_g9_mark_outlives_the_group_reenable():
+    """G9 at the EOI when the group was disabled during the handler and enabled again before the
+    EOI, with another interrupt active by then (an ISACTIVER restore with its APR bit): KVM's
+    ap_list order is the last flush's, so the EOI may miss the LRs.  Near miss: the group never
+    disabled."""
+    for disable, tainted in ((True, True), (False, False)):
+        m = gic()
+        m.set_grpen(0, 0, True)
+        pend(m, 2, 0x20, group=0)
+        m.ack(0, 0, 2)
+        if disable:
+            m.set_grpen(0, 0, False)  # no other interrupt active yet: no taint here
+            assert not m.cpus[0].tainted
+        m.configure(0, 33, True, 0xA0, 1, False, 0)
+        m.set_active(0, 33, True)
+        m.set_apr(0, 0, m.cpus[0].apr[1][0] | 1 << (0xA0 >> 3))  # restored with its priority
+        m.set_grpen(0, 0, True)
+        m.eoi(0, 0, 2)
+        assert bool(m.cpus[0].tainted) == tainted, m.cpus
+        if tainted:
+            assert "G9" in m.cpus[0].tainted
