@@ -395,9 +395,10 @@ def level_redelivery(w: View, ch: Chooser, prio: int, rounds: int) -> None:
         intid = O.SPIS[0]
     gi = w.gm.irq(0, intid)
     assert gi is not None
-    if gi.active or (gi.pending and not (gi.enabled and gi.level and gi.target == u and gi.group == 1)):
+    ready = gi.enabled and gi.level and gi.target == u and gi.group == 1  # as a driver of it configures it
+    if gi.active or (gi.pending and not ready):
         return
-    if not (gi.enabled and gi.level and gi.target == u and gi.group == 1):
+    if not ready:
         w.do(O.ConfigIrq(0, intid, True, prio, 1, True, u))
     if not gi.line:
         w.do(O.InjectIrq(0, intid, True))
